@@ -1,0 +1,55 @@
+// device.cu — device discovery: how many CUDA devices there are and what they are.
+//
+// Used to decide at run time whether the CUDA path can run at all (tests skip, the CLI falls back
+// to the CPU). Builds machines have the toolkit but no driver, where cudaGetDeviceCount fails
+// (cudaErrorInsufficientDriver, 35); that and every other error is reported as "0 devices",
+// never as an abort.
+#include "qsweep/cuda/backend.h"
+
+#include <cuda_runtime.h>
+
+#include <cstdio>
+#include <string>
+
+namespace qsweep::cuda {
+
+int device_count() noexcept {
+  int count = 0;
+  const cudaError_t status = cudaGetDeviceCount(&count);
+  if (status != cudaSuccess) {
+    cudaGetLastError();  // clear it so later runtime calls are not confused by it
+    return 0;
+  }
+  return count < 0 ? 0 : count;
+}
+
+std::string device_summary() {
+  int count = 0;
+  const cudaError_t status = cudaGetDeviceCount(&count);
+  if (status != cudaSuccess) {
+    cudaGetLastError();
+    return std::string("0 CUDA devices (cudaGetDeviceCount: ") + cudaGetErrorString(status) + ")";
+  }
+  if (count <= 0) return "0 CUDA devices";
+
+  std::string out = std::to_string(count) + (count == 1 ? " CUDA device" : " CUDA devices");
+  for (int i = 0; i < count; ++i) {
+    out += i == 0 ? ": " : "; ";
+    cudaDeviceProp prop{};
+    const cudaError_t ps = cudaGetDeviceProperties(&prop, i);
+    if (ps != cudaSuccess) {
+      cudaGetLastError();
+      out += "#" + std::to_string(i) + " (cudaGetDeviceProperties: " + cudaGetErrorString(ps) + ")";
+      continue;
+    }
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.1f GiB",
+                  static_cast<double>(prop.totalGlobalMem) / (1024.0 * 1024.0 * 1024.0));
+    out += "#" + std::to_string(i) + " " + prop.name + " (" + buf + ", compute capability " +
+           std::to_string(prop.major) + "." + std::to_string(prop.minor) + ", " +
+           std::to_string(prop.multiProcessorCount) + " SMs)";
+  }
+  return out;
+}
+
+}  // namespace qsweep::cuda

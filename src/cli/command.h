@@ -1,0 +1,39 @@
+// command.h — the subcommand table of the qsweep CLI and what every subcommand gets: its
+// arguments, the world communicator and the full command line (for provenance).
+#pragma once
+#include <boost/program_options.hpp>
+#include <string>
+#include <vector>
+
+#include "dist/comm.h"
+
+namespace qsweep {
+
+struct CommandContext {
+  std::vector<std::string> args;  // after the subcommand name
+  std::string command_line;       // the whole invocation, for provenance
+  Comm comm;
+};
+
+using CommandFn = int (*)(const CommandContext&);
+
+struct Command {
+  const char* name;
+  const char* summary;
+  CommandFn run;
+};
+
+int cmd_eval(const CommandContext& ctx);
+int cmd_make_model(const CommandContext& ctx);
+int cmd_info(const CommandContext& ctx);
+
+// Parses args against `desc`; prints help and returns false for --help. Usage errors throw
+// qsweep::Error naming the subcommand.
+bool parse_args(const char* cmd, const char* usage, const boost::program_options::options_description& desc,
+                const std::vector<std::string>& args, boost::program_options::variables_map& vm);
+// Applies --threads (0 = default from cores and ranks per node) and returns the count.
+int setup_threads(const Comm& comm, int threads);
+// Creates a directory (and parents); throws naming it.
+void make_dirs(const std::string& dir);
+
+}  // namespace qsweep

@@ -1,0 +1,49 @@
+// common.cc — argument parsing, thread setup and directory creation shared by subcommands.
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
+#include <iostream>
+
+#include "cli/command.h"
+#include "core/error.h"
+#include "core/threads.h"
+
+namespace qsweep {
+
+namespace po = boost::program_options;
+
+bool parse_args(const char* cmd, const char* usage, const po::options_description& desc,
+                const std::vector<std::string>& args, po::variables_map& vm) {
+  try {
+    po::store(po::command_line_parser(args).options(desc).run(), vm);
+    if (vm.count("help")) {
+      if (Comm::world().rank() == 0) std::cout << "usage: " << usage << "\n\n" << desc << "\n";
+      return false;
+    }
+    po::notify(vm);
+  } catch (const po::error& e) {
+    QS_THROW("qsweep " << cmd << ": " << e.what() << " (see qsweep " << cmd << " --help)");
+  }
+  return true;
+}
+
+int setup_threads(const Comm& comm, int threads) {
+  const int n = threads > 0 ? threads : default_num_threads(comm.local_size());
+  return set_num_threads(n);
+}
+
+void make_dirs(const std::string& dir) {
+  std::string cur;
+  for (size_t i = 0; i <= dir.size(); ++i) {
+    if (i == dir.size() || dir[i] == '/') {
+      if (!cur.empty() && cur != "." && ::mkdir(cur.c_str(), 0755) != 0 && errno != EEXIST)
+        QS_THROW(cur << ": cannot create directory: " << std::strerror(errno));
+    }
+    if (i < dir.size()) cur += dir[i];
+  }
+  struct stat st;
+  QS_CHECK(::stat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode), dir << ": not a directory");
+}
+
+}  // namespace qsweep

@@ -1,0 +1,73 @@
+// main.cc — qsweep's entry point: MPI setup, subcommand dispatch, and the error policy (a user
+// error prints "qsweep: error: ..." and exits non-zero; under MPI the job is aborted so no rank
+// hangs in a collective waiting for a rank that failed).
+#include <cstdio>
+#include <cstring>
+#include <exception>
+
+#include "cli/command.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "io/provenance.h"
+#include "qsweep/version.h"
+
+namespace qsweep {
+namespace {
+
+const Command kCommands[] = {
+    {"eval", "perplexity of a model on a text (gptq or llamacpp protocol), over MPI ranks", cmd_eval},
+    {"info", "describe a model directory: config, tensors, parameter counts", cmd_info},
+    {"make-model", "write a synthetic Llama-family checkpoint with random weights", cmd_make_model},
+};
+
+void print_help() {
+  std::printf(
+      "qsweep %s (%s) — post-training-quantization research for Llama-family LLMs\n\n"
+      "usage: qsweep <command> [options]      (qsweep <command> --help for its options)\n"
+      "       mpirun -n N qsweep <command> ... (ranks share the work; results do not depend on N)\n\n"
+      "commands:\n",
+      kVersion, kGitVersion);
+  for (const auto& c : kCommands) std::printf("  %-12s %s\n", c.name, c.summary);
+  std::printf("\nenvironment: OMP_NUM_THREADS sets threads per rank (default: cores / ranks per node)\n");
+}
+
+}  // namespace
+}  // namespace qsweep
+
+int main(int argc, char** argv) {
+  using namespace qsweep;
+  Comm::init(&argc, &argv);
+  Comm world = Comm::world();
+  log_set_rank(world.rank(), world.size());
+  int rc = 0;
+  try {
+    if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h") ||
+        !std::strcmp(argv[1], "help")) {
+      if (world.rank() == 0) print_help();
+      rc = argc < 2 ? 2 : 0;
+    } else if (!std::strcmp(argv[1], "--version")) {
+      if (world.rank() == 0) std::printf("qsweep %s (%s)\n", kVersion, kGitVersion);
+    } else {
+      const Command* cmd = nullptr;
+      for (const auto& c : kCommands)
+        if (!std::strcmp(argv[1], c.name)) cmd = &c;
+      QS_CHECK(cmd, "unknown command '" << argv[1] << "' (run qsweep --help for the list)");
+      CommandContext ctx{std::vector<std::string>(argv + 2, argv + argc),
+                         Provenance::join_argv(argc, argv), world};
+      rc = cmd->run(ctx);
+    }
+  } catch (const Error& e) {
+    if (world.size() > 1)
+      std::fprintf(stderr, "qsweep[rank %d]: error: %s\n", world.rank(), e.what());
+    else
+      std::fprintf(stderr, "qsweep: error: %s\n", e.what());
+    std::fflush(stderr);
+    world.abort(1);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "qsweep: error: %s\n", e.what());
+    std::fflush(stderr);
+    world.abort(1);
+  }
+  Comm::finalize();
+  return rc;
+}

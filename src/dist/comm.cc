@@ -1,0 +1,125 @@
+// comm.cc — MPI implementation of Comm (or the single-rank stand-in).
+#include "dist/comm.h"
+
+#include <unistd.h>
+
+#include <cstdlib>
+
+#include "core/error.h"
+
+#ifdef QSWEEP_WITH_MPI
+#include <mpi.h>
+#endif
+
+namespace qsweep {
+
+namespace {
+std::string this_host() {
+  char buf[256] = {0};
+  ::gethostname(buf, sizeof(buf) - 1);
+  return buf;
+}
+bool g_init = false;
+}  // namespace
+
+#ifdef QSWEEP_WITH_MPI
+
+namespace {
+MPI_Comm as_mpi(void* c) { return reinterpret_cast<MPI_Comm>(c); }
+}  // namespace
+
+void Comm::init(int* argc, char*** argv) {
+  int provided = 0;
+  MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided);
+  g_init = true;
+}
+void Comm::finalize() {
+  if (g_init) MPI_Finalize();
+  g_init = false;
+}
+bool Comm::initialized() { return g_init; }
+
+Comm Comm::world() {
+  QS_ASSERT(g_init, "Comm::init was not called");
+  Comm c;
+  c.comm_ = reinterpret_cast<void*>(MPI_COMM_WORLD);
+  MPI_Comm_rank(MPI_COMM_WORLD, &c.rank_);
+  MPI_Comm_size(MPI_COMM_WORLD, &c.size_);
+  return c;
+}
+
+int Comm::local_size() const {
+  MPI_Comm local;
+  MPI_Comm_split_type(as_mpi(comm_), MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &local);
+  int n = 1;
+  MPI_Comm_size(local, &n);
+  MPI_Comm_free(&local);
+  return n;
+}
+
+std::vector<std::string> Comm::hostnames() const {
+  char mine[256] = {0};
+  const std::string h = this_host();
+  h.copy(mine, sizeof(mine) - 1);
+  std::vector<char> all(static_cast<size_t>(size_) * 256);
+  MPI_Allgather(mine, 256, MPI_CHAR, all.data(), 256, MPI_CHAR, as_mpi(comm_));
+  std::vector<std::string> out;
+  for (int r = 0; r < size_; ++r) out.emplace_back(all.data() + static_cast<size_t>(r) * 256);
+  return out;
+}
+
+void Comm::barrier() const { MPI_Barrier(as_mpi(comm_)); }
+
+namespace {
+template <typename T>
+std::vector<T> allgatherv_impl(MPI_Comm comm, int size, const std::vector<T>& mine, MPI_Datatype t) {
+  int n = static_cast<int>(mine.size());
+  std::vector<int> counts(size), displs(size);
+  MPI_Allgather(&n, 1, MPI_INT, counts.data(), 1, MPI_INT, comm);
+  int total = 0;
+  for (int r = 0; r < size; ++r) {
+    displs[r] = total;
+    total += counts[r];
+  }
+  std::vector<T> out(total);
+  MPI_Allgatherv(mine.data(), n, t, out.data(), counts.data(), displs.data(), t, comm);
+  return out;
+}
+}  // namespace
+
+std::vector<double> Comm::allgatherv(const std::vector<double>& mine) const {
+  return allgatherv_impl(as_mpi(comm_), size_, mine, MPI_DOUBLE);
+}
+std::vector<int64_t> Comm::allgatherv(const std::vector<int64_t>& mine) const {
+  return allgatherv_impl(as_mpi(comm_), size_, mine, MPI_INT64_T);
+}
+
+double Comm::allreduce_max(double v) const {
+  double out = v;
+  MPI_Allreduce(&v, &out, 1, MPI_DOUBLE, MPI_MAX, as_mpi(comm_));
+  return out;
+}
+
+void Comm::abort(int code) const {
+  if (size_ > 1) MPI_Abort(as_mpi(comm_), code);
+  finalize();  // a single rank exits cleanly, so mpirun -n 1 reports only our exit code
+  std::exit(code);
+}
+
+#else  // single rank
+
+void Comm::init(int*, char***) { g_init = true; }
+void Comm::finalize() { g_init = false; }
+bool Comm::initialized() { return g_init; }
+Comm Comm::world() { return Comm(); }
+int Comm::local_size() const { return 1; }
+std::vector<std::string> Comm::hostnames() const { return {this_host()}; }
+void Comm::barrier() const {}
+std::vector<double> Comm::allgatherv(const std::vector<double>& mine) const { return mine; }
+std::vector<int64_t> Comm::allgatherv(const std::vector<int64_t>& mine) const { return mine; }
+double Comm::allreduce_max(double v) const { return v; }
+void Comm::abort(int code) const { std::exit(code); }
+
+#endif
+
+}  // namespace qsweep

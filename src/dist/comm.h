@@ -1,0 +1,45 @@
+// comm.h — the communicator every stage uses: MPI when built with QSWEEP_WITH_MPI (host data and
+// metadata), a single-rank stand-in otherwise, with the same interface so no stage has #ifdefs.
+// Collectives gather in rank order; callers combine results in a fixed global order (window
+// index, layer index) so sums never depend on the number of ranks.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace qsweep {
+
+class Comm {
+ public:
+  // MPI_Init_thread (FUNNELED) — once per process, before any Comm is used.
+  static void init(int* argc, char*** argv);
+  static void finalize();
+  static bool initialized();
+  static Comm world();
+
+  int rank() const { return rank_; }
+  int size() const { return size_; }
+  // Ranks of this communicator sharing this node (for the default thread count).
+  int local_size() const;
+  std::vector<std::string> hostnames() const;  // one per rank, rank order, on every rank
+  void barrier() const;
+  // Concatenation of every rank's vector, in rank order, on every rank.
+  std::vector<double> allgatherv(const std::vector<double>& mine) const;
+  std::vector<int64_t> allgatherv(const std::vector<int64_t>& mine) const;
+  double allreduce_max(double v) const;
+  [[noreturn]] void abort(int code) const;
+
+ private:
+  int rank_ = 0, size_ = 1;
+#ifdef QSWEEP_WITH_MPI
+  void* comm_ = nullptr;  // MPI_Comm, kept opaque so MPI headers do not leak
+#endif
+};
+
+// Contiguous share [begin, end) of `n` items owned by `rank` of `size` (balanced to within one).
+inline void block_range(int64_t n, int rank, int size, int64_t* begin, int64_t* end) {
+  *begin = n * rank / size;
+  *end = n * (rank + 1) / size;
+}
+
+}  // namespace qsweep

@@ -1,0 +1,122 @@
+// perplexity.cc — the evaluation loop: chunks of batches, blocks outer, windows inner.
+#include "eval/perplexity.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/error.h"
+#include "core/log.h"
+#include "core/timer.h"
+#include "model/forward.h"
+
+namespace qsweep {
+
+EvalResult evaluate_perplexity(const LlamaWeights& model, const EvalWindows& w, const Comm& comm,
+                               const EvalOptions& opt) {
+  const ModelConfig& cfg = model.config();
+  QS_CHECK(opt.batch >= 1, "--batch must be at least 1");
+  const int ctx = w.ctx;
+  const int H = cfg.hidden_size;
+  const int64_t n_batches = (w.n_windows + opt.batch - 1) / opt.batch;
+  int64_t b_begin, b_end;
+  block_range(n_batches, comm.rank(), comm.size(), &b_begin, &b_end);
+  const int64_t win_begin = std::min(w.n_windows, b_begin * opt.batch);
+  const int64_t win_end = std::min(w.n_windows, b_end * opt.batch);
+
+  // Batches per chunk: as many as the activation budget allows (at least one).
+  const int64_t bytes_per_batch = static_cast<int64_t>(opt.batch) * ctx * H * 4;
+  const int64_t batches_per_chunk = std::max<int64_t>(1, opt.activation_budget / bytes_per_batch);
+
+  LlamaForward fwd(cfg);
+  Timer load_timer;
+  HeadWeights head = HeadWeights::load(model);
+  double load_s = load_timer.seconds(), fwd_s = 0, flops = 0;
+
+  const int S = w.scored_per_window();
+  std::vector<double> my_nll, pos_nll;
+  std::vector<int64_t> my_count;
+  std::vector<float> x;
+  std::vector<int64_t> rows;
+  std::vector<int32_t> targets;
+
+  const int64_t my_windows = win_end - win_begin;
+  const int64_t total_steps =
+      ((b_end - b_begin + batches_per_chunk - 1) / batches_per_chunk) * (cfg.num_hidden_layers + 1);
+  Progress progress("eval", total_steps, "steps (chunk x block)");
+  int64_t step = 0;
+  double tokens_done = 0;
+
+  for (int64_t cb = b_begin; cb < b_end; cb += batches_per_chunk) {
+    const int64_t ce = std::min(b_end, cb + batches_per_chunk);
+    const int64_t w0 = cb * opt.batch, w1 = std::min(w.n_windows, ce * opt.batch);
+    const int64_t nw = w1 - w0;
+    x.resize(static_cast<size_t>(nw) * ctx * H);
+    Timer t;
+    model.embed(w.tokens.data() + w0 * ctx, nw * ctx, x.data());
+    load_s += t.seconds();
+    for (int l = 0; l < cfg.num_hidden_layers; ++l) {
+      t.reset();
+      std::unique_ptr<BlockWeights> bw = model.load_block(l);
+      load_s += t.seconds();
+      t.reset();
+      for (int64_t b = cb; b < ce; ++b) {
+        const int64_t bw0 = b * opt.batch, bw1 = std::min(w.n_windows, (b + 1) * opt.batch);
+        const int n_seq = static_cast<int>(bw1 - bw0);
+        fwd.run_block(*bw, x.data() + (bw0 - w0) * ctx * H, n_seq, ctx);
+        flops += fwd.block_flops(n_seq, ctx);
+      }
+      fwd_s += t.seconds();
+      if (opt.progress) progress.update(++step, tokens_done + double(nw * ctx) * (l + 1) / cfg.num_hidden_layers);
+    }
+    // Head: NLL of the scored positions, window by window.
+    t.reset();
+    rows.resize(static_cast<size_t>(nw) * S);
+    targets.resize(rows.size());
+    for (int64_t k = 0; k < nw; ++k)
+      for (int p = 0; p < S; ++p) {
+        const int pos = w.score_begin + p;
+        rows[k * S + p] = k * ctx + pos;
+        targets[k * S + p] = w.tokens[(w0 + k) * ctx + pos + 1];
+      }
+    pos_nll.resize(rows.size());
+    fwd.head_nll(head, x.data(), rows.data(), targets.data(), static_cast<int64_t>(rows.size()),
+                 pos_nll.data());
+    flops += 2.0 * static_cast<double>(rows.size()) * cfg.vocab_size * H;
+    for (int64_t k = 0; k < nw; ++k) {
+      double s = 0;
+      for (int p = 0; p < S; ++p) s += pos_nll[k * S + p];
+      my_nll.push_back(s);
+      my_count.push_back(S);
+    }
+    fwd_s += t.seconds();
+    tokens_done += double(nw * ctx);
+    if (opt.progress) progress.update(++step, tokens_done);
+  }
+  if (opt.progress && comm.rank() == 0) progress.finish(tokens_done);
+  QS_ASSERT(static_cast<int64_t>(my_nll.size()) == my_windows, "window count");
+
+  EvalResult r;
+  r.window_nll = comm.allgatherv(my_nll);
+  r.window_count = comm.allgatherv(my_count);
+  QS_ASSERT(static_cast<int64_t>(r.window_nll.size()) == w.n_windows, "gathered windows");
+  r.tokens_processed = w.n_windows * ctx;
+  double sum_nll = 0, sum_mean = 0;
+  for (int64_t k = 0; k < w.n_windows; ++k) {
+    sum_nll += r.window_nll[k];
+    sum_mean += r.window_nll[k] / static_cast<double>(r.window_count[k]);
+    r.tokens_scored += r.window_count[k];
+  }
+  if (w.protocol == Protocol::Gptq) {
+    r.mean_nll = sum_mean / static_cast<double>(w.n_windows);
+  } else {
+    r.mean_nll = sum_nll / static_cast<double>(r.tokens_scored);
+  }
+  r.perplexity = std::exp(r.mean_nll);
+  r.forward_seconds = comm.allreduce_max(fwd_s);
+  r.load_seconds = comm.allreduce_max(load_s);
+  std::vector<double> f = comm.allgatherv(std::vector<double>{flops});
+  for (double v : f) r.flops += v;
+  return r;
+}
+
+}  // namespace qsweep

@@ -1,0 +1,38 @@
+// perplexity.h — distributed perplexity evaluation.
+//
+// Windows are grouped into fixed global batches of `batch` windows; ranks own contiguous runs of
+// batches. Each rank runs the model block by block (GPTQ-style layer-outer loop) over as many of
+// its batches as fit in `activation_budget` bytes, so only one decoder block's weights are ever
+// in memory. Per-window NLL sums (fp64, summed in position order) are gathered in window order
+// and combined in that order on every rank: 1 rank and N ranks print the same digits, since a
+// window's computation does not depend on which rank runs it.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "dist/comm.h"
+#include "eval/windows.h"
+#include "model/llama_weights.h"
+
+namespace qsweep {
+
+struct EvalOptions {
+  int batch = 4;                               // windows per forward batch
+  int64_t activation_budget = int64_t(1) << 30;  // bytes of activations per rank
+  bool progress = true;
+};
+
+struct EvalResult {
+  double perplexity = 0, mean_nll = 0;
+  int64_t tokens_processed = 0, tokens_scored = 0;
+  std::vector<double> window_nll;     // sum of NLL over the window's scored positions
+  std::vector<int64_t> window_count;  // scored positions per window
+  double forward_seconds = 0;         // max over ranks of forward compute time (no loading)
+  double load_seconds = 0;            // max over ranks of block load/convert time
+  double flops = 0;                   // total FLOPs of the forward passes, all ranks
+};
+
+EvalResult evaluate_perplexity(const LlamaWeights& model, const EvalWindows& w, const Comm& comm,
+                               const EvalOptions& opt);
+
+}  // namespace qsweep

@@ -1,0 +1,151 @@
+// cpu_ops.cc — CPU operators. Attention runs one (sequence, head) pair per task: scores for a
+// block of 64 queries against the keys up to the block's last query (causal: blocks above the
+// diagonal are never computed), masked row softmax, then P·V — two small single-threaded sgemm
+// calls per block (OpenBLAS's OpenMP build runs single-threaded inside a parallel region).
+#include "model/cpu_ops.h"
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+namespace qsweep {
+
+namespace {
+
+// exp via 2^n * e^r with n = round(x log2 e), r = x - n ln2 (Cody-Waite split), e^r by a
+// degree-7 Taylor polynomial on |r| <= ln2/2 (truncation < 6e-9). Branch-free so loops vectorise.
+inline float fast_exp(float x) {
+  x = std::min(88.3762626647949f, std::max(-87.3365447505531f, x));
+  const float n = std::nearbyint(x * 1.44269504088896341f);
+  float r = std::fma(n, -0.693145751953125f, x);
+  r = std::fma(n, -1.428606765330187045e-06f, r);
+  float p = 1.0f / 5040.0f;
+  p = std::fma(p, r, 1.0f / 720.0f);
+  p = std::fma(p, r, 1.0f / 120.0f);
+  p = std::fma(p, r, 1.0f / 24.0f);
+  p = std::fma(p, r, 1.0f / 6.0f);
+  p = std::fma(p, r, 0.5f);
+  p = std::fma(p, r, 1.0f);
+  p = std::fma(p, r, 1.0f);
+  const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
+  float scale;
+  std::memcpy(&scale, &bits, 4);
+  return p * scale;
+}
+
+}  // namespace
+
+void exp_inplace(float* x, int64_t n) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) x[i] = fast_exp(x[i]);
+}
+
+void rmsnorm(const float* x, const float* w, float* y, int64_t rows, int cols, float eps) {
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* xr = x + r * cols;
+    float* yr = y + r * cols;
+    float ss = 0.0f;
+#pragma omp simd reduction(+ : ss)
+    for (int c = 0; c < cols; ++c) ss += xr[c] * xr[c];
+    const float inv = 1.0f / std::sqrt(ss / static_cast<float>(cols) + eps);
+#pragma omp simd
+    for (int c = 0; c < cols; ++c) yr[c] = (xr[c] * inv) * w[c];
+  }
+}
+
+void silu_mul(const float* gu, float* act, int64_t rows, int inter) {
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* g = gu + r * 2 * inter;
+    const float* u = g + inter;
+    float* a = act + r * inter;
+#pragma omp simd
+    for (int i = 0; i < inter; ++i) a[i] = g[i] / (1.0f + fast_exp(-g[i])) * u[i];
+  }
+}
+
+void add_bias(float* y, const float* b, int64_t rows, int cols, int64_t ld) {
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < rows; ++r) {
+    float* yr = y + r * ld;
+#pragma omp simd
+    for (int c = 0; c < cols; ++c) yr[c] += b[c];
+  }
+}
+
+void attention(const float* q, const float* k, const float* v, int64_t ld_qkv, float* out,
+               const AttentionShape& s) {
+  constexpr int kQB = 64;
+  const int T = s.seq_len, d = s.head_dim;
+  const int group = s.n_heads / s.n_kv_heads;
+  const int64_t ld_out = static_cast<int64_t>(s.n_heads) * d;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(d));
+  const int64_t tasks = static_cast<int64_t>(s.n_seq) * s.n_heads;
+#pragma omp parallel
+  {
+    std::vector<float> scores(static_cast<size_t>(kQB) * T);
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t task = 0; task < tasks; ++task) {
+      const int seq = static_cast<int>(task / s.n_heads);
+      const int h = static_cast<int>(task % s.n_heads);
+      const int kvh = h / group;
+      const int64_t row0 = static_cast<int64_t>(seq) * T;
+      const float* qh = q + row0 * ld_qkv + static_cast<int64_t>(h) * d;
+      const float* kh = k + row0 * ld_qkv + static_cast<int64_t>(kvh) * d;
+      const float* vh = v + row0 * ld_qkv + static_cast<int64_t>(kvh) * d;
+      float* oh = out + row0 * ld_out + static_cast<int64_t>(h) * d;
+      for (int q0 = 0; q0 < T; q0 += kQB) {
+        const int qn = std::min(kQB, T - q0);
+        const int k_end = q0 + qn;  // keys [k_begin, k_end)
+        const int k_begin = s.sliding_window > 0 ? std::max(0, q0 - s.sliding_window + 1) : 0;
+        const int kn = k_end - k_begin;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, qn, kn, d, scale,
+                    qh + q0 * ld_qkv, static_cast<int>(ld_qkv), kh + k_begin * ld_qkv,
+                    static_cast<int>(ld_qkv), 0.0f, scores.data(), kn);
+        for (int i = 0; i < qn; ++i) {
+          float* row = scores.data() + static_cast<size_t>(i) * kn;
+          const int qpos = q0 + i;
+          const int lo = s.sliding_window > 0 ? std::max(0, qpos - s.sliding_window + 1) - k_begin : 0;
+          const int hi = qpos + 1 - k_begin;  // keys [lo, hi) are visible
+          float mx = row[lo];
+          for (int j = lo + 1; j < hi; ++j) mx = std::max(mx, row[j]);
+          float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+          for (int j = lo; j < hi; ++j) {
+            const float e = fast_exp(row[j] - mx);
+            row[j] = e;
+            sum += e;
+          }
+          const float inv = 1.0f / sum;
+#pragma omp simd
+          for (int j = lo; j < hi; ++j) row[j] *= inv;
+          std::fill(row, row + lo, 0.0f);
+          std::fill(row + hi, row + kn, 0.0f);
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, qn, d, kn, 1.0f, scores.data(), kn,
+                    vh + k_begin * ld_qkv, static_cast<int>(ld_qkv), 0.0f, oh + q0 * ld_out,
+                    static_cast<int>(ld_out));
+      }
+    }
+  }
+}
+
+void rows_nll(const float* logits, int64_t n, int vocab, const int32_t* targets, double* nll) {
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < n; ++r) {
+    const float* lr = logits + r * vocab;
+    float mx = lr[0];
+    for (int j = 1; j < vocab; ++j) mx = std::max(mx, lr[j]);
+    float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+    for (int j = 0; j < vocab; ++j) sum += fast_exp(lr[j] - mx);
+    nll[r] = static_cast<double>(mx) + std::log(static_cast<double>(sum)) -
+             static_cast<double>(lr[targets[r]]);
+  }
+}
+
+}  // namespace qsweep

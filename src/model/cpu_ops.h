@@ -1,0 +1,35 @@
+// cpu_ops.h — the non-GEMM operators of the CPU forward pass (RMSNorm, SwiGLU, causal GQA
+// attention, log-softmax NLL), multi-threaded over rows or (sequence, head) pairs with OpenMP.
+// Every output row is produced by one thread with a fixed operation order, so results do not
+// depend on the thread count — the basis of "1 rank and 64 ranks give the same numbers".
+#pragma once
+#include <cstdint>
+
+namespace qsweep {
+
+// y[r,:] = x[r,:] / sqrt(mean(x[r,:]^2) + eps) * w   (x and y may alias)
+void rmsnorm(const float* x, const float* w, float* y, int64_t rows, int cols, float eps);
+
+// act[r, i] = silu(gu[r, i]) * gu[r, inter + i]; gu rows are [gate | up].
+void silu_mul(const float* gu, float* act, int64_t rows, int inter);
+
+// y[r, :] += b for each row (bias of a linear layer).
+void add_bias(float* y, const float* b, int64_t rows, int cols, int64_t ld);
+
+struct AttentionShape {
+  int n_seq, seq_len, n_heads, n_kv_heads, head_dim;
+  int sliding_window;  // 0 = unlimited
+};
+// Causal grouped-query attention. q, k, v point into rows of stride ld_qkv (query head h at
+// column h*head_dim of q; its key/value head is h / (n_heads / n_kv_heads)); out has rows of
+// n_heads*head_dim. Scores use scale 1/sqrt(head_dim), softmax in fp32.
+void attention(const float* q, const float* k, const float* v, int64_t ld_qkv, float* out,
+               const AttentionShape& s);
+
+// For each of n rows of logits [n, vocab]: nll[r] = logsumexp(logits[r]) - logits[r][target[r]].
+void rows_nll(const float* logits, int64_t n, int vocab, const int32_t* targets, double* nll);
+
+// exp(x) for float vectors, |relative error| < 2e-7 over the normal range (vectorisable).
+void exp_inplace(float* x, int64_t n);
+
+}  // namespace qsweep

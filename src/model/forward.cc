@@ -1,0 +1,118 @@
+// forward.cc — block forward: norm → fused QKV GEMM → RoPE → attention → O GEMM (+residual via
+// beta=1) → norm → fused gate/up GEMM → SwiGLU → down GEMM (+residual). GEMMs are
+// cblas_sgemm(RowMajor, NoTrans, Trans) against HF's [out, in] weights, so weights are used in
+// place without a transposed copy.
+#include "model/forward.h"
+
+#include <cblas.h>
+
+#include <algorithm>
+
+#include "core/error.h"
+#include "model/cpu_ops.h"
+
+namespace qsweep {
+
+namespace {
+// y[M,N] = alpha * x[M,K] · w[N,K]^T + beta * y
+void gemm_xwt(const float* x, const float* w, float* y, int64_t M, int N, int K, float beta,
+              int64_t ldy) {
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(M), N, K, 1.0f, x, K, w, K,
+              beta, y, static_cast<int>(ldy));
+}
+template <typename T>
+T* sized(std::vector<T>& v, size_t n) {
+  if (v.size() < n) v.resize(n);
+  return v.data();
+}
+}  // namespace
+
+HeadWeights HeadWeights::load(const LlamaWeights& w) {
+  HeadWeights h;
+  h.norm = w.load_final_norm();
+  h.lm_head = w.load_lm_head();
+  return h;
+}
+
+LlamaForward::LlamaForward(const ModelConfig& cfg) : cfg_(cfg) {}
+
+const RopeTable& LlamaForward::rope(int seq_len) {
+  auto it = ropes_.find(seq_len);
+  if (it == ropes_.end()) it = ropes_.emplace(seq_len, RopeTable(cfg_, seq_len)).first;
+  return it->second;
+}
+
+void LlamaForward::run_block(const BlockWeights& w, float* x, int n_seq, int seq_len,
+                             LinearObserver* observer) {
+  const int64_t M = static_cast<int64_t>(n_seq) * seq_len;
+  const int H = cfg_.hidden_size, Q = cfg_.q_dim(), KV = cfg_.kv_dim(), I = cfg_.intermediate_size;
+  const int QKV = Q + 2 * KV;
+  const float eps = static_cast<float>(cfg_.rms_norm_eps);
+  float* xn = sized(xn_, M * H);
+  float* qkv = sized(qkv_, M * QKV);
+  float* attn = sized(attn_, M * Q);
+  float* gu = sized(gu_, M * 2 * I);
+  float* act = sized(act_, M * I);
+  auto observe = [&](std::initializer_list<Linear> mods, const float* in, int cols) {
+    if (!observer) return;
+    std::vector<Linear> m(mods);
+    observer->on_linear_input(LinearInput{w.index, m.data(), static_cast<int>(m.size()), in, M, cols});
+  };
+
+  // Attention half.
+  rmsnorm(x, w.input_norm.data(), xn, M, H, eps);
+  observe({Linear::Q, Linear::K, Linear::V}, xn, H);
+  gemm_xwt(xn, w.qkv.data(), qkv, M, QKV, H, 0.0f, QKV);
+  if (!w.qkv_bias.empty()) add_bias(qkv, w.qkv_bias.data(), M, QKV, QKV);
+  const RopeTable& rt = rope(seq_len);
+  rope_apply(qkv, QKV, n_seq, seq_len, cfg_.num_attention_heads, rt);
+  rope_apply(qkv + Q, QKV, n_seq, seq_len, cfg_.num_key_value_heads, rt);
+  AttentionShape as{n_seq, seq_len, cfg_.num_attention_heads, cfg_.num_key_value_heads,
+                    cfg_.head_dim, cfg_.sliding_window};
+  attention(qkv, qkv + Q, qkv + Q + KV, QKV, attn, as);
+  observe({Linear::O}, attn, Q);
+  gemm_xwt(attn, w.o.data(), x, M, H, Q, 1.0f, H);
+  if (!w.o_bias.empty()) add_bias(x, w.o_bias.data(), M, H, H);
+
+  // MLP half.
+  rmsnorm(x, w.post_norm.data(), xn, M, H, eps);
+  observe({Linear::Gate, Linear::Up}, xn, H);
+  gemm_xwt(xn, w.gate_up.data(), gu, M, 2 * I, H, 0.0f, 2 * I);
+  if (!w.gate_up_bias.empty()) add_bias(gu, w.gate_up_bias.data(), M, 2 * I, 2 * I);
+  silu_mul(gu, act, M, I);
+  observe({Linear::Down}, act, I);
+  gemm_xwt(act, w.down.data(), x, M, H, I, 1.0f, H);
+  if (!w.down_bias.empty()) add_bias(x, w.down_bias.data(), M, H, H);
+}
+
+void LlamaForward::head_logits(const HeadWeights& h, const float* x, const int64_t* rows, int64_t n,
+                               float* logits) {
+  const int H = cfg_.hidden_size;
+  float* hx = sized(head_x_, n * H);
+  for (int64_t i = 0; i < n; ++i) std::copy(x + rows[i] * H, x + (rows[i] + 1) * H, hx + i * H);
+  rmsnorm(hx, h.norm.data(), hx, n, H, static_cast<float>(cfg_.rms_norm_eps));
+  gemm_xwt(hx, h.lm_head.data(), logits, n, cfg_.vocab_size, H, 0.0f, cfg_.vocab_size);
+}
+
+void LlamaForward::head_nll(const HeadWeights& h, const float* x, const int64_t* rows,
+                            const int32_t* targets, int64_t n, double* nll) {
+  // Logits in chunks so a 128k vocabulary needs at most ~64 MB of scratch.
+  const int V = cfg_.vocab_size;
+  const int64_t chunk = std::max<int64_t>(64, (int64_t(16) << 20) / V);
+  for (int64_t i0 = 0; i0 < n; i0 += chunk) {
+    const int64_t m = std::min(chunk, n - i0);
+    float* lg = sized(head_logits_, m * V);
+    head_logits(h, x, rows + i0, m, lg);
+    rows_nll(lg, m, V, targets + i0, nll + i0);
+  }
+}
+
+double LlamaForward::block_flops(int n_seq, int seq_len) const {
+  const double H = cfg_.hidden_size, Q = cfg_.q_dim(), KV = cfg_.kv_dim(), I = cfg_.intermediate_size;
+  const double tokens = static_cast<double>(n_seq) * seq_len;
+  const double linear = 2.0 * tokens * (H * (Q + 2 * KV) + Q * H + 3 * H * I);
+  const double attn = 4.0 * tokens * H * (seq_len / 2.0);  // llama.cpp's count
+  return linear + attn;
+}
+
+}  // namespace qsweep

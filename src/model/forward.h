@@ -1,0 +1,66 @@
+// forward.h — the Llama-family decoder forward pass on the CPU (fp32 compute, OpenBLAS sgemm),
+// one decoder block at a time over a batch of equal-length sequences.
+//
+// This is the seam the later stages use: run_block() takes any BlockWeights (full precision or
+// with quantized modules substituted through BlockWeights::set_linear) and reports the input of
+// every linear module to an optional LinearObserver — the calibration stage accumulates its
+// activation statistics there. Activations are row-major [n_seq * seq_len, hidden].
+#pragma once
+#include <cstdint>
+#include <map>
+#include <vector>
+
+#include "model/config.h"
+#include "model/llama_weights.h"
+#include "model/rope.h"
+
+namespace qsweep {
+
+// The input matrix shared by one or more linear modules of a block (q/k/v share theirs, as do
+// gate/up). x is [rows, cols] row-major and valid only during the callback.
+struct LinearInput {
+  int block;
+  const Linear* modules;
+  int n_modules;
+  const float* x;
+  int64_t rows;
+  int cols;
+};
+
+class LinearObserver {
+ public:
+  virtual ~LinearObserver() = default;
+  virtual void on_linear_input(const LinearInput& in) = 0;
+};
+
+struct HeadWeights {
+  std::vector<float> norm;     // [hidden]
+  std::vector<float> lm_head;  // [vocab, hidden]
+  static HeadWeights load(const LlamaWeights& w);
+};
+
+class LlamaForward {
+ public:
+  explicit LlamaForward(const ModelConfig& cfg);
+
+  // x [n_seq*seq_len, hidden] is updated in place to the block's output.
+  void run_block(const BlockWeights& w, float* x, int n_seq, int seq_len,
+                 LinearObserver* observer = nullptr);
+  // Final RMSNorm + lm_head of the rows `rows` of x: logits [n, vocab].
+  void head_logits(const HeadWeights& h, const float* x, const int64_t* rows, int64_t n,
+                   float* logits);
+  // Negative log-likelihood of targets[i] at row rows[i] (log-softmax over the vocabulary).
+  void head_nll(const HeadWeights& h, const float* x, const int64_t* rows, const int32_t* targets,
+                int64_t n, double* nll);
+
+  // FLOPs of one block over n_seq*seq_len tokens (2 per multiply-add; causal attention).
+  double block_flops(int n_seq, int seq_len) const;
+
+ private:
+  const RopeTable& rope(int seq_len);
+  ModelConfig cfg_;
+  std::map<int, RopeTable> ropes_;
+  std::vector<float> xn_, qkv_, attn_, gu_, act_, head_x_, head_logits_;
+};
+
+}  // namespace qsweep

@@ -1,0 +1,125 @@
+// synthetic_model.cc — seeded random checkpoints. Linear weights ~ N(0, 1/in) so activations keep
+// unit scale through the blocks; norms ~ 1 + N(0, 0.1^2); embeddings ~ N(0, 1); biases ~ N(0, 0.1^2).
+#include "model/synthetic_model.h"
+
+#include <sys/stat.h>
+
+#include <cmath>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "core/error.h"
+#include "model/safetensors_writer.h"
+
+namespace qsweep {
+
+void write_synthetic_model(const std::string& dir, const SyntheticModelSpec& s) {
+  QS_CHECK(s.hidden > 0 && s.layers > 0 && s.heads > 0 && s.kv_heads > 0 && s.vocab > 0,
+           "make-model: sizes must be positive");
+  QS_CHECK(s.heads % s.kv_heads == 0, "make-model: --heads must be a multiple of --kv-heads");
+  const int hd = s.head_dim > 0 ? s.head_dim : s.hidden / s.heads;
+  QS_CHECK(hd % 2 == 0, "make-model: head_dim must be even");
+  QS_CHECK(s.shards >= 1, "make-model: --shards must be >= 1");
+  ::mkdir(dir.c_str(), 0755);
+
+  nlohmann::ordered_json cfg;
+  cfg["architectures"] = {s.model_type == "qwen2" ? "Qwen2ForCausalLM"
+                          : s.model_type == "mistral" ? "MistralForCausalLM" : "LlamaForCausalLM"};
+  cfg["model_type"] = s.model_type;
+  cfg["hidden_size"] = s.hidden;
+  cfg["intermediate_size"] = s.intermediate;
+  cfg["num_attention_heads"] = s.heads;
+  cfg["num_key_value_heads"] = s.kv_heads;
+  cfg["num_hidden_layers"] = s.layers;
+  cfg["head_dim"] = hd;
+  cfg["rms_norm_eps"] = 1e-5;
+  cfg["rope_theta"] = s.rope_theta;
+  cfg["vocab_size"] = s.vocab;
+  cfg["max_position_embeddings"] = s.max_positions;
+  cfg["tie_word_embeddings"] = s.tie_embeddings;
+  cfg["hidden_act"] = "silu";
+  cfg["bos_token_id"] = 1;
+  cfg["eos_token_id"] = 2;
+  if (s.llama3_rope)
+    cfg["rope_scaling"] = {{"rope_type", "llama3"}, {"factor", 8.0}, {"low_freq_factor", 1.0},
+                           {"high_freq_factor", 4.0}, {"original_max_position_embeddings", 64}};
+  cfg["torch_dtype"] = s.dtype == DType::BF16 ? "bfloat16" : s.dtype == DType::F16 ? "float16" : "float32";
+  {
+    std::ofstream out(dir + "/config.json");
+    QS_CHECK(out, dir << "/config.json: cannot create");
+    out << cfg.dump(2) << "\n";
+  }
+
+  struct Gen {
+    std::string name;
+    std::vector<int64_t> shape;
+    float mean, stddev;
+  };
+  std::vector<Gen> gens;
+  const int64_t H = s.hidden, Q = int64_t(s.heads) * hd, KV = int64_t(s.kv_heads) * hd,
+                I = s.intermediate;
+  gens.push_back({"model.embed_tokens.weight", {s.vocab, H}, 0.0f, 1.0f});
+  for (int l = 0; l < s.layers; ++l) {
+    const std::string p = "model.layers." + std::to_string(l) + ".";
+    gens.push_back({p + "input_layernorm.weight", {H}, 1.0f, 0.1f});
+    gens.push_back({p + "self_attn.q_proj.weight", {Q, H}, 0.0f, float(1 / std::sqrt(H))});
+    gens.push_back({p + "self_attn.k_proj.weight", {KV, H}, 0.0f, float(1 / std::sqrt(H))});
+    gens.push_back({p + "self_attn.v_proj.weight", {KV, H}, 0.0f, float(1 / std::sqrt(H))});
+    if (s.model_type == "qwen2") {
+      gens.push_back({p + "self_attn.q_proj.bias", {Q}, 0.0f, 0.1f});
+      gens.push_back({p + "self_attn.k_proj.bias", {KV}, 0.0f, 0.1f});
+      gens.push_back({p + "self_attn.v_proj.bias", {KV}, 0.0f, 0.1f});
+    }
+    gens.push_back({p + "self_attn.o_proj.weight", {H, Q}, 0.0f, float(1 / std::sqrt(Q))});
+    gens.push_back({p + "post_attention_layernorm.weight", {H}, 1.0f, 0.1f});
+    gens.push_back({p + "mlp.gate_proj.weight", {I, H}, 0.0f, float(1 / std::sqrt(H))});
+    gens.push_back({p + "mlp.up_proj.weight", {I, H}, 0.0f, float(1 / std::sqrt(H))});
+    gens.push_back({p + "mlp.down_proj.weight", {H, I}, 0.0f, float(1 / std::sqrt(I))});
+  }
+  gens.push_back({"model.norm.weight", {H}, 1.0f, 0.1f});
+  if (!s.tie_embeddings) gens.push_back({"lm_head.weight", {s.vocab, H}, 0.0f, float(1 / std::sqrt(H))});
+
+  // Shards: consecutive tensors, balanced by count.
+  const int n_shards = std::min<int>(s.shards, static_cast<int>(gens.size()));
+  nlohmann::ordered_json weight_map;
+  for (int sh = 0; sh < n_shards; ++sh) {
+    const size_t g0 = gens.size() * sh / n_shards, g1 = gens.size() * (sh + 1) / n_shards;
+    char fname[64];
+    if (n_shards == 1)
+      std::snprintf(fname, sizeof(fname), "model.safetensors");
+    else
+      std::snprintf(fname, sizeof(fname), "model-%05d-of-%05d.safetensors", sh + 1, n_shards);
+    std::vector<TensorToWrite> specs;
+    for (size_t g = g0; g < g1; ++g) {
+      specs.push_back({gens[g].name, s.dtype, gens[g].shape, {}});
+      weight_map[gens[g].name] = fname;
+    }
+    write_safetensors(dir + "/" + fname, specs, [&](size_t i, std::vector<unsigned char>& bytes) {
+      const Gen& gen = gens[g0 + i];
+      // One generator per tensor, seeded from (seed, tensor index): shards do not change values.
+      std::mt19937_64 rng(s.seed * 1000003ull + (g0 + i));
+      std::normal_distribution<float> nd(gen.mean, gen.stddev);
+      int64_t n = 1;
+      for (int64_t d : gen.shape) n *= d;
+      std::vector<float> v(static_cast<size_t>(n));
+      for (auto& x : v) x = nd(rng);
+      bytes = encode_f32(v, s.dtype);
+    });
+  }
+  if (n_shards > 1) {
+    nlohmann::ordered_json idx;
+    idx["metadata"] = {{"total_size", 0}};
+    idx["weight_map"] = weight_map;
+    std::ofstream out(dir + "/model.safetensors.index.json");
+    out << idx.dump(2) << "\n";
+  }
+  if (!s.tokenizer.empty()) {
+    std::ifstream in(s.tokenizer, std::ios::binary);
+    QS_CHECK(in, s.tokenizer << ": cannot open tokenizer to copy");
+    std::ofstream out(dir + "/tokenizer.model", std::ios::binary);
+    out << in.rdbuf();
+  }
+}
+
+}  // namespace qsweep
