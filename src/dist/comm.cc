@@ -49,6 +49,7 @@ Comm Comm::world() {
 }
 
 int Comm::local_size() const {
+  if (!comm_) return 1;
   MPI_Comm local;
   MPI_Comm_split_type(as_mpi(comm_), MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &local);
   int n = 1;
@@ -58,6 +59,7 @@ int Comm::local_size() const {
 }
 
 std::vector<std::string> Comm::hostnames() const {
+  if (!comm_) return {this_host()};
   char mine[256] = {0};
   const std::string h = this_host();
   h.copy(mine, sizeof(mine) - 1);
@@ -68,7 +70,9 @@ std::vector<std::string> Comm::hostnames() const {
   return out;
 }
 
-void Comm::barrier() const { MPI_Barrier(as_mpi(comm_)); }
+void Comm::barrier() const {
+  if (comm_) MPI_Barrier(as_mpi(comm_));
+}
 
 namespace {
 template <typename T>
@@ -88,20 +92,23 @@ std::vector<T> allgatherv_impl(MPI_Comm comm, int size, const std::vector<T>& mi
 }  // namespace
 
 std::vector<double> Comm::allgatherv(const std::vector<double>& mine) const {
+  if (!comm_) return mine;
   return allgatherv_impl(as_mpi(comm_), size_, mine, MPI_DOUBLE);
 }
 std::vector<int64_t> Comm::allgatherv(const std::vector<int64_t>& mine) const {
+  if (!comm_) return mine;
   return allgatherv_impl(as_mpi(comm_), size_, mine, MPI_INT64_T);
 }
 
 double Comm::allreduce_max(double v) const {
+  if (!comm_) return v;
   double out = v;
   MPI_Allreduce(&v, &out, 1, MPI_DOUBLE, MPI_MAX, as_mpi(comm_));
   return out;
 }
 
 void Comm::abort(int code) const {
-  if (size_ > 1) MPI_Abort(as_mpi(comm_), code);
+  if (comm_ && size_ > 1) MPI_Abort(as_mpi(comm_), code);
   finalize();  // a single rank exits cleanly, so mpirun -n 1 reports only our exit code
   std::exit(code);
 }

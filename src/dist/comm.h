@@ -16,6 +16,8 @@ class Comm {
   static void finalize();
   static bool initialized();
   static Comm world();
+  // A single-rank communicator that needs no MPI initialisation (tests, tools).
+  static Comm local() { return Comm(); }
 
   int rank() const { return rank_; }
   int size() const { return size_; }

@@ -68,25 +68,30 @@ EvalResult evaluate_perplexity(const LlamaWeights& model, const EvalWindows& w, 
       fwd_s += t.seconds();
       if (opt.progress) progress.update(++step, tokens_done + double(nw * ctx) * (l + 1) / cfg.num_hidden_layers);
     }
-    // Head: NLL of the scored positions, window by window.
+    // Head: NLL of the scored positions, one global batch at a time so that every rank
+    // groups rows into the lm_head GEMM exactly alike (GEMM rounding may depend on grouping).
     t.reset();
-    rows.resize(static_cast<size_t>(nw) * S);
-    targets.resize(rows.size());
-    for (int64_t k = 0; k < nw; ++k)
-      for (int p = 0; p < S; ++p) {
-        const int pos = w.score_begin + p;
-        rows[k * S + p] = k * ctx + pos;
-        targets[k * S + p] = w.tokens[(w0 + k) * ctx + pos + 1];
+    for (int64_t b = cb; b < ce; ++b) {
+      const int64_t bw0 = b * opt.batch, bw1 = std::min(w.n_windows, (b + 1) * opt.batch);
+      const int64_t nb = bw1 - bw0;
+      rows.resize(static_cast<size_t>(nb) * S);
+      targets.resize(rows.size());
+      for (int64_t k = 0; k < nb; ++k)
+        for (int p = 0; p < S; ++p) {
+          const int pos = w.score_begin + p;
+          rows[k * S + p] = (bw0 - w0 + k) * ctx + pos;
+          targets[k * S + p] = w.tokens[(bw0 + k) * ctx + pos + 1];
+        }
+      pos_nll.resize(rows.size());
+      fwd.head_nll(head, x.data(), rows.data(), targets.data(), static_cast<int64_t>(rows.size()),
+                   pos_nll.data());
+      flops += 2.0 * static_cast<double>(rows.size()) * cfg.vocab_size * H;
+      for (int64_t k = 0; k < nb; ++k) {
+        double s = 0;
+        for (int p = 0; p < S; ++p) s += pos_nll[k * S + p];
+        my_nll.push_back(s);
+        my_count.push_back(S);
       }
-    pos_nll.resize(rows.size());
-    fwd.head_nll(head, x.data(), rows.data(), targets.data(), static_cast<int64_t>(rows.size()),
-                 pos_nll.data());
-    flops += 2.0 * static_cast<double>(rows.size()) * cfg.vocab_size * H;
-    for (int64_t k = 0; k < nw; ++k) {
-      double s = 0;
-      for (int p = 0; p < S; ++p) s += pos_nll[k * S + p];
-      my_nll.push_back(s);
-      my_count.push_back(S);
     }
     fwd_s += t.seconds();
     tokens_done += double(nw * ctx);

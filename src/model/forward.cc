@@ -14,11 +14,27 @@
 namespace qsweep {
 
 namespace {
-// y[M,N] = alpha * x[M,K] · w[N,K]^T + beta * y
+// y[M,N] = x[M,K] · w[N,K]^T + beta * y, computed as fixed tiles of kTileM rows x kTileN columns,
+// each a single-threaded sgemm (OpenBLAS's OpenMP build runs single-threaded inside a parallel
+// region), shared out dynamically over the threads. The tiling does not depend on the thread
+// count, so neither do the results: OpenBLAS's own threading splits the work by thread count and
+// changes the last bits. Tiles of 128 rows keep one packed weight panel hot in L2 per thread.
+constexpr int64_t kTileM = 128;
+constexpr int kTileN = 512;
 void gemm_xwt(const float* x, const float* w, float* y, int64_t M, int N, int K, float beta,
               int64_t ldy) {
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(M), N, K, 1.0f, x, K, w, K,
-              beta, y, static_cast<int>(ldy));
+  const int64_t tm = (M + kTileM - 1) / kTileM;
+  const int64_t tn = (N + kTileN - 1) / kTileN;
+#pragma omp parallel for schedule(dynamic, 1) collapse(2)
+  for (int64_t i = 0; i < tm; ++i) {
+    for (int64_t j = 0; j < tn; ++j) {
+      const int64_t m0 = i * kTileM, n0 = j * kTileN;
+      const int mm = static_cast<int>(std::min(kTileM, M - m0));
+      const int nn = static_cast<int>(std::min<int64_t>(kTileN, N - n0));
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, mm, nn, K, 1.0f, x + m0 * K, K,
+                  w + n0 * K, K, beta, y + m0 * ldy + n0, static_cast<int>(ldy));
+    }
+  }
 }
 template <typename T>
 T* sized(std::vector<T>& v, size_t n) {
