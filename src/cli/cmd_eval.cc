@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "cli/command.h"
+#include "core/backend.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/timer.h"
@@ -49,6 +50,7 @@ int cmd_eval(const CommandContext& ctx) {
   QS_CHECK(act_mb >= 1, "--activation-budget-mb must be positive");
   make_dirs(out_dir);
 
+  log_info("backend: %s", backend_summary().c_str());
   Timer t_load;
   LlamaWeights model(model_dir);
   const ModelConfig& cfg = model.config();

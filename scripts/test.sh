@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# test.sh — the README's second command: sets everything up and runs the whole test suite
+# (GoogleTest unit and reference tests, MPI end-to-end tests with real ranks, the CLI error
+# tests), then checks that the CUDA build (-DQSWEEP_WITH_CUDA=ON) compiles and links; its GPU
+# tests skip at run time when no GPU is present.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/build.sh
+(cd build && ctest --output-on-failure -j1)
+echo "test: CUDA build (QSWEEP_WITH_CUDA=ON) in build-cuda/"
+cmake -S . -B build-cuda -DCMAKE_BUILD_TYPE=Release -DQSWEEP_WITH_CUDA=ON -DQSWEEP_BUILD_BENCH=OFF >/dev/null
+cmake --build build-cuda -j"$(nproc)"
+(cd build-cuda && ctest --output-on-failure -j1 -R 'Cuda|Device')
+echo "test: all passed"
