@@ -61,7 +61,7 @@ int cmd_eval(const CommandContext& ctx) {
   DocumentOptions dopt;
   dopt.strip_one_trailing_newline = protocol == Protocol::LlamaCpp;
   const std::vector<int32_t> doc = load_document_tokens(data, model_dir, cfg.vocab_size, dopt);
-  const EvalWindows windows = make_windows(protocol, doc, cfg.bos_token_id, ctx_len);
+  const EvalWindows windows = make_windows(protocol, doc, cfg.bos_token_id, ctx_len, data);
   log_info("data %s: %lld tokens with BOS, %lld windows of %d (%s protocol), %d rank(s) x %d thread(s); setup %.2f s",
            data.c_str(), static_cast<long long>(windows.n_document_tokens),
            static_cast<long long>(windows.n_windows), ctx_len, protocol_name(protocol),

@@ -26,6 +26,7 @@ struct Command {
 int cmd_eval(const CommandContext& ctx);
 int cmd_make_model(const CommandContext& ctx);
 int cmd_info(const CommandContext& ctx);
+int cmd_tokenize(const CommandContext& ctx);
 
 // Parses args against `desc`; prints help and returns false for --help. Usage errors throw
 // qsweep::Error naming the subcommand.

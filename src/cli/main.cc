@@ -17,6 +17,7 @@ namespace {
 const Command kCommands[] = {
     {"eval", "perplexity of a model on a text (gptq or llamacpp protocol), over MPI ranks", cmd_eval},
     {"info", "describe a model directory: config, tensors, parameter counts", cmd_info},
+    {"tokenize", "write a text's token ids in the pre-tokenized format", cmd_tokenize},
     {"make-model", "write a synthetic Llama-family checkpoint with random weights", cmd_make_model},
 };
 

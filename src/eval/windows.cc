@@ -13,14 +13,15 @@ Protocol parse_protocol(const std::string& s) {
 
 const char* protocol_name(Protocol p) { return p == Protocol::Gptq ? "gptq" : "llamacpp"; }
 
-EvalWindows make_windows(Protocol p, const std::vector<int32_t>& doc, int bos_id, int ctx) {
+EvalWindows make_windows(Protocol p, const std::vector<int32_t>& doc, int bos_id, int ctx,
+                         const std::string& source) {
   QS_CHECK(ctx >= 4, "--ctx " << ctx << " is too small (expected at least 4)");
   EvalWindows w;
   w.protocol = p;
   w.ctx = ctx;
   w.n_document_tokens = static_cast<int64_t>(doc.size()) + 1;
   w.n_windows = w.n_document_tokens / ctx;
-  QS_CHECK(w.n_windows >= 1, "the evaluation text has " << w.n_document_tokens
+  QS_CHECK(w.n_windows >= 1, source << ": has " << w.n_document_tokens
                                                         << " tokens (BOS included), fewer than one "
                                                         << "window of --ctx " << ctx);
   w.tokens.resize(static_cast<size_t>(w.n_windows) * ctx);

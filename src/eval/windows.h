@@ -29,7 +29,8 @@ struct EvalWindows {
   int scored_per_window() const { return score_end - score_begin; }
 };
 
-// `doc` is the document's ids without BOS.
-EvalWindows make_windows(Protocol p, const std::vector<int32_t>& doc, int bos_id, int ctx);
+// `doc` is the document's ids without BOS; `source` names it in errors (the data file).
+EvalWindows make_windows(Protocol p, const std::vector<int32_t>& doc, int bos_id, int ctx,
+                         const std::string& source = "the evaluation text");
 
 }  // namespace qsweep

@@ -43,7 +43,7 @@ std::string read_file(const std::string& path) {
 std::vector<int32_t> parse_token_ids(const std::string& path, const std::string& body, size_t pos,
                                      int vocab_size) {
   std::vector<int32_t> ids;
-  size_t line = 2;
+  size_t line = 1;  // the header's own newline is consumed below and moves us to line 2
   const size_t n = body.size();
   while (pos < n) {
     const char ch = body[pos];

@@ -99,20 +99,12 @@ expect_error bogus-protocol "--protocol" -- \
   eval --model "$MODEL" --data "$TEXT" --protocol bogus -q
 expect_error ctx-too-small "--ctx" -- \
   eval --model "$MODEL" --data "$TEXT" --ctx 2 -q
-# KNOWN SRC BUG (left failing on purpose): the error must say which data file is too short, but
-# make_windows() (src/eval/windows.cc) does not know the path and prints only "the evaluation
-# text has 4 tokens (BOS included), fewer than one window of --ctx 256" — with several data
-# files in a sweep the user cannot tell which one. Fix in src/ (e.g. cmd_eval.cc adding the data
-# path to the message), not here.
-KNOWN_BUG="windows.cc error does not name the data file"
+# The error must say which data file is too short (a sweep has several).
 expect_error data-too-short "$T/short.txt" -- \
   eval --model "$MODEL" --data "$T/short.txt" -q
 expect_error token-id-out-of-vocab "$T/bad-ids.txt" -- \
   eval --model "$MODEL" --data "$T/bad-ids.txt" -q
-# KNOWN SRC BUG (left failing on purpose): the out-of-vocabulary id is on line 3 of bad-ids.txt,
-# but parse_token_ids() (src/model/tokenizer.cc) starts counting at 2 *before* consuming the
-# header's own newline, so every line number it reports is one too high ("bad-ids.txt:4:").
-KNOWN_BUG="tokenizer.cc line numbers are off by one"
+# The out-of-vocabulary id is on line 3 of bad-ids.txt, and the error says so.
 expect_error token-id-line-number "$T/bad-ids.txt:3:" -- \
   eval --model "$MODEL" --data "$T/bad-ids.txt" -q
 expect_error unknown-option "--bogus" -- \
