@@ -16,6 +16,8 @@ namespace {
 
 const Command kCommands[] = {
     {"eval", "perplexity of a model on a text (gptq or llamacpp protocol), over MPI ranks", cmd_eval},
+    {"spectrum", "weight spectra (Alpha-Hill, power-law fit) of every linear layer across precisions", cmd_spectrum},
+    {"recommend", "classify layers by their spectrum and export a per-layer bit plan", cmd_recommend},
     {"info", "describe a model directory: config, tensors, parameter counts", cmd_info},
     {"tokenize", "write a text's token ids in the pre-tokenized format", cmd_tokenize},
     {"make-model", "write a synthetic Llama-family checkpoint with random weights", cmd_make_model},

@@ -4,6 +4,7 @@
 #include <hdf5.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 
 #include "core/error.h"
@@ -101,6 +102,27 @@ void H5Writer::dataset(const std::string& path, const std::vector<int64_t>& v) {
 }
 void H5Writer::dataset(const std::string& path, const std::vector<int32_t>& v) {
   write_1d(file_, path_, path, H5T_NATIVE_INT32, v);
+}
+
+void H5Writer::dataset(const std::string& path, const std::vector<std::string>& v) {
+  size_t len = 1;
+  for (const auto& x : v) len = std::max(len, x.size());
+  std::vector<char> buf(v.size() * len, '\0');
+  for (size_t i = 0; i < v.size(); ++i) std::copy(v[i].begin(), v[i].end(), buf.begin() + i * len);
+  hid_t t = H5Tcopy(H5T_C_S1);
+  H5Tset_size(t, len);
+  H5Tset_cset(t, H5T_CSET_UTF8);
+  H5Tset_strpad(t, H5T_STR_NULLPAD);
+  hsize_t n = v.size();
+  hid_t space = H5Screate_simple(1, &n, nullptr);
+  hid_t dcpl = dcpl_no_times();
+  hid_t d = H5Dcreate2(file_, path.c_str(), t, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+  const bool ok = d >= 0 && (n == 0 || H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf.data()) >= 0);
+  if (d >= 0) H5Dclose(d);
+  H5Pclose(dcpl);
+  H5Sclose(space);
+  H5Tclose(t);
+  QS_CHECK(ok, path_ << ": cannot write dataset " << path);
 }
 
 void H5Writer::commit() {
