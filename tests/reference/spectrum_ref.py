@@ -43,7 +43,13 @@ import struct
 import sys
 import time
 
-import numpy as np
+# One BLAS/LAPACK thread unless the caller says otherwise (set before NumPy loads OpenBLAS):
+# the matrices are small, and on a shared machine OpenMP threads mostly spin (6-7x slower on
+# kjv-llama with 2 busy cores). This also matches the C++ side (single-threaded LAPACK per layer).
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import numpy as np  # noqa: E402
 
 PRECISIONS = ("fp64", "fp32", "fp16", "bf16")
 
@@ -359,7 +365,13 @@ def main(argv=None):
         for name, tensor, cat, out_f, in_f in layers:
             t0 = time.perf_counter()
             W = load_tensor(src, tensor)
-            per = [analyze_matrix(W, p, args.k_frac, args.eigenvalues) for p in precs]
+            per = []
+            for p in precs:
+                t1 = time.perf_counter()
+                r = analyze_matrix(W, p, args.k_frac, args.eigenvalues)
+                if args.timing:
+                    r["seconds"] = time.perf_counter() - t1
+                per.append(r)
             dt = time.perf_counter() - t0
             total += dt
             # alpha_delta: alpha_hill minus that of the highest precision analysed
