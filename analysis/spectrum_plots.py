@@ -25,6 +25,7 @@ import sys
 import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import NullFormatter  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
@@ -186,6 +187,8 @@ def plot_layer(row, precs, eigs, w):
         ax.hist(ev, bins=bins, density=True, color="0.6", alpha=0.8, label="ESD (%s)" % p0)
         ax.set_xscale("log")
         ax.set_yscale("log")
+        for axis in (ax.xaxis, ax.yaxis):  # minor tick labels cost a lot of text layout
+            axis.set_minor_formatter(NullFormatter())
         k = row.get("k_used_" + p0, np.nan)
         if np.isfinite(k) and 0 < int(k) < len(ev):
             ax.axvline(ev[int(k)], color="C3", ls="--",

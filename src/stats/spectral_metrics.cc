@@ -40,7 +40,7 @@ PowerLawFit power_law_ks(const std::vector<double>& l) {
       const double theo = 1.0 - std::pow(x / xmin, 1.0 - alpha);
       D = std::max(D, std::fabs(theo - static_cast<double>(i) / static_cast<double>(m)));
     }
-    if (D < best.D) best = {alpha, xmin, D, m};
+    if (D <= best.D) best = {alpha, xmin, D, m};  // ties: the smaller x_min, as WeightWatcher
   }
   if (best.tail == 0) best.D = nan;
   return best;

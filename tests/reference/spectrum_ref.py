@@ -17,7 +17,8 @@ Per weight matrix W (stored [out_features, in_features]) and precision:
     the largest is a candidate x_min; tail = {l >= x_min} (m values); alpha = 1 + m/sum ln(l/x_min);
     D = max over the tail values x of |F_emp(x) - (1 - (x/x_min)^(1-alpha))| with
     F_emp(x) = #{tail values < x} / m  (i.e. j/m at the j-th smallest, 0-based: the empirical CDF
-    just *below* each point, the convention of powerlaw's `cdf` and of WeightWatcher's WWFit);
+    just *below* each point; powerlaw's `cdf` convention, and WeightWatcher's WWFit's for
+    distinct eigenvalues);
     the x_min with the least D wins (ties: the smallest x_min).
   * lambda_max = l_1, spectral_norm = sqrt(l_1), frobenius_norm = sqrt(sum l),
     stable_rank = sum l / l_1, log_spectral_norm = log10 l_1, log_norm = log10 sum l,
