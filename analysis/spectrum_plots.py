@@ -25,7 +25,7 @@ import sys
 import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import NullFormatter  # noqa: E402
+from matplotlib.ticker import LogFormatter, NullFormatter, NullLocator, ScalarFormatter  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
@@ -57,7 +57,8 @@ class Writer:
     def save(self, fig, rel):
         path = os.path.join(self.plot_dir, rel + "." + self.fmt)
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        fig.savefig(path, dpi=110, bbox_inches="tight")
+        fig.tight_layout()  # much cheaper than savefig(bbox_inches="tight")
+        fig.savefig(path, dpi=110)
         plt.close(fig)
         self.written.append(path)
 
@@ -111,7 +112,8 @@ def plot_distribution(df, precs, w):
     data = [df["alpha_" + p].dropna().to_numpy() for p in precs]
     pos = [i + 1 for i, d in enumerate(data) if len(d)]
     if pos:
-        ax.boxplot([data[i - 1] for i in pos], positions=pos, widths=0.5, showfliers=False)
+        ax.boxplot([data[i - 1] for i in pos], positions=pos, widths=0.5, showfliers=False,
+                   medianprops={"color": "k"})
     rng = np.random.default_rng(0)
     for i, (p, d) in enumerate(zip(precs, data)):
         c, m = style(p, i)
@@ -140,9 +142,16 @@ def plot_categories(df, precs, w):
             ax.plot(x[ok] + off, y[ok], marker=m, color=c, label=p, lw=1, ms=5,
                     mfc="none", mew=1.3)
         ax.set_xticks(x)
+        ax.set_xlim(x.min() - 0.5, x.max() + 0.5)
+        vals = sub[["alpha_" + p for p in precs]].to_numpy(dtype=float)
+        if np.isfinite(vals).any():  # at least 0.5 alpha units tall, no offset notation
+            lo, hi = np.nanmin(vals), np.nanmax(vals)
+            pad = max(0.25 - (hi - lo) / 2, 0) + 0.05 * (hi - lo)
+            ax.set_ylim(lo - pad, hi + pad)
+        ax.ticklabel_format(axis="y", useOffset=False)
         if use_blocks:
             ax.set_xticklabels([str(b) for b in blocks])
-            ax.set_xlabel("block index")
+            ax.set_xlabel("block index (series offset slightly for visibility)")
         else:
             ax.set_xticklabels(sub["layer_name"], rotation=45, ha="right", fontsize=8)
         ax.set_ylabel(r"$\alpha_{\mathrm{Hill}}$")
@@ -177,18 +186,33 @@ def fmt_alpha(v):
 
 def plot_layer(row, precs, eigs, w):
     name = row["layer_name"]
+    # spectrum of the highest precision that has eigenvalues, preferring one with a Hill fit
     have = sorted([p for p in precs if len(eigs.get((p, name), ())) >= 2],
-                  key=lambda p: RANK.get(p, len(RANK)))
+                  key=lambda p: (not np.isfinite(row["alpha_" + p]), RANK.get(p, len(RANK))))
     if have:
         p0 = have[0]
         ev = eigs[(p0, name)]
-        fig, ax = plt.subplots(figsize=(7, 4.6))
-        bins = np.logspace(np.log10(ev.min()), np.log10(ev.max()), min(60, max(10, len(ev) // 4)))
-        ax.hist(ev, bins=bins, density=True, color="0.6", alpha=0.8, label="ESD (%s)" % p0)
+        fig, ax = plt.subplots(figsize=(9.5, 4.6))
+        lo, hi = ev.min(), ev.max()
+        if hi <= lo * (1 + 1e-9):  # flat spectrum (e.g. orthogonal W): give it some width
+            lo, hi = lo / 2, hi * 2
+        bins = np.logspace(np.log10(lo), np.log10(hi), min(50, max(10, len(ev) // 8)))
+        bins[0], bins[-1] = lo, hi  # 10**log10(x) may round below lambda_max
+        # counts in log-spaced bins (a histogram of log lambda): a lone outlier stays visible
+        counts, _, _ = ax.hist(ev, bins=bins, histtype="stepfilled", color="0.65", ec="0.35",
+                               label="ESD (%s)" % p0)
         ax.set_xscale("log")
         ax.set_yscale("log")
-        for axis in (ax.xaxis, ax.yaxis):  # minor tick labels cost a lot of text layout
+        # log-axis minor ticks and mathtext labels dominate the run time: keep them cheap
+        for axis in (ax.xaxis, ax.yaxis):
+            axis.set_major_formatter(LogFormatter())
             axis.set_minor_formatter(NullFormatter())
+        ax.yaxis.set_minor_locator(NullLocator())
+        if counts.max() < 100:  # under two decades: plain 1-2-5 ticks
+            ax.set_yticks([t for t in (1, 2, 5, 10, 20, 50) if t <= counts.max() * 1.5])
+            ax.yaxis.set_major_formatter(ScalarFormatter())
+        if hi / lo > 100:
+            ax.xaxis.set_minor_locator(NullLocator())
         k = row.get("k_used_" + p0, np.nan)
         if np.isfinite(k) and 0 < int(k) < len(ev):
             ax.axvline(ev[int(k)], color="C3", ls="--",
@@ -200,8 +224,9 @@ def plot_layer(row, precs, eigs, w):
             ax.plot([], [], " ", label="%s: hill %s  pl %s" % (
                 p, fmt_alpha(row["alpha_" + p]), fmt_alpha(row.get("alpha_pl_" + p, np.nan))))
         ax.set_xlabel(r"eigenvalue $\lambda$ of $W^T W$")
-        ax.set_ylabel("density")
-        ax.legend(fontsize=7.5, loc="lower left")
+        ax.set_ylabel("count (log-spaced bins)")
+        ax.set_ylim(bottom=0.7)
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
         ax.set_title("%s  (%s, %d eigenvalues)\nalpha_hill(%s) = %s"
                      % (name, row["category"], len(ev), p0, fmt_alpha(row["alpha_" + p0])),
                      fontsize=10)
@@ -210,16 +235,17 @@ def plot_layer(row, precs, eigs, w):
         x = np.arange(len(precs))
         hill = np.array([row["alpha_" + p] for p in precs], dtype=float)
         pl = np.array([row.get("alpha_pl_" + p, np.nan) for p in precs], dtype=float)
-        ax.bar(x - 0.2, np.nan_to_num(hill), 0.4, color="C0", label="alpha_hill")
-        ax.bar(x + 0.2, np.nan_to_num(pl), 0.4, color="C1", label="alpha_pl")
-        for i in np.where(~np.isfinite(hill))[0]:
-            ax.text(x[i] - 0.2, 0, "NaN", ha="center", va="bottom", fontsize=8, rotation=90)
+        for off, vals, c, lab in ((-0.2, hill, "C0", "alpha_hill"), (0.2, pl, "C1", "alpha_pl")):
+            ax.bar(x + off, np.nan_to_num(vals), 0.4, color=c, label=lab)
+            for xi, v, p in zip(x + off, vals, precs):
+                txt = "overflow" if row.get("method_" + p) == "overflow" else fmt_alpha(v)
+                ax.text(xi, np.nan_to_num(v), txt, ha="center", va="bottom", fontsize=7)
         ax.set_xticks(x)
         ax.set_xticklabels(precs)
         ax.set_ylabel(r"$\alpha$")
         ax.set_title("%s (%s)\nno eigenvalues saved" % (name, row["category"]), fontsize=10)
         ax.grid(axis="y", alpha=0.3)
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     w.save(fig, os.path.join("individual_layers", safe_name(name)))
 
 

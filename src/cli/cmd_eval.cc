@@ -11,6 +11,7 @@
 #include "eval/perplexity.h"
 #include "io/h5_writer.h"
 #include "io/provenance.h"
+#include "io/quant_store.h"
 #include "model/tokenizer.h"
 
 namespace qsweep {
@@ -21,7 +22,8 @@ int cmd_eval(const CommandContext& ctx) {
   std::string model_dir, data, protocol_s, out_dir;
   int ctx_len = 0, batch = 0, threads = 0;
   int64_t act_mb = 0;
-  bool quiet = false;
+  bool quiet = false, kl = false;
+  std::string quantized_dir;
   po::options_description desc("qsweep eval options");
   desc.add_options()("help,h", "show this help")
       ("model", po::value(&model_dir)->required(), "model directory (config.json, *.safetensors, tokenizer.model)")
@@ -32,6 +34,8 @@ int cmd_eval(const CommandContext& ctx) {
       ("output-dir", po::value(&out_dir)->default_value("."), "directory for eval.h5")
       ("threads", po::value(&threads)->default_value(0), "threads per rank (0: cores / ranks per node)")
       ("activation-budget-mb", po::value(&act_mb)->default_value(1024), "activation memory per rank; more windows per pass over the blocks")
+      ("quantized", po::value(&quantized_dir), "output directory of qsweep quantize: evaluate its quantized weights")
+      ("kl-divergence", po::bool_switch(&kl), "with --quantized: mean KL(full ‖ quantized) per token and top-1 agreement")
       ("quiet,q", po::bool_switch(&quiet), "no progress output");
   po::variables_map vm;
   if (!parse_args("eval", "qsweep eval --model DIR --data FILE [options]", desc, ctx.args, vm)) return 0;
@@ -67,7 +71,15 @@ int cmd_eval(const CommandContext& ctx) {
            static_cast<long long>(windows.n_windows), ctx_len, protocol_name(protocol),
            ctx.comm.size(), prov.threads_per_rank, t_load.seconds());
 
+  std::unique_ptr<QuantizedModel> quantized;
+  if (!quantized_dir.empty()) {
+    quantized = std::make_unique<QuantizedModel>(quantized_dir + "/quantized.h5");
+    log_info("quantized weights: %s (%s)", quantized->path().c_str(), quantized->describe().c_str());
+  }
+  QS_CHECK(!kl || quantized, "--kl-divergence needs --quantized DIR");
   EvalOptions opt;
+  opt.quantized = quantized.get();
+  opt.kl_divergence = kl;
   opt.batch = batch;
   opt.activation_budget = act_mb << 20;
   opt.progress = !quiet;
@@ -79,6 +91,10 @@ int cmd_eval(const CommandContext& ctx) {
   result("tokens processed: %lld", static_cast<long long>(r.tokens_processed));
   result("tokens scored: %lld", static_cast<long long>(r.tokens_scored));
   result("windows: %lld", static_cast<long long>(windows.n_windows));
+  if (kl) {
+    result("kl-divergence: %.17g (mean KL(full || quantized) per scored token, nats)", r.kl_mean);
+    result("top-1 agreement: %.6f", r.top1_agree);
+  }
   result("forward: %.3f s, %.0f tokens/s, %.1f GFLOP/s (block loading %.3f s)", r.forward_seconds,
          tps, r.flops / r.forward_seconds / 1e9, r.load_seconds);
 
@@ -98,11 +114,20 @@ int cmd_eval(const CommandContext& ctx) {
     w.attr("/", "tokens_scored", r.tokens_scored);
     w.attr("/", "n_windows", windows.n_windows);
     w.attr("/", "n_document_tokens", windows.n_document_tokens);
+    w.attr("/", "quantized", quantized_dir);
+    if (kl) {
+      w.attr("/", "kl_divergence", r.kl_mean);
+      w.attr("/", "top1_agreement", r.top1_agree);
+    }
     w.attr("/", "forward_seconds", r.forward_seconds);
     w.attr("/", "tokens_per_second", tps);
     w.group("/windows");
     w.dataset("/windows/nll_sum", r.window_nll);
     w.dataset("/windows/scored", r.window_count);
+    if (kl) {
+      w.dataset("/windows/kl_sum", r.window_kl);
+      w.dataset("/windows/top1_agree", r.window_top1);
+    }
     prov.write(w);
     w.commit();
     log_info("wrote %s", path.c_str());

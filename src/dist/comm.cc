@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 
 #include "core/error.h"
@@ -107,6 +108,32 @@ double Comm::allreduce_max(double v) const {
   return out;
 }
 
+void Comm::allreduce_max(std::vector<double>& v) const {
+  if (!comm_ || size_ == 1 || v.empty()) return;
+  MPI_Allreduce(MPI_IN_PLACE, v.data(), static_cast<int>(v.size()), MPI_DOUBLE, MPI_MAX, as_mpi(comm_));
+}
+
+void Comm::bcast(void* data, size_t bytes, int root) const {
+  if (!comm_ || size_ == 1 || bytes == 0) return;
+  char* p = static_cast<char*>(data);
+  const size_t kMax = size_t(1) << 30;  // MPI counts are int
+  for (size_t off = 0; off < bytes; off += kMax)
+    MPI_Bcast(p + off, static_cast<int>(std::min(kMax, bytes - off)), MPI_BYTE, root, as_mpi(comm_));
+}
+
+std::vector<double> Comm::ordered_sum(const std::vector<std::vector<double>>& mine, size_t n) const {
+  std::vector<double> s(n, 0.0);
+  if (comm_ && size_ > 1 && rank_ > 0)
+    MPI_Recv(s.data(), static_cast<int>(n), MPI_DOUBLE, rank_ - 1, 77, as_mpi(comm_), MPI_STATUS_IGNORE);
+  for (const auto& c : mine)
+    for (size_t i = 0; i < n; ++i) s[i] += c[i];
+  if (comm_ && size_ > 1) {
+    if (rank_ + 1 < size_) MPI_Send(s.data(), static_cast<int>(n), MPI_DOUBLE, rank_ + 1, 77, as_mpi(comm_));
+    MPI_Bcast(s.data(), static_cast<int>(n), MPI_DOUBLE, size_ - 1, as_mpi(comm_));
+  }
+  return s;
+}
+
 void Comm::abort(int code) const {
   if (comm_ && size_ > 1) MPI_Abort(as_mpi(comm_), code);
   finalize();  // a single rank exits cleanly, so mpirun -n 1 reports only our exit code
@@ -126,6 +153,14 @@ std::vector<double> Comm::allgatherv(const std::vector<double>& mine) const { re
 std::vector<int64_t> Comm::allgatherv(const std::vector<int64_t>& mine) const { return mine; }
 double Comm::allreduce_max(double v) const { return v; }
 void Comm::abort(int code) const { std::exit(code); }
+void Comm::bcast(void*, size_t, int) const {}
+void Comm::allreduce_max(std::vector<double>&) const {}
+std::vector<double> Comm::ordered_sum(const std::vector<std::vector<double>>& mine, size_t n) const {
+  std::vector<double> s(n, 0.0);
+  for (const auto& c : mine)
+    for (size_t i = 0; i < n; ++i) s[i] += c[i];
+  return s;
+}
 
 #endif
 

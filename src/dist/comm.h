@@ -29,6 +29,15 @@ class Comm {
   std::vector<double> allgatherv(const std::vector<double>& mine) const;
   std::vector<int64_t> allgatherv(const std::vector<int64_t>& mine) const;
   double allreduce_max(double v) const;
+  void allreduce_max(std::vector<double>& v) const;  // element-wise, in place
+  // Broadcast of raw bytes from `root`.
+  void bcast(void* data, size_t bytes, int root) const;
+  // Σ of every rank's chunk partials in global chunk order: rank 0 starts from zero and adds its
+  // partials one by one, passes the running sum to rank 1, which adds its own, and so on; the
+  // result goes to every rank. The additions happen in the same order whatever the rank count,
+  // so the sum is bit-identical on 1 or N ranks (ranks must own contiguous chunk ranges in rank
+  // order). `n` is the vector length.
+  std::vector<double> ordered_sum(const std::vector<std::vector<double>>& my_partials, size_t n) const;
   [[noreturn]] void abort(int code) const;
 
  private:

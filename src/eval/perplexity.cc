@@ -7,6 +7,8 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/timer.h"
+#include "io/quant_store.h"
+#include "model/cpu_ops.h"
 #include "model/forward.h"
 
 namespace qsweep {
@@ -33,7 +35,11 @@ EvalResult evaluate_perplexity(const LlamaWeights& model, const EvalWindows& w, 
   double load_s = load_timer.seconds(), fwd_s = 0, flops = 0;
 
   const int S = w.scored_per_window();
-  std::vector<double> my_nll, pos_nll;
+  const bool kl = opt.kl_divergence;
+  QS_CHECK(!kl || opt.quantized, "--kl-divergence needs --quantized (it compares against the full-precision model)");
+  std::vector<double> my_nll, pos_nll, my_kl, my_top1, pos_kl;
+  std::vector<uint8_t> pos_top1;
+  std::vector<float> x_ref, lg, lg_ref;
   std::vector<int64_t> my_count;
   std::vector<float> x;
   std::vector<int64_t> rows;
@@ -53,17 +59,22 @@ EvalResult evaluate_perplexity(const LlamaWeights& model, const EvalWindows& w, 
     x.resize(static_cast<size_t>(nw) * ctx * H);
     Timer t;
     model.embed(w.tokens.data() + w0 * ctx, nw * ctx, x.data());
+    if (kl) x_ref = x;
     load_s += t.seconds();
     for (int l = 0; l < cfg.num_hidden_layers; ++l) {
       t.reset();
       std::unique_ptr<BlockWeights> bw = model.load_block(l);
       load_s += t.seconds();
       t.reset();
-      for (int64_t b = cb; b < ce; ++b) {
-        const int64_t bw0 = b * opt.batch, bw1 = std::min(w.n_windows, (b + 1) * opt.batch);
-        const int n_seq = static_cast<int>(bw1 - bw0);
-        fwd.run_block(*bw, x.data() + (bw0 - w0) * ctx * H, n_seq, ctx);
-        flops += fwd.block_flops(n_seq, ctx);
+      for (int pass = kl ? 0 : 1; pass < 2; ++pass) {
+        if (pass == 1 && opt.quantized) opt.quantized->apply(*bw);
+        float* xs = pass == 0 ? x_ref.data() : x.data();
+        for (int64_t b = cb; b < ce; ++b) {
+          const int64_t bw0 = b * opt.batch, bw1 = std::min(w.n_windows, (b + 1) * opt.batch);
+          const int n_seq = static_cast<int>(bw1 - bw0);
+          fwd.run_block(*bw, xs + (bw0 - w0) * ctx * H, n_seq, ctx);
+          flops += fwd.block_flops(n_seq, ctx);
+        }
       }
       fwd_s += t.seconds();
       if (opt.progress) progress.update(++step, tokens_done + double(nw * ctx) * (l + 1) / cfg.num_hidden_layers);
@@ -83,8 +94,30 @@ EvalResult evaluate_perplexity(const LlamaWeights& model, const EvalWindows& w, 
           targets[k * S + p] = w.tokens[(bw0 + k) * ctx + pos + 1];
         }
       pos_nll.resize(rows.size());
-      fwd.head_nll(head, x.data(), rows.data(), targets.data(), static_cast<int64_t>(rows.size()),
-                   pos_nll.data());
+      const int64_t nr = static_cast<int64_t>(rows.size());
+      if (kl) {
+        const size_t V = static_cast<size_t>(cfg.vocab_size);
+        lg.resize(rows.size() * V);
+        lg_ref.resize(rows.size() * V);
+        fwd.head_logits(head, x.data(), rows.data(), nr, lg.data());
+        fwd.head_logits(head, x_ref.data(), rows.data(), nr, lg_ref.data());
+        rows_nll(lg.data(), nr, cfg.vocab_size, targets.data(), pos_nll.data());
+        pos_kl.resize(rows.size());
+        pos_top1.resize(rows.size());
+        rows_kl(lg_ref.data(), lg.data(), nr, cfg.vocab_size, pos_kl.data(), pos_top1.data());
+        for (int64_t k = 0; k < nb; ++k) {
+          double sk = 0, st = 0;
+          for (int p = 0; p < S; ++p) {
+            sk += pos_kl[k * S + p];
+            st += pos_top1[k * S + p];
+          }
+          my_kl.push_back(sk);
+          my_top1.push_back(st);
+        }
+        flops += 2.0 * static_cast<double>(rows.size()) * cfg.vocab_size * H;
+      } else {
+        fwd.head_nll(head, x.data(), rows.data(), targets.data(), nr, pos_nll.data());
+      }
       flops += 2.0 * static_cast<double>(rows.size()) * cfg.vocab_size * H;
       for (int64_t k = 0; k < nb; ++k) {
         double s = 0;
@@ -117,6 +150,17 @@ EvalResult evaluate_perplexity(const LlamaWeights& model, const EvalWindows& w, 
     r.mean_nll = sum_nll / static_cast<double>(r.tokens_scored);
   }
   r.perplexity = std::exp(r.mean_nll);
+  if (kl) {
+    r.window_kl = comm.allgatherv(my_kl);
+    r.window_top1 = comm.allgatherv(my_top1);
+    double sk = 0, st = 0;
+    for (int64_t k = 0; k < w.n_windows; ++k) {
+      sk += r.window_kl[k];
+      st += r.window_top1[k];
+    }
+    r.kl_mean = sk / static_cast<double>(r.tokens_scored);
+    r.top1_agree = st / static_cast<double>(r.tokens_scored);
+  }
   r.forward_seconds = comm.allreduce_max(fwd_s);
   r.load_seconds = comm.allreduce_max(load_s);
   std::vector<double> f = comm.allgatherv(std::vector<double>{flops});

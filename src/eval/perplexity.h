@@ -16,7 +16,11 @@
 
 namespace qsweep {
 
+class QuantizedModel;
+
 struct EvalOptions {
+  const QuantizedModel* quantized = nullptr;  // substitute these weights block by block
+  bool kl_divergence = false;                  // also run the full-precision model: KL, top-1
   int batch = 4;                               // windows per forward batch
   int64_t activation_budget = int64_t(1) << 30;  // bytes of activations per rank
   bool progress = true;
@@ -30,6 +34,9 @@ struct EvalResult {
   double forward_seconds = 0;         // max over ranks of forward compute time (no loading)
   double load_seconds = 0;            // max over ranks of block load/convert time
   double flops = 0;                   // total FLOPs of the forward passes, all ranks
+  // With kl_divergence: per window Σ KL(full ‖ quantized) and top-1 agreements over scored tokens.
+  std::vector<double> window_kl, window_top1;
+  double kl_mean = 0, top1_agree = 0;
 };
 
 EvalResult evaluate_perplexity(const LlamaWeights& model, const EvalWindows& w, const Comm& comm,

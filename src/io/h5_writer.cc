@@ -100,6 +100,12 @@ void H5Writer::dataset(const std::string& path, const std::vector<double>& v) {
 void H5Writer::dataset(const std::string& path, const std::vector<int64_t>& v) {
   write_1d(file_, path_, path, H5T_NATIVE_INT64, v);
 }
+void H5Writer::dataset(const std::string& path, const std::vector<float>& v) {
+  write_1d(file_, path_, path, H5T_NATIVE_FLOAT, v);
+}
+void H5Writer::dataset(const std::string& path, const std::vector<uint8_t>& v) {
+  write_1d(file_, path_, path, H5T_NATIVE_UINT8, v);
+}
 void H5Writer::dataset(const std::string& path, const std::vector<int32_t>& v) {
   write_1d(file_, path_, path, H5T_NATIVE_INT32, v);
 }

@@ -24,6 +24,8 @@ class H5Writer {
   void dataset(const std::string& path, const std::vector<double>& v);
   void dataset(const std::string& path, const std::vector<int64_t>& v);
   void dataset(const std::string& path, const std::vector<int32_t>& v);
+  void dataset(const std::string& path, const std::vector<float>& v);
+  void dataset(const std::string& path, const std::vector<uint8_t>& v);
   // Fixed-length UTF-8 strings (padded to the longest), readable by h5py as bytes.
   void dataset(const std::string& path, const std::vector<std::string>& v);
   void commit();

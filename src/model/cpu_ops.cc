@@ -98,6 +98,7 @@ void attention(const float* q, const float* k, const float* v, int64_t ld_qkv, f
       const float* kh = k + row0 * ld_qkv + static_cast<int64_t>(kvh) * d;
       const float* vh = v + row0 * ld_qkv + static_cast<int64_t>(kvh) * d;
       float* oh = out + row0 * ld_out + static_cast<int64_t>(h) * d;
+      double entropy = 0;
       for (int q0 = 0; q0 < T; q0 += kQB) {
         const int qn = std::min(kQB, T - q0);
         const int k_end = q0 + qn;  // keys [k_begin, k_end)
@@ -123,6 +124,12 @@ void attention(const float* q, const float* k, const float* v, int64_t ld_qkv, f
           const float inv = 1.0f / sum;
 #pragma omp simd
           for (int j = lo; j < hi; ++j) row[j] *= inv;
+          if (s.entropy) {
+            double e = 0;
+            for (int j = lo; j < hi; ++j)
+              if (row[j] > 0) e -= static_cast<double>(row[j]) * std::log(static_cast<double>(row[j]));
+            entropy += e;
+          }
           std::fill(row, row + lo, 0.0f);
           std::fill(row + hi, row + kn, 0.0f);
         }
@@ -130,6 +137,7 @@ void attention(const float* q, const float* k, const float* v, int64_t ld_qkv, f
                     vh + k_begin * ld_qkv, static_cast<int>(ld_qkv), 0.0f, oh + q0 * ld_out,
                     static_cast<int>(ld_out));
       }
+      if (s.entropy) s.entropy[task] = entropy;
     }
   }
 }
@@ -145,6 +153,37 @@ void rows_nll(const float* logits, int64_t n, int vocab, const int32_t* targets,
     for (int j = 0; j < vocab; ++j) sum += fast_exp(lr[j] - mx);
     nll[r] = static_cast<double>(mx) + std::log(static_cast<double>(sum)) -
              static_cast<double>(lr[targets[r]]);
+  }
+}
+
+}  // namespace qsweep
+
+namespace qsweep {
+
+void rows_kl(const float* ref_logits, const float* logits, int64_t n, int vocab, double* kl,
+             uint8_t* top1_agree) {
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < n; ++r) {
+    const float* a = ref_logits + r * vocab;
+    const float* b = logits + r * vocab;
+    int ia = 0, ib = 0;
+    for (int j = 1; j < vocab; ++j) {
+      if (a[j] > a[ia]) ia = j;
+      if (b[j] > b[ib]) ib = j;
+    }
+    double sa = 0, sb = 0;
+    for (int j = 0; j < vocab; ++j) {
+      sa += std::exp(static_cast<double>(a[j]) - a[ia]);
+      sb += std::exp(static_cast<double>(b[j]) - b[ib]);
+    }
+    const double lza = a[ia] + std::log(sa), lzb = b[ib] + std::log(sb);
+    double k = 0;
+    for (int j = 0; j < vocab; ++j) {
+      const double lpa = a[j] - lza, lpb = b[j] - lzb;
+      k += std::exp(lpa) * (lpa - lpb);
+    }
+    kl[r] = k;
+    top1_agree[r] = ia == ib;
   }
 }
 

@@ -19,6 +19,9 @@ void add_bias(float* y, const float* b, int64_t rows, int cols, int64_t ld);
 struct AttentionShape {
   int n_seq, seq_len, n_heads, n_kv_heads, head_dim;
   int sliding_window;  // 0 = unlimited
+  // Optional [n_seq * n_heads]: Σ over query positions of the entropy −Σ p ln p of that head's
+  // attention distribution (calibration statistics); nullptr skips the extra work.
+  double* entropy = nullptr;
 };
 // Causal grouped-query attention. q, k, v point into rows of stride ld_qkv (query head h at
 // column h*head_dim of q; its key/value head is h / (n_heads / n_kv_heads)); out has rows of
@@ -28,6 +31,11 @@ void attention(const float* q, const float* k, const float* v, int64_t ld_qkv, f
 
 // For each of n rows of logits [n, vocab]: nll[r] = logsumexp(logits[r]) - logits[r][target[r]].
 void rows_nll(const float* logits, int64_t n, int vocab, const int32_t* targets, double* nll);
+
+// KL(p_ref ‖ p) per row for two logit matrices [n, vocab] (softmax of each), and whether their
+// top-1 tokens agree.
+void rows_kl(const float* ref_logits, const float* logits, int64_t n, int vocab, double* kl,
+             uint8_t* top1_agree);
 
 // exp(x) for float vectors, |relative error| < 2e-7 over the normal range (vectorisable).
 void exp_inplace(float* x, int64_t n);

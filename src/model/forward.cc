@@ -85,7 +85,13 @@ void LlamaForward::run_block(const BlockWeights& w, float* x, int n_seq, int seq
   rope_apply(qkv + Q, QKV, n_seq, seq_len, cfg_.num_key_value_heads, rt);
   AttentionShape as{n_seq, seq_len, cfg_.num_attention_heads, cfg_.num_key_value_heads,
                     cfg_.head_dim, cfg_.sliding_window};
+  std::vector<double> entropy;
+  if (observer && observer->wants_attention_entropy()) {
+    entropy.assign(static_cast<size_t>(n_seq) * cfg_.num_attention_heads, 0.0);
+    as.entropy = entropy.data();
+  }
   attention(qkv, qkv + Q, qkv + Q + KV, QKV, attn, as);
+  if (as.entropy) observer->on_attention_entropy(w.index, entropy.data(), n_seq, cfg_.num_attention_heads, seq_len);
   observe({Linear::O}, attn, Q);
   gemm_xwt(attn, w.o.data(), x, M, H, Q, 1.0f, H);
   if (!w.o_bias.empty()) add_bias(x, w.o_bias.data(), M, H, H);

@@ -31,6 +31,9 @@ class LinearObserver {
  public:
   virtual ~LinearObserver() = default;
   virtual void on_linear_input(const LinearInput& in) = 0;
+  // Attention entropy: sums[seq * n_heads + h] = Σ over query positions of the entropy of head h.
+  virtual bool wants_attention_entropy() const { return false; }
+  virtual void on_attention_entropy(int block, const double* sums, int n_seq, int n_heads, int seq_len) {}
 };
 
 struct HeadWeights {

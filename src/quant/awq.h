@@ -1,0 +1,30 @@
+// awq.h — the AWQ scale search (Lin et al. 2023, as AutoAWQ does it) for a group of linear
+// layers sharing one input: for α in {0, 1/n, …, (n−1)/n}, s = x̄^α clamped at 1e-4 and
+// normalised by sqrt(max(s)·min(s)) (x̄ = per-channel mean |x|, or root mean x² with l2
+// salience); the group's error Σ_t ||W x_t − Q(W·diag(s))·diag(s)⁻¹ x_t||² over all calibration
+// tokens, summed over the group's linears, is evaluated exactly as Σ_rows δᵀ (Σ_t x_t x_tᵀ) δ
+// from the reduced Gram matrix — no pass over the activations, identical on any rank count.
+// The α with the least error wins (ties: the smaller α).
+#pragma once
+#include <vector>
+
+#include "quant/grid.h"
+
+namespace qsweep {
+
+struct AwqSearch {
+  double alpha = 0;
+  std::vector<float> scales;  // s, per input channel
+  std::vector<double> errors;  // per grid point, Σ squared output error
+};
+
+// weights[k] is [outs[k], in]; gram = Σ x xᵀ [in, in]; salience per input channel.
+AwqSearch awq_search(const std::vector<const float*>& weights, const std::vector<int>& outs, int in,
+                     const std::vector<double>& gram, const std::vector<double>& salience,
+                     const std::vector<GridSpec>& grids, int n_grid);
+
+// Σ over rows of δ_rᵀ G δ_r for δ = w − what [out, in]: the summed squared output error over the
+// calibration tokens whose Gram matrix is G. Deterministic for any thread count.
+double output_sq_error(const float* w, const float* what, int out, int in, const std::vector<double>& gram);
+
+}  // namespace qsweep

@@ -1,0 +1,296 @@
+// quantize_model.cc — the per-block pipeline: observe, reduce, quantize (distributed), apply,
+// propagate.
+#include "quant/quantize_model.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "core/error.h"
+#include "core/log.h"
+#include "core/timer.h"
+#include "model/forward.h"
+#include "quant/awq.h"
+#include "stats/spectrum.h"
+
+namespace qsweep {
+
+QuantMethod parse_method(const std::string& s) {
+  if (s == "rtn") return QuantMethod::Rtn;
+  if (s == "awq") return QuantMethod::Awq;
+  if (s == "gptq") return QuantMethod::Gptq;
+  QS_THROW("--method '" << s << "' is not known (expected rtn, awq or gptq)");
+}
+const char* method_name(QuantMethod m) {
+  return m == QuantMethod::Rtn ? "rtn" : m == QuantMethod::Awq ? "awq" : "gptq";
+}
+
+GridSpec QuantizeOptions::grid_for(const std::string& module) const {
+  auto it = plan.find(module);
+  return it == plan.end() ? grid : it->second;
+}
+
+void validate_quantize_options(const LlamaWeights& model, const QuantizeOptions& opt) {
+  const ModelConfig& c = model.config();
+  std::map<std::string, bool> known;
+  for (int b = 0; b < c.num_hidden_layers; ++b)
+    for (int l = 0; l < kNumLinear; ++l) {
+      const std::string name = linear_module_name(b, static_cast<Linear>(l));
+      known[name] = true;
+      const GridSpec g = opt.grid_for(name);
+      const int in = model.checkpoint().find(name + ".weight")->shape[1];
+      QS_CHECK(g.bits >= 2 && g.bits <= 8, name << ": bits " << g.bits << " out of range (expected 2..8)");
+      QS_CHECK(g.group_size == -1 || (g.group_size > 0 && in % g.group_size == 0),
+               name << ": group size " << g.group_size << " does not divide its input width " << in
+                    << " (use a divisor of " << in << ", or -1 for one group per row)");
+    }
+  for (const auto& kv : opt.plan)
+    QS_CHECK(known.count(kv.first), "--plan names '" << kv.first
+                                                     << "', which is not a quantizable linear layer of the model "
+                                                        "(decoder q/k/v/o/gate/up/down_proj only)");
+  QS_CHECK(opt.calib_chunk >= 1, "--calib-chunk must be at least 1");
+  QS_CHECK(opt.sparsity_threshold > 0, "--sparsity-threshold must be positive");
+}
+
+namespace {
+
+// --- byte serialisation of task results for the broadcast -------------------------------------
+struct Bytes {
+  std::vector<char> b;
+  size_t pos = 0;
+  template <typename T> void put(const T& v) {
+    const char* p = reinterpret_cast<const char*>(&v);
+    b.insert(b.end(), p, p + sizeof(T));
+  }
+  template <typename T> void put_vec(const std::vector<T>& v) {
+    put<uint64_t>(v.size());
+    const char* p = reinterpret_cast<const char*>(v.data());
+    b.insert(b.end(), p, p + v.size() * sizeof(T));
+  }
+  template <typename T> T get() {
+    T v;
+    std::memcpy(&v, b.data() + pos, sizeof(T));
+    pos += sizeof(T);
+    return v;
+  }
+  template <typename T> std::vector<T> get_vec() {
+    const uint64_t n = get<uint64_t>();
+    std::vector<T> v(n);
+    std::memcpy(v.data(), b.data() + pos, n * sizeof(T));
+    pos += n * sizeof(T);
+    return v;
+  }
+};
+
+void put_linear(Bytes& o, const LinearResult& r) {
+  o.put<int>(r.q.out); o.put<int>(r.q.in);
+  o.put<int>(r.q.grid.bits); o.put<int>(r.q.grid.group_size); o.put<bool>(r.q.grid.sym);
+  o.put_vec(r.q.codes); o.put_vec(r.q.scales); o.put_vec(r.q.zeros); o.put_vec(r.q.g_idx);
+  o.put(r.weight_mse); o.put(r.output_error); o.put(r.seconds); o.put(r.awq_alpha); o.put(r.gptq_damp);
+  o.put<int>(r.dead_columns);
+}
+void get_linear(Bytes& i, LinearResult& r) {
+  r.q.out = i.get<int>(); r.q.in = i.get<int>();
+  r.q.grid.bits = i.get<int>(); r.q.grid.group_size = i.get<int>(); r.q.grid.sym = i.get<bool>();
+  r.q.codes = i.get_vec<uint8_t>(); r.q.scales = i.get_vec<float>(); r.q.zeros = i.get_vec<int32_t>();
+  r.q.g_idx = i.get_vec<int32_t>();
+  r.weight_mse = i.get<double>(); r.output_error = i.get<double>(); r.seconds = i.get<double>();
+  r.awq_alpha = i.get<double>(); r.gptq_damp = i.get<double>(); r.dead_columns = i.get<int>();
+}
+
+// Runs tasks[k]() on its LPT owner and broadcasts the bytes; returns every task's bytes in order.
+std::vector<Bytes> run_distributed(const std::vector<double>& cost,
+                                   const std::function<Bytes(size_t)>& task, const Comm& comm) {
+  const std::vector<int> owner = lpt_assign(cost, comm.size());
+  std::vector<Bytes> out(cost.size());
+  for (size_t k = 0; k < cost.size(); ++k)
+    if (owner[k] == comm.rank()) out[k] = task(k);
+  for (size_t k = 0; k < cost.size(); ++k) {
+    uint64_t n = out[k].b.size();
+    comm.bcast(&n, sizeof(n), owner[k]);
+    out[k].b.resize(n);
+    comm.bcast(out[k].b.data(), n, owner[k]);
+    out[k].pos = 0;
+  }
+  return out;
+}
+
+const Linear kAll[kNumLinear] = {Linear::Q, Linear::K, Linear::V, Linear::O, Linear::Gate, Linear::Up, Linear::Down};
+
+}  // namespace
+
+QuantizeSummary quantize_model(const LlamaWeights& model, const CalibWindows& calib,
+                               const QuantizeOptions& opt, const Comm& comm, QuantizeSink* sink) {
+  validate_quantize_options(model, opt);
+  Timer total;
+  const ModelConfig& cfg = model.config();
+  const int H = cfg.hidden_size, T = calib.seq_len;
+  const int64_t n_chunks = (calib.n + opt.calib_chunk - 1) / opt.calib_chunk;
+  int64_t c0, c1;
+  block_range(n_chunks, comm.rank(), comm.size(), &c0, &c1);
+  const int64_t s0 = std::min<int64_t>(calib.n, c0 * opt.calib_chunk);
+  const int64_t s1 = std::min<int64_t>(calib.n, c1 * opt.calib_chunk);
+  std::vector<float> x(static_cast<size_t>((s1 - s0) * T) * H), x_in;
+  model.embed(calib.tokens.data() + s0 * T, (s1 - s0) * T, x.data());
+  LlamaForward fwd(cfg);
+  auto run_chunks = [&](const BlockWeights& w, LinearObserver* obs, BlockCalibStats* stats) {
+    for (int64_t c = c0; c < c1; ++c) {
+      const int64_t a = c * opt.calib_chunk, b = std::min<int64_t>(calib.n, a + opt.calib_chunk);
+      if (stats) stats->begin_chunk();
+      fwd.run_block(w, x.data() + static_cast<size_t>((a - s0) * T) * H, static_cast<int>(b - a), T, obs);
+    }
+  };
+
+  QuantizeSummary summary;
+  Progress progress("quantize", cfg.num_hidden_layers, "blocks", 0.0);
+  for (int blk = 0; blk < cfg.num_hidden_layers; ++blk) {
+    Timer bt;
+    std::unique_ptr<BlockWeights> w = model.load_block(blk);
+    if (opt.propagate) x_in = x;
+    BlockCalibStats stats(cfg, T, opt.sparsity_threshold, true);
+    run_chunks(*w, &stats, &stats);
+    stats.reduce(comm);
+
+    // Effective transforms for AWQ: quantized matrix M = diag(row_scale) W diag(col_scale).
+    std::vector<std::vector<float>> col_scale(kNumLinear), row_scale(kNumLinear);
+    std::vector<double> awq_alpha(kNumLinear, std::numeric_limits<double>::quiet_NaN());
+    if (opt.method == QuantMethod::Awq) {
+      struct Group { BlockInput input; std::vector<Linear> linears; };
+      std::vector<Group> groups = {{BlockInput::Qkv, {Linear::Q, Linear::K, Linear::V}},
+                                   {BlockInput::GateUp, {Linear::Gate, Linear::Up}},
+                                   {BlockInput::Down, {Linear::Down}}};
+      if (cfg.kv_dim() == cfg.q_dim()) groups.insert(groups.begin() + 1, Group{BlockInput::O, {Linear::O}});
+      std::vector<double> cost;
+      for (const auto& g : groups) {
+        double c = 0;
+        for (Linear l : g.linears) c += double(w->out_features(l)) * w->in_features(l) * w->in_features(l);
+        cost.push_back(c * opt.awq_grid);
+      }
+      auto searches = run_distributed(cost, [&](size_t k) {
+        const Group& g = groups[k];
+        const InputStats& st = stats.input(g.input);
+        std::vector<double> sal(st.channels);
+        for (int c = 0; c < st.channels; ++c)
+          sal[c] = opt.awq_l2 ? std::sqrt(st.sum_sq[c] / st.tokens) : st.sum_abs[c] / st.tokens;
+        std::vector<const float*> ws;
+        std::vector<int> outs;
+        std::vector<GridSpec> grids;
+        for (Linear l : g.linears) {
+          ws.push_back(w->linear(l));
+          outs.push_back(w->out_features(l));
+          grids.push_back(opt.grid_for(linear_module_name(blk, l)));
+        }
+        const AwqSearch s = awq_search(ws, outs, st.channels, st.gram, sal, grids, opt.awq_grid);
+        Bytes o;
+        o.put(s.alpha);
+        o.put_vec(s.scales);
+        return o;
+      }, comm);
+      for (size_t k = 0; k < groups.size(); ++k) {
+        const double alpha = searches[k].get<double>();
+        const std::vector<float> s = searches[k].get_vec<float>();
+        for (Linear l : groups[k].linears) {
+          col_scale[static_cast<int>(l)] = s;
+          awq_alpha[static_cast<int>(l)] = alpha;
+        }
+        // Fold s⁻¹ into what produces the group's input.
+        switch (groups[k].input) {
+          case BlockInput::Qkv: for (int c = 0; c < H; ++c) w->input_norm[c] /= s[c]; break;
+          case BlockInput::GateUp: for (int c = 0; c < H; ++c) w->post_norm[c] /= s[c]; break;
+          case BlockInput::Down: row_scale[static_cast<int>(Linear::Up)].assign(s.begin(), s.end()); break;
+          case BlockInput::O: row_scale[static_cast<int>(Linear::V)].assign(s.begin(), s.end()); break;
+        }
+      }
+    }
+
+    // Quantize every linear (owner computes, all receive).
+    std::vector<double> cost;
+    for (Linear l : kAll) {
+      const double o = w->out_features(l), i = w->in_features(l);
+      cost.push_back(opt.method == QuantMethod::Gptq ? o * i * i : o * i);
+    }
+    auto results = run_distributed(cost, [&](size_t k) {
+      Timer t;
+      const Linear l = kAll[k];
+      const int li = static_cast<int>(l);
+      const int out = w->out_features(l), in = w->in_features(l);
+      const std::string name = linear_module_name(blk, l);
+      const GridSpec g = opt.grid_for(name);
+      const InputStats& st = stats.input(input_of(l));
+      const float* W = w->linear(l);
+      std::vector<float> M(W, W + static_cast<size_t>(out) * in);
+      const auto& cs = col_scale[li];
+      const auto& rs = row_scale[li];
+      for (int r = 0; r < out; ++r)
+        for (int c = 0; c < in; ++c) {
+          float& v = M[static_cast<size_t>(r) * in + c];
+          if (!cs.empty()) v *= cs[c];
+          if (!rs.empty()) v /= rs[r];
+        }
+      LinearResult res;
+      res.name = name;
+      if (opt.method == QuantMethod::Gptq) {
+        GptqResult gr = gptq_quantize(M.data(), out, in, st.gram, st.tokens, g, opt.gptq);
+        res.q = std::move(gr.q);
+        res.gptq_damp = gr.damp_used;
+        res.dead_columns = gr.dead_columns;
+      } else {
+        res.q = quantize_rtn(M.data(), out, in, g);
+      }
+      res.awq_alpha = awq_alpha[li];
+      // Errors of the effective weight in the original coordinates.
+      std::vector<float> eff = res.q.dequantize();
+      for (int r = 0; r < out; ++r)
+        for (int c = 0; c < in; ++c) {
+          float& v = eff[static_cast<size_t>(r) * in + c];
+          if (!rs.empty()) v *= rs[r];
+          if (!cs.empty()) v /= cs[c];
+        }
+      double se = 0;
+      for (size_t k2 = 0; k2 < eff.size(); ++k2) {
+        const double d = static_cast<double>(W[k2]) - eff[k2];
+        se += d * d;
+      }
+      res.weight_mse = se / eff.size();
+      res.output_error = output_sq_error(W, eff.data(), out, in, st.gram) / (st.tokens * out);
+      res.seconds = t.seconds();
+      Bytes o;
+      put_linear(o, res);
+      return o;
+    }, comm);
+
+    BlockResult br;
+    br.index = blk;
+    for (size_t k = 0; k < kNumLinear; ++k) {
+      LinearResult r;
+      r.name = linear_module_name(blk, kAll[k]);
+      get_linear(results[k], r);
+      const std::vector<float> deq = r.q.dequantize();
+      w->set_linear(kAll[k], deq.data());
+      summary.quantized_bits += quantized_bits(r.q.out, r.q.in, r.q.grid);
+      summary.quantized_params += double(r.q.out) * r.q.in;
+      br.linears.push_back(std::move(r));
+    }
+    br.input_norm = w->input_norm;
+    br.post_norm = w->post_norm;
+    if (opt.propagate) {
+      x.swap(x_in);
+      run_chunks(*w, nullptr, nullptr);
+    }
+    br.stats = &stats;
+    br.seconds = bt.seconds();
+    if (sink) sink->on_block(br);
+    if (opt.progress) progress.update(blk + 1);
+  }
+  if (opt.progress) progress.finish();
+  // Everything not quantized stays at its stored dtype.
+  for (const auto& name : model.checkpoint().tensor_names()) {
+    if (name.find("_proj.weight") != std::string::npos && name.rfind("model.layers.", 0) == 0) continue;
+    const TensorInfo* t = model.checkpoint().find(name);
+    summary.other_bytes += static_cast<double>(t->numel()) * dtype_size(t->dtype);
+  }
+  summary.seconds = total.seconds();
+  return summary;
+}
+
+}  // namespace qsweep

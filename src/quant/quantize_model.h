@@ -1,0 +1,80 @@
+// quantize_model.h — the calibration + quantization pipeline (`qsweep quantize`).
+//
+// Calibration windows are split into fixed chunks of `calib_chunk` sequences; ranks own
+// contiguous chunk ranges. Block by block: the rank's activations run through the full-precision
+// block while BlockCalibStats gathers statistics and Gram matrices per chunk; the partials are
+// combined in chunk order (identical on any rank count); the block's quantization tasks (one per
+// linear for RTN/GPTQ; one per input group for the AWQ search, then one per linear) are spread
+// over ranks longest-first and their results broadcast; every rank substitutes the quantized
+// weights and, unless --no-propagate, reruns its activations through the quantized block so block
+// i+1 sees the outputs of quantized blocks < i+1 (GPTQ/AWQ's sequential mode). Only one block's
+// weights and the rank's own activations are in memory at a time.
+#pragma once
+#include <limits>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "dist/comm.h"
+#include "eval/calib_windows.h"
+#include "model/llama_weights.h"
+#include "quant/gptq.h"
+#include "quant/grid.h"
+#include "stats/activation_stats.h"
+
+namespace qsweep {
+
+enum class QuantMethod { Rtn, Awq, Gptq };
+QuantMethod parse_method(const std::string& s);
+const char* method_name(QuantMethod m);
+
+struct QuantizeOptions {
+  QuantMethod method = QuantMethod::Rtn;
+  GridSpec grid;                              // default for every linear
+  std::map<std::string, GridSpec> plan;       // per module name (from --plan)
+  int calib_chunk = 4;                        // sequences per chunk (fixes the reduction order)
+  bool propagate = true;
+  double sparsity_threshold = 0.01;
+  int awq_grid = 20;
+  bool awq_l2 = false;
+  GptqOptions gptq;
+  bool progress = true;
+  GridSpec grid_for(const std::string& module) const;
+};
+
+struct LinearResult {
+  std::string name;
+  QuantizedLinear q;
+  double weight_mse = 0, output_error = 0, seconds = 0;
+  double awq_alpha = std::numeric_limits<double>::quiet_NaN();
+  double gptq_damp = std::numeric_limits<double>::quiet_NaN();
+  int dead_columns = 0;
+};
+
+struct BlockResult {
+  int index = 0;
+  std::vector<LinearResult> linears;           // q, k, v, o, gate, up, down
+  std::vector<float> input_norm, post_norm;    // after AWQ folding
+  const BlockCalibStats* stats = nullptr;      // valid during on_block
+  double seconds = 0;
+};
+
+class QuantizeSink {
+ public:
+  virtual ~QuantizeSink() = default;
+  virtual void on_block(const BlockResult& b) = 0;
+};
+
+struct QuantizeSummary {
+  double quantized_bits = 0, quantized_params = 0, other_bytes = 0, seconds = 0;
+  double bits_per_weight() const { return quantized_bits / quantized_params; }
+  double model_bytes() const { return quantized_bits / 8 + other_bytes; }
+};
+
+// Checks bits, group sizes against every linear's width, and the plan's module names.
+void validate_quantize_options(const LlamaWeights& model, const QuantizeOptions& opt);
+
+QuantizeSummary quantize_model(const LlamaWeights& model, const CalibWindows& calib,
+                               const QuantizeOptions& opt, const Comm& comm, QuantizeSink* sink);
+
+}  // namespace qsweep

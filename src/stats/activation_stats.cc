@@ -1,0 +1,147 @@
+// activation_stats.cc — chunk partials and their ordered reduction.
+#include "stats/activation_stats.h"
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/error.h"
+
+namespace qsweep {
+
+const char* block_input_name(BlockInput i) {
+  static const char* names[] = {"qkv", "o_proj", "gate_up", "down_proj"};
+  return names[static_cast<int>(i)];
+}
+
+BlockInput input_of(Linear l) {
+  switch (l) {
+    case Linear::Q: case Linear::K: case Linear::V: return BlockInput::Qkv;
+    case Linear::O: return BlockInput::O;
+    case Linear::Gate: case Linear::Up: return BlockInput::GateUp;
+    case Linear::Down: return BlockInput::Down;
+  }
+  return BlockInput::Qkv;
+}
+
+double InputStats::mean() const { return s1 / elements(); }
+double InputStats::std() const {
+  const double n = elements(), m = s1 / n;
+  return std::sqrt(std::max(0.0, s2 / n - m * m));
+}
+double InputStats::excess_kurtosis() const {
+  const double n = elements(), m = s1 / n;
+  const double m2 = s2 / n - m * m;
+  const double m4 = s4 / n - 4 * m * s3 / n + 6 * m * m * s2 / n - 3 * m * m * m * m;
+  return m2 > 0 ? m4 / (m2 * m2) - 3.0 : 0.0;
+}
+
+void gram_xtx(const float* x, int64_t rows, int cols, double* out) {
+  std::vector<double> xd(x, x + rows * cols);
+  constexpr int kTile = 64;
+  const int tiles = (cols + kTile - 1) / kTile;
+#pragma omp parallel for schedule(dynamic, 1)
+  for (int t = 0; t < tiles; ++t) {
+    const int j0 = t * kTile, jn = std::min(kTile, cols - j0);
+    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, cols, jn, static_cast<int>(rows), 1.0,
+                xd.data(), cols, xd.data() + j0, cols, 0.0, out + j0, cols);
+  }
+}
+
+BlockCalibStats::BlockCalibStats(const ModelConfig& cfg, int seq_len, double threshold, bool with_gram)
+    : seq_len_(seq_len), threshold_(threshold), with_gram_(with_gram), heads_(cfg.num_attention_heads) {
+  channels_ = {cfg.hidden_size, cfg.q_dim(), cfg.hidden_size, cfg.intermediate_size};
+}
+
+void BlockCalibStats::begin_chunk() {
+  Partial p;
+  for (int i = 0; i < kNumBlockInputs; ++i) {
+    const size_t C = static_cast<size_t>(channels_[i]);
+    p.stats[i].assign(2 * C + 6, 0.0);
+    p.max_abs[i].assign(C, 0.0);
+    if (with_gram_) p.gram[i].assign(C * C, 0.0);
+  }
+  p.entropy.assign(static_cast<size_t>(heads_) + 1, 0.0);
+  partials_.push_back(std::move(p));
+}
+
+void BlockCalibStats::on_linear_input(const LinearInput& in) {
+  QS_ASSERT(!partials_.empty(), "begin_chunk() before the forward pass");
+  Partial& p = partials_.back();
+  const int i = static_cast<int>(input_of(in.modules[0]));
+  const int C = in.cols;
+  QS_ASSERT(C == channels_[i], "input width");
+  std::vector<double>& st = p.stats[i];
+  std::vector<double>& mx = p.max_abs[i];
+  const int64_t seq = seq_len_;
+  for (int64_t r0 = 0; r0 < in.rows; r0 += seq) {
+    const int64_t r1 = std::min(in.rows, r0 + seq);
+    double ss = 0;
+    for (int64_t r = r0; r < r1; ++r)
+      for (int c = 0; c < C; ++c) {
+        const double v = in.x[r * C + c];
+        ss += v * v;
+      }
+    const double cut = threshold_ * std::sqrt(ss / (static_cast<double>(r1 - r0) * C));
+    for (int64_t r = r0; r < r1; ++r) {
+      const float* xr = in.x + r * C;
+      for (int c = 0; c < C; ++c) {
+        const double v = xr[c], a = std::fabs(v), v2 = v * v;
+        st[c] += v2;
+        st[C + c] += a;
+        mx[c] = std::max(mx[c], a);
+        st[2 * C + 0] += v;
+        st[2 * C + 1] += v2;
+        st[2 * C + 2] += v2 * v;
+        st[2 * C + 3] += v2 * v2;
+        if (a < cut) st[2 * C + 4] += 1;
+      }
+    }
+  }
+  st[2 * C + 5] += static_cast<double>(in.rows);
+  if (with_gram_) {
+    std::vector<double> g(static_cast<size_t>(C) * C);
+    gram_xtx(in.x, in.rows, C, g.data());
+    for (size_t k = 0; k < g.size(); ++k) p.gram[i][k] += g[k];
+  }
+}
+
+void BlockCalibStats::on_attention_entropy(int, const double* sums, int n_seq, int n_heads, int seq_len) {
+  Partial& p = partials_.back();
+  for (int s = 0; s < n_seq; ++s)
+    for (int h = 0; h < n_heads; ++h) p.entropy[h] += sums[s * n_heads + h];
+  p.entropy[n_heads] += static_cast<double>(n_seq) * seq_len;
+}
+
+void BlockCalibStats::reduce(const Comm& comm) {
+  auto collect = [&](auto member, int i) {
+    std::vector<std::vector<double>> v;
+    for (const Partial& p : partials_) v.push_back((p.*member)[i]);
+    return v;
+  };
+  for (int i = 0; i < kNumBlockInputs; ++i) {
+    const int C = channels_[i];
+    const auto st = comm.ordered_sum(collect(&Partial::stats, i), 2 * static_cast<size_t>(C) + 6);
+    InputStats& t = totals_[i];
+    t.channels = C;
+    t.sum_sq.assign(st.begin(), st.begin() + C);
+    t.sum_abs.assign(st.begin() + C, st.begin() + 2 * C);
+    t.s1 = st[2 * C]; t.s2 = st[2 * C + 1]; t.s3 = st[2 * C + 2]; t.s4 = st[2 * C + 3];
+    t.n_below = st[2 * C + 4];
+    t.tokens = st[2 * C + 5];
+    t.max_abs.assign(C, 0.0);
+    for (const Partial& p : partials_)
+      for (int c = 0; c < C; ++c) t.max_abs[c] = std::max(t.max_abs[c], p.max_abs[i][c]);
+    comm.allreduce_max(t.max_abs);
+    if (with_gram_) t.gram = comm.ordered_sum(collect(&Partial::gram, i), static_cast<size_t>(C) * C);
+  }
+  std::vector<std::vector<double>> ent;
+  for (const Partial& p : partials_) ent.push_back(p.entropy);
+  const auto e = comm.ordered_sum(ent, static_cast<size_t>(heads_) + 1);
+  entropy_sum.assign(e.begin(), e.begin() + heads_);
+  entropy_queries = e[heads_];
+  partials_.clear();
+}
+
+}  // namespace qsweep

@@ -1,0 +1,71 @@
+// activation_stats.h — calibration statistics of one decoder block, gathered as a
+// LinearObserver while calibration chunks run through the block, and combined across ranks in
+// chunk order (Comm::ordered_sum) so that 1 and N ranks produce bit-identical sums.
+//
+// Per linear input (qkv, o_proj, gate_up, down_proj), sufficient statistics in fp64: per channel
+// Σx², Σ|x|, max|x| and the token count; over all elements Σx, Σx², Σx³, Σx⁴ (mean, std, excess
+// kurtosis) and the count of |x| < threshold × RMS (sparsity; the RMS is that of the sequence's
+// input matrix, so each sequence is judged on its own scale); and, when asked, the Gram matrix
+// Σ x xᵀ that GPTQ's Hessian (2/n Σ x xᵀ) and every layer's output error are computed from.
+// Per attention head: Σ over query positions of the attention entropy.
+#pragma once
+#include <array>
+#include <string>
+#include <vector>
+
+#include "dist/comm.h"
+#include "model/config.h"
+#include "model/forward.h"
+
+namespace qsweep {
+
+enum class BlockInput { Qkv = 0, O, GateUp, Down };
+constexpr int kNumBlockInputs = 4;
+const char* block_input_name(BlockInput i);  // "qkv", "o_proj", "gate_up", "down_proj"
+BlockInput input_of(Linear l);
+
+struct InputStats {
+  int channels = 0;
+  std::vector<double> sum_sq, sum_abs, max_abs;  // per channel
+  double tokens = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, n_below = 0;
+  std::vector<double> gram;  // channels x channels, Σ x xᵀ (empty unless requested)
+  double elements() const { return tokens * channels; }
+  double mean() const;
+  double std() const;
+  double excess_kurtosis() const;
+  double sparsity() const { return n_below / elements(); }
+};
+
+class BlockCalibStats : public LinearObserver {
+ public:
+  BlockCalibStats(const ModelConfig& cfg, int seq_len, double sparsity_threshold, bool with_gram);
+  void begin_chunk();
+  void on_linear_input(const LinearInput& in) override;
+  bool wants_attention_entropy() const override { return true; }
+  void on_attention_entropy(int block, const double* sums, int n_seq, int n_heads, int seq_len) override;
+  // Combines every rank's chunk partials in chunk order; afterwards input() and entropy are valid.
+  void reduce(const Comm& comm);
+
+  const InputStats& input(BlockInput i) const { return totals_[static_cast<int>(i)]; }
+  std::vector<double> entropy_sum;  // per head
+  double entropy_queries = 0;       // query positions per head
+
+ private:
+  struct Partial {
+    std::array<std::vector<double>, kNumBlockInputs> stats, gram, max_abs;
+    std::vector<double> entropy;
+  };
+  int seq_len_;
+  double threshold_;
+  bool with_gram_;
+  int heads_;
+  std::array<int, kNumBlockInputs> channels_;
+  std::vector<Partial> partials_;
+  std::array<InputStats, kNumBlockInputs> totals_;
+};
+
+// out[cols, cols] = xᵀx for x [rows, cols] (fp32 in, fp64 out), in fixed column tiles, each a
+// single-threaded dgemm: the result does not depend on the thread count.
+void gram_xtx(const float* x, int64_t rows, int cols, double* out);
+
+}  // namespace qsweep
