@@ -34,6 +34,43 @@ double output_sq_error(const float* w, const float* what, int out, int in, const
   return total;
 }
 
+void awq_apply_scales(BlockWeights& w, BlockInput input, const std::vector<float>& s) {
+  auto scale_cols = [&](Linear l) {
+    float* m = w.linear(l);
+    const int out = w.out_features(l), in = w.in_features(l);
+    QS_ASSERT(static_cast<int>(s.size()) == in, "AWQ scales width");
+    for (int r = 0; r < out; ++r)
+      for (int c = 0; c < in; ++c) m[static_cast<size_t>(r) * in + c] *= s[c];
+  };
+  auto scale_rows_inv = [&](Linear l) {
+    float* m = w.linear(l);
+    const int out = w.out_features(l), in = w.in_features(l);
+    QS_ASSERT(static_cast<int>(s.size()) == out, "AWQ scales height");
+    for (int r = 0; r < out; ++r)
+      for (int c = 0; c < in; ++c) m[static_cast<size_t>(r) * in + c] /= s[r];
+  };
+  switch (input) {
+    case BlockInput::Qkv:
+      for (size_t c = 0; c < s.size(); ++c) w.input_norm[c] /= s[c];
+      scale_cols(Linear::Q); scale_cols(Linear::K); scale_cols(Linear::V);
+      break;
+    case BlockInput::GateUp:
+      for (size_t c = 0; c < s.size(); ++c) w.post_norm[c] /= s[c];
+      scale_cols(Linear::Gate); scale_cols(Linear::Up);
+      break;
+    case BlockInput::Down:
+      QS_ASSERT(w.gate_up_bias.empty(), "AWQ folding into up_proj with a bias is not supported");
+      scale_rows_inv(Linear::Up);
+      scale_cols(Linear::Down);
+      break;
+    case BlockInput::O:
+      QS_ASSERT(w.qkv_bias.empty(), "AWQ folding into v_proj with a bias is not supported");
+      scale_rows_inv(Linear::V);
+      scale_cols(Linear::O);
+      break;
+  }
+}
+
 AwqSearch awq_search(const std::vector<const float*>& weights, const std::vector<int>& outs, int in,
                      const std::vector<double>& gram, const std::vector<double>& salience,
                      const std::vector<GridSpec>& grids, int n_grid) {

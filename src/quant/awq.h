@@ -8,7 +8,9 @@
 #pragma once
 #include <vector>
 
+#include "model/llama_weights.h"
 #include "quant/grid.h"
+#include "stats/activation_stats.h"
 
 namespace qsweep {
 
@@ -22,6 +24,12 @@ struct AwqSearch {
 AwqSearch awq_search(const std::vector<const float*>& weights, const std::vector<int>& outs, int in,
                      const std::vector<double>& gram, const std::vector<double>& salience,
                      const std::vector<GridSpec>& grids, int n_grid);
+
+// Applies AWQ scales s of the group reading `input` to a block in full precision: the group's
+// linears get W·diag(s), and s⁻¹ is folded into what produces the input (input_layernorm for
+// q/k/v, post_attention_layernorm for gate/up, up_proj's rows for down, v_proj's rows for o),
+// so the block computes the same function.
+void awq_apply_scales(BlockWeights& w, BlockInput input, const std::vector<float>& s);
 
 // Σ over rows of δ_rᵀ G δ_r for δ = w − what [out, in]: the summed squared output error over the
 // calibration tokens whose Gram matrix is G. Deterministic for any thread count.

@@ -8,6 +8,7 @@
 // Codes are unsigned b-bit integers; with a zero point per group, ŵ = (q − z)·s rebuilds W exactly
 // from (codes, scales, zeros) — which is how quantized files are read back.
 #pragma once
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 

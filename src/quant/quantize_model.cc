@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <functional>
 
 #include "core/error.h"
 #include "core/log.h"
@@ -154,6 +155,7 @@ QuantizeSummary quantize_model(const LlamaWeights& model, const CalibWindows& ca
     // Effective transforms for AWQ: quantized matrix M = diag(row_scale) W diag(col_scale).
     std::vector<std::vector<float>> col_scale(kNumLinear), row_scale(kNumLinear);
     std::vector<double> awq_alpha(kNumLinear, std::numeric_limits<double>::quiet_NaN());
+    std::vector<std::vector<float>> original(kNumLinear);  // pre-AWQ weights, for the error metrics
     if (opt.method == QuantMethod::Awq) {
       struct Group { BlockInput input; std::vector<Linear> linears; };
       std::vector<Group> groups = {{BlockInput::Qkv, {Linear::Q, Linear::K, Linear::V}},
@@ -187,20 +189,22 @@ QuantizeSummary quantize_model(const LlamaWeights& model, const CalibWindows& ca
         return o;
       }, comm);
       for (size_t k = 0; k < groups.size(); ++k) {
-        const double alpha = searches[k].get<double>();
-        const std::vector<float> s = searches[k].get_vec<float>();
+        const double alpha = searches[k].template get<double>();
+        const std::vector<float> s = searches[k].template get_vec<float>();
         for (Linear l : groups[k].linears) {
           col_scale[static_cast<int>(l)] = s;
           awq_alpha[static_cast<int>(l)] = alpha;
         }
-        // Fold s⁻¹ into what produces the group's input.
-        switch (groups[k].input) {
-          case BlockInput::Qkv: for (int c = 0; c < H; ++c) w->input_norm[c] /= s[c]; break;
-          case BlockInput::GateUp: for (int c = 0; c < H; ++c) w->post_norm[c] /= s[c]; break;
-          case BlockInput::Down: row_scale[static_cast<int>(Linear::Up)].assign(s.begin(), s.end()); break;
-          case BlockInput::O: row_scale[static_cast<int>(Linear::V)].assign(s.begin(), s.end()); break;
-        }
+        if (groups[k].input == BlockInput::Down) row_scale[static_cast<int>(Linear::Up)] = s;
+        if (groups[k].input == BlockInput::O) row_scale[static_cast<int>(Linear::V)] = s;
       }
+      // All searches ran on the unscaled weights (as AutoAWQ does); now scale and fold.
+      for (Linear l : kAll) {
+        const float* p = w->linear(l);
+        original[static_cast<int>(l)].assign(p, p + static_cast<size_t>(w->out_features(l)) * w->in_features(l));
+      }
+      for (size_t k = 0; k < groups.size(); ++k)
+        awq_apply_scales(*w, groups[k].input, col_scale[static_cast<int>(groups[k].linears[0])]);
     }
 
     // Quantize every linear (owner computes, all receive).
@@ -217,25 +221,19 @@ QuantizeSummary quantize_model(const LlamaWeights& model, const CalibWindows& ca
       const std::string name = linear_module_name(blk, l);
       const GridSpec g = opt.grid_for(name);
       const InputStats& st = stats.input(input_of(l));
-      const float* W = w->linear(l);
-      std::vector<float> M(W, W + static_cast<size_t>(out) * in);
+      const float* M = w->linear(l);  // AWQ: already scaled
+      const float* W = original[li].empty() ? M : original[li].data();
       const auto& cs = col_scale[li];
       const auto& rs = row_scale[li];
-      for (int r = 0; r < out; ++r)
-        for (int c = 0; c < in; ++c) {
-          float& v = M[static_cast<size_t>(r) * in + c];
-          if (!cs.empty()) v *= cs[c];
-          if (!rs.empty()) v /= rs[r];
-        }
       LinearResult res;
       res.name = name;
       if (opt.method == QuantMethod::Gptq) {
-        GptqResult gr = gptq_quantize(M.data(), out, in, st.gram, st.tokens, g, opt.gptq);
+        GptqResult gr = gptq_quantize(M, out, in, st.gram, st.tokens, g, opt.gptq);
         res.q = std::move(gr.q);
         res.gptq_damp = gr.damp_used;
         res.dead_columns = gr.dead_columns;
       } else {
-        res.q = quantize_rtn(M.data(), out, in, g);
+        res.q = quantize_rtn(M, out, in, g);
       }
       res.awq_alpha = awq_alpha[li];
       // Errors of the effective weight in the original coordinates.
