@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# quantize.sh — `qsweep quantize` + `qsweep eval --quantized` end to end on the bundled model:
+# 1 and 2 MPI ranks write identical codes, scales, zero points, statistics and metrics (timing
+# and provenance aside) and evaluate to the same perplexity and KL-divergence; bad input fails
+# clearly and leaves no quantized.h5.
+# Args: $1 qsweep binary, $2 source dir, $3 shared dir.
+set -u
+QS=$1 SRC=$2
+MPIRUN=(mpirun --allow-run-as-root --oversubscribe --mca btl_vader_single_copy_mechanism none)
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+fail=0
+ok() { echo "PASS $1"; }
+bad() { echo "FAIL $1"; fail=1; }
+M="$SRC/demo/kjv-llama"
+CAL="$SRC/demo/data/kjv-test.txt"   # small text: tokenizes fast; any text calibrates
+EV="$tmp/eval.ids"
+"$QS" tokenize --model "$M" --data "$CAL" --output "$tmp/all.ids" >/dev/null
+{ head -1 "$tmp/all.ids"; sed 1d "$tmp/all.ids" | tr ' ' '\n' | head -2600 | tr '\n' ' '; echo; } >"$EV"
+
+for method in gptq awq; do
+  args=(quantize --model "$M" --method $method --bits 3 --group-size 64 --calib "$CAL" --n-calib 12 --seq-len 128 --calib-chunk 2 -q)
+  "$QS" "${args[@]}" --output-dir "$tmp/${method}1" >/dev/null 2>"$tmp/err" || { bad "$method 1 rank"; cat "$tmp/err"; }
+  "${MPIRUN[@]}" -n 2 "$QS" "${args[@]}" --output-dir "$tmp/${method}2" >/dev/null 2>"$tmp/err" || { bad "$method 2 ranks"; cat "$tmp/err"; }
+  if [ -s "$tmp/${method}1/quantized.h5" ] && /usr/bin/python3 "$SRC/tests/e2e/h5_same.py" "$tmp/${method}1/quantized.h5" "$tmp/${method}2/quantized.h5"; then
+    ok "$method: 1 and 2 ranks write identical quantized.h5 (codes, scales, zeros, stats, metrics)"
+  else bad "$method: quantized.h5 differs between 1 and 2 ranks"; fi
+  e1=$("$QS" eval --model "$M" --data "$EV" --ctx 128 --quantized "$tmp/${method}1" --kl-divergence -q --output-dir "$tmp/${method}1" | grep -E '^(perplexity|kl-divergence|top-1)')
+  e2=$("${MPIRUN[@]}" -n 2 "$QS" eval --model "$M" --data "$EV" --ctx 128 --quantized "$tmp/${method}2" --kl-divergence -q --output-dir "$tmp/${method}2" | grep -E '^(perplexity|kl-divergence|top-1)')
+  if [ -n "$e1" ] && [ "$e1" = "$e2" ]; then ok "$method: eval --quantized --kl-divergence identical on 1 and 2 ranks"
+  else bad "$method: eval differs: '$e1' vs '$e2'"; fi
+done
+
+# Bad input: a clear error, non-zero exit, no quantized.h5.
+printf '' >"$tmp/empty.txt"
+printf 'In the beginning\n' >"$tmp/short.txt"
+check() {  # name needle args...
+  local name=$1 needle=$2; shift 2
+  local out rc; out=$("$QS" quantize --model "$M" --output-dir "$tmp/bad_$name" -q "$@" 2>&1); rc=$?
+  if [ $rc -ne 0 ] && grep -q "^qsweep: error:.*$needle" <<<"$out" && [ ! -e "$tmp/bad_$name/quantized.h5" ]; then ok "error: $name"
+  else bad "no clean error for $name (rc $rc): $out"; fi
+}
+check bits-9 "bits 9 out of range" --method rtn --bits 9 --calib "$CAL"
+check group-100 "group size 100 does not divide" --method rtn --group-size 100 --calib "$CAL"
+check empty-calib "empty.txt" --method gptq --calib "$tmp/empty.txt"
+check short-calib "short.txt" --method gptq --calib "$tmp/short.txt"
+check bad-method "hqq" --method hqq --calib "$CAL"
+exit $fail
