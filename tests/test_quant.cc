@@ -245,6 +245,27 @@ TEST_F(QuantModel, AwqSearchNeverLosesToRtn) {
   EXPECT_LT(s.errors[static_cast<size_t>(std::lround(s.alpha * 20))], s.errors[0]);  // outliers: AWQ helps
 }
 
+TEST(QuantAwqClip, NeverIncreasesTheOutputError) {
+  // Shrink 0 (no clipping) is a candidate, so the clipped weights' output error is at most the
+  // unclipped one's, group by group; with a heavy-tailed row it is strictly smaller.
+  const int out = 8, in = 64, T = 200;
+  std::mt19937 rng(7);
+  std::normal_distribution<float> nd;
+  std::student_t_distribution<float> heavy(2.0f);
+  std::vector<float> w(out * in), X(T * in);
+  for (auto& v : w) v = heavy(rng);
+  for (auto& v : X) v = nd(rng);
+  std::vector<double> G(in * in);
+  gram_xtx(X.data(), T, in, G.data());
+  GridSpec g{3, 32, false};
+  std::vector<float> clipped = w;
+  const double shrink = awq_clip(clipped.data(), out, in, G, g);
+  EXPECT_GT(shrink, 0.0);
+  const auto q0 = quantize_rtn(w.data(), out, in, g).dequantize();
+  const auto q1 = quantize_rtn(clipped.data(), out, in, g).dequantize();
+  EXPECT_LT(output_sq_error(w.data(), q1.data(), out, in, G), output_sq_error(w.data(), q0.data(), out, in, G));
+}
+
 struct Capture : QuantizeSink {
   QuantizedFileWriter file;
   std::vector<std::vector<std::vector<float>>> deq;  // [block][linear]

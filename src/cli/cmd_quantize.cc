@@ -59,7 +59,7 @@ int cmd_quantize(const CommandContext& ctx) {
   QuantizeOptions opt;
   int n_calib = 128, seq_len = 256, threads = 0;
   uint64_t seed = 0;
-  bool no_propagate = false, awq_clip = false, lm_head = false, quiet = false;
+  bool no_propagate = false, lm_head = false, quiet = false;
   po::options_description desc("qsweep quantize options");
   desc.add_options()("help,h", "show this help")
       ("model", po::value(&model_dir)->required(), "model directory")
@@ -77,7 +77,7 @@ int cmd_quantize(const CommandContext& ctx) {
       ("sparsity-threshold", po::value(&opt.sparsity_threshold)->default_value(0.01), "sparsity: share of |x| below this x the input's RMS")
       ("awq-grid", po::value(&opt.awq_grid)->default_value(20), "AWQ: number of α grid points")
       ("awq-salience", po::value(&salience)->default_value("l1"), "AWQ: l1 (mean |x|) or l2 (root mean x²)")
-      ("awq-clip", po::bool_switch(&awq_clip), "AWQ: clipping search (not implemented yet)")
+      ("awq-clip", po::bool_switch(&opt.awq_clip), "AWQ: clipping search on each group's weights (not q/k), as AutoAWQ's auto_clip")
       ("gptq-damp", po::value(&opt.gptq.damp)->default_value(0.01), "GPTQ: damping as a fraction of mean(diag H)")
       ("gptq-act-order", po::bool_switch(&opt.gptq.act_order), "GPTQ: columns by decreasing H_ii, static groups")
       ("gptq-block-size", po::value(&opt.gptq.block_size)->default_value(128), "GPTQ: columns per lazy-update block")
@@ -93,7 +93,7 @@ int cmd_quantize(const CommandContext& ctx) {
   opt.method = parse_method(method_s);
   QS_CHECK(salience == "l1" || salience == "l2", "--awq-salience '" << salience << "' is not known (expected l1 or l2)");
   opt.awq_l2 = salience == "l2";
-  QS_CHECK(!awq_clip, "--awq-clip is not implemented yet (the clipping search is planned; run without it)");
+  QS_CHECK(!opt.awq_clip || opt.method == QuantMethod::Awq, "--awq-clip applies to --method awq only");
   QS_CHECK(!lm_head, "--quantize-lm-head is not implemented yet; lm_head stays in full precision");
   QS_CHECK(opt.gptq.damp > 0, "--gptq-damp must be positive");
   opt.propagate = !no_propagate;
@@ -147,6 +147,7 @@ int cmd_quantize(const CommandContext& ctx) {
     w.attr("/", "sparsity_threshold", opt.sparsity_threshold);
     w.attr("/", "awq_grid", int64_t(opt.awq_grid));
     w.attr("/", "awq_salience", salience);
+    w.attr("/", "awq_clip", int64_t(opt.awq_clip));
     w.attr("/", "gptq_damp", opt.gptq.damp);
     w.attr("/", "gptq_act_order", int64_t(opt.gptq.act_order));
     w.attr("/", "gptq_block_size", int64_t(opt.gptq.block_size));

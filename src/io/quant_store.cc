@@ -58,6 +58,7 @@ void QuantizedFileWriter::on_block(const BlockResult& b) {
     w_.attr(p, "seconds", r.seconds);
     w_.attr(p, "awq_alpha", r.awq_alpha);
     w_.attr(p, "gptq_damp", r.gptq_damp);
+    w_.attr(p, "awq_clip_shrink", r.awq_clip_shrink);
     w_.attr(p, "dead_columns", int64_t(r.dead_columns));
   }
 }

@@ -10,7 +10,7 @@
 //   /layers/<module>/codes  packed b-bit codes (see grid.h: little-endian bit stream, row-major)
 //   /layers/<module>/scales [out x groups] float32, zeros [out x groups] int32, g_idx [in] int32
 //                          (act-order only); attributes bits, group_size, sym, out_features,
-//                          in_features, weight_mse, output_error, seconds, awq_alpha, gptq_damp,
+//                          in_features, weight_mse, output_error, seconds, awq_alpha, gptq_damp, awq_clip_shrink,
 //                          dead_columns. Dequantized ŵ = (code − zero) · scale.
 #pragma once
 #include <memory>

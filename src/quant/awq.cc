@@ -34,6 +34,48 @@ double output_sq_error(const float* w, const float* what, int out, int in, const
   return total;
 }
 
+double awq_clip(float* w, int out, int in, const std::vector<double>& gram, const GridSpec& grid,
+                int n_grid) {
+  const int G = grid.group_len(in), ng = grid.groups(in);
+  std::vector<double> shrink_sum(static_cast<size_t>(out), 0.0);
+#pragma omp parallel for schedule(static)
+  for (int r = 0; r < out; ++r) {
+    std::vector<float> cur(G);
+    std::vector<double> d(G);
+    for (int g = 0; g < ng; ++g) {
+      float* wg = w + static_cast<size_t>(r) * in + static_cast<size_t>(g) * G;
+      float amax = 0;
+      for (int c = 0; c < G; ++c) amax = std::max(amax, std::fabs(wg[c]));
+      double best = INFINITY;
+      float best_max = amax;
+      int best_i = 0;
+      for (int i = 0; i < n_grid / 2; ++i) {
+        const float mx = amax * (1.0f - static_cast<float>(i) / n_grid);
+        for (int c = 0; c < G; ++c) cur[c] = std::min(mx, std::max(-mx, wg[c]));
+        const GroupParams p = grid_params(cur.data(), G, grid);
+        for (int c = 0; c < G; ++c) d[c] = static_cast<double>(grid_value(grid_code(cur[c], p, grid.bits), p)) - wg[c];
+        double e = 0;
+        for (int a = 0; a < G; ++a) {
+          const double* ga = gram.data() + static_cast<size_t>(g * G + a) * in + static_cast<size_t>(g) * G;
+          double t = 0;
+          for (int b = 0; b < G; ++b) t += ga[b] * d[b];
+          e += d[a] * t;
+        }
+        if (e < best) {
+          best = e;
+          best_max = mx;
+          best_i = i;
+        }
+      }
+      for (int c = 0; c < G; ++c) wg[c] = std::min(best_max, std::max(-best_max, wg[c]));
+      shrink_sum[r] += static_cast<double>(best_i) / n_grid;
+    }
+  }
+  double total = 0;
+  for (double v : shrink_sum) total += v;
+  return total / (static_cast<double>(out) * ng);
+}
+
 void awq_apply_scales(BlockWeights& w, BlockInput input, const std::vector<float>& s) {
   auto scale_cols = [&](Linear l) {
     float* m = w.linear(l);

@@ -25,6 +25,13 @@ AwqSearch awq_search(const std::vector<const float*>& weights, const std::vector
                      const std::vector<double>& gram, const std::vector<double>& salience,
                      const std::vector<GridSpec>& grids, int n_grid);
 
+// AWQ's clipping search (AutoAWQ's auto_clip): for each output row and group, try clipping the
+// weights to ±max|w|·(1 − i/n_grid), i = 0..n_grid/2 − 1, and keep the threshold whose quantized
+// group has the least output error Σ_t (δ·x_t)² over the calibration tokens — evaluated exactly
+// from the Gram block of the group. Clips w [out, in] in place; returns the mean shrink chosen.
+double awq_clip(float* w, int out, int in, const std::vector<double>& gram, const GridSpec& grid,
+                int n_grid = 20);
+
 // Applies AWQ scales s of the group reading `input` to a block in full precision: the group's
 // linears get W·diag(s), and s⁻¹ is folded into what produces the input (input_layernorm for
 // q/k/v, post_attention_layernorm for gate/up, up_proj's rows for down, v_proj's rows for o),

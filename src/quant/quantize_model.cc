@@ -87,7 +87,7 @@ void put_linear(Bytes& o, const LinearResult& r) {
   o.put<int>(r.q.out); o.put<int>(r.q.in);
   o.put<int>(r.q.grid.bits); o.put<int>(r.q.grid.group_size); o.put<bool>(r.q.grid.sym);
   o.put_vec(r.q.codes); o.put_vec(r.q.scales); o.put_vec(r.q.zeros); o.put_vec(r.q.g_idx);
-  o.put(r.weight_mse); o.put(r.output_error); o.put(r.seconds); o.put(r.awq_alpha); o.put(r.gptq_damp);
+  o.put(r.weight_mse); o.put(r.output_error); o.put(r.seconds); o.put(r.awq_alpha); o.put(r.gptq_damp); o.put(r.awq_clip_shrink);
   o.put<int>(r.dead_columns);
 }
 void get_linear(Bytes& i, LinearResult& r) {
@@ -96,7 +96,7 @@ void get_linear(Bytes& i, LinearResult& r) {
   r.q.codes = i.get_vec<uint8_t>(); r.q.scales = i.get_vec<float>(); r.q.zeros = i.get_vec<int32_t>();
   r.q.g_idx = i.get_vec<int32_t>();
   r.weight_mse = i.get<double>(); r.output_error = i.get<double>(); r.seconds = i.get<double>();
-  r.awq_alpha = i.get<double>(); r.gptq_damp = i.get<double>(); r.dead_columns = i.get<int>();
+  r.awq_alpha = i.get<double>(); r.gptq_damp = i.get<double>(); r.awq_clip_shrink = i.get<double>(); r.dead_columns = i.get<int>();
 }
 
 // Runs tasks[k]() on its LPT owner and broadcasts the bytes; returns every task's bytes in order.
@@ -232,6 +232,16 @@ QuantizeSummary quantize_model(const LlamaWeights& model, const CalibWindows& ca
         res.q = std::move(gr.q);
         res.gptq_damp = gr.damp_used;
         res.dead_columns = gr.dead_columns;
+      } else if (opt.method == QuantMethod::Awq && opt.awq_clip && l != Linear::Q && l != Linear::K) {
+        // Clip on the scaled weights against the scaled inputs' Gram diag(1/s) G diag(1/s);
+        // q/k are skipped, as AutoAWQ does (their error is reshaped by the softmax).
+        std::vector<double> gs = st.gram;
+        if (!cs.empty())
+          for (int a = 0; a < in; ++a)
+            for (int b = 0; b < in; ++b) gs[static_cast<size_t>(a) * in + b] /= static_cast<double>(cs[a]) * cs[b];
+        std::vector<float> clipped(M, M + static_cast<size_t>(out) * in);
+        res.awq_clip_shrink = awq_clip(clipped.data(), out, in, gs, g);
+        res.q = quantize_rtn(clipped.data(), out, in, g);
       } else {
         res.q = quantize_rtn(M, out, in, g);
       }

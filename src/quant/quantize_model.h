@@ -37,6 +37,7 @@ struct QuantizeOptions {
   double sparsity_threshold = 0.01;
   int awq_grid = 20;
   bool awq_l2 = false;
+  bool awq_clip = false;
   GptqOptions gptq;
   bool progress = true;
   GridSpec grid_for(const std::string& module) const;
@@ -48,6 +49,7 @@ struct LinearResult {
   double weight_mse = 0, output_error = 0, seconds = 0;
   double awq_alpha = std::numeric_limits<double>::quiet_NaN();
   double gptq_damp = std::numeric_limits<double>::quiet_NaN();
+  double awq_clip_shrink = std::numeric_limits<double>::quiet_NaN();  // mean shrink chosen
   int dead_columns = 0;
 };
 
