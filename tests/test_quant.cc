@@ -270,6 +270,11 @@ struct Capture : QuantizeSink {
   QuantizedFileWriter file;
   std::vector<std::vector<std::vector<float>>> deq;  // [block][linear]
   explicit Capture(const std::string& p) : file(p) {}
+  std::vector<float> head;
+  void on_lm_head(const LinearResult& r) override {
+    file.on_lm_head(r);
+    head = r.q.dequantize();
+  }
   void on_block(const BlockResult& b) override {
     file.on_block(b);
     deq.emplace_back();
@@ -289,6 +294,7 @@ TEST_F(QuantModel, QuantizeRebuildRoundTripsExactly) {
     opt.grid = {3, 32, false};
     opt.calib_chunk = 2;
     opt.progress = false;
+    opt.quantize_lm_head = method != QuantMethod::Awq;
     const std::string path = dir_ + "/q_" + method_name(method) + ".h5";
     {
       Capture cap(path);
@@ -309,6 +315,12 @@ TEST_F(QuantModel, QuantizeRebuildRoundTripsExactly) {
           const auto& want = cap.deq[b][l];
           ASSERT_TRUE(std::equal(want.begin(), want.end(), got)) << method_name(method) << " block " << b << " " << l;
         }
+      }
+      EXPECT_EQ(qm.has_lm_head(), opt.quantize_lm_head);
+      if (opt.quantize_lm_head) {
+        std::vector<float> head;
+        qm.apply_lm_head(head, m.config().vocab_size, m.config().hidden_size);
+        EXPECT_EQ(head, cap.head);
       }
     }
   }

@@ -46,7 +46,6 @@ std::map<std::string, GridSpec> read_plan(const std::string& path, GridSpec* dfl
   if (j.contains("layers")) {
     QS_CHECK(j["layers"].is_object(), path << ": 'layers' must be an object");
     for (auto it = j["layers"].begin(); it != j["layers"].end(); ++it) {
-      if (it.key() == "lm_head") continue;  // recommend lists it; lm_head stays full precision
       plan[it.key()] = spec(it.value(), "layers." + it.key(), *dflt);
     }
   }
@@ -81,7 +80,7 @@ int cmd_quantize(const CommandContext& ctx) {
       ("gptq-damp", po::value(&opt.gptq.damp)->default_value(0.01), "GPTQ: damping as a fraction of mean(diag H)")
       ("gptq-act-order", po::bool_switch(&opt.gptq.act_order), "GPTQ: columns by decreasing H_ii, static groups")
       ("gptq-block-size", po::value(&opt.gptq.block_size)->default_value(128), "GPTQ: columns per lazy-update block")
-      ("quantize-lm-head", po::bool_switch(&lm_head), "also quantize lm_head (not implemented yet)")
+      ("quantize-lm-head", po::bool_switch(&lm_head), "also quantize lm_head (GPTQ with the final-norm inputs' Hessian; RTN for rtn and awq)")
       ("output-dir", po::value(&out_dir)->required(), "directory for quantized.h5")
       ("threads", po::value(&threads)->default_value(0), "threads per rank (0: cores / ranks per node)")
       ("quiet,q", po::bool_switch(&quiet), "no progress output");
@@ -94,7 +93,7 @@ int cmd_quantize(const CommandContext& ctx) {
   QS_CHECK(salience == "l1" || salience == "l2", "--awq-salience '" << salience << "' is not known (expected l1 or l2)");
   opt.awq_l2 = salience == "l2";
   QS_CHECK(!opt.awq_clip || opt.method == QuantMethod::Awq, "--awq-clip applies to --method awq only");
-  QS_CHECK(!lm_head, "--quantize-lm-head is not implemented yet; lm_head stays in full precision");
+  opt.quantize_lm_head = lm_head;
   QS_CHECK(opt.gptq.damp > 0, "--gptq-damp must be positive");
   opt.propagate = !no_propagate;
   opt.progress = !quiet;
@@ -148,6 +147,7 @@ int cmd_quantize(const CommandContext& ctx) {
     w.attr("/", "awq_grid", int64_t(opt.awq_grid));
     w.attr("/", "awq_salience", salience);
     w.attr("/", "awq_clip", int64_t(opt.awq_clip));
+    w.attr("/", "quantize_lm_head", int64_t(opt.quantize_lm_head));
     w.attr("/", "gptq_damp", opt.gptq.damp);
     w.attr("/", "gptq_act_order", int64_t(opt.gptq.act_order));
     w.attr("/", "gptq_block_size", int64_t(opt.gptq.block_size));

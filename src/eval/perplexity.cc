@@ -32,6 +32,10 @@ EvalResult evaluate_perplexity(const LlamaWeights& model, const EvalWindows& w, 
   LlamaForward fwd(cfg);
   Timer load_timer;
   HeadWeights head = HeadWeights::load(model);
+  HeadWeights head_ref;  // full precision, for KL when lm_head is quantized
+  if (opt.kl_divergence) head_ref = head;
+  if (opt.quantized && opt.quantized->has_lm_head())
+    opt.quantized->apply_lm_head(head.lm_head, cfg.vocab_size, cfg.hidden_size);
   double load_s = load_timer.seconds(), fwd_s = 0, flops = 0;
 
   const int S = w.scored_per_window();
@@ -100,7 +104,7 @@ EvalResult evaluate_perplexity(const LlamaWeights& model, const EvalWindows& w, 
         lg.resize(rows.size() * V);
         lg_ref.resize(rows.size() * V);
         fwd.head_logits(head, x.data(), rows.data(), nr, lg.data());
-        fwd.head_logits(head, x_ref.data(), rows.data(), nr, lg_ref.data());
+        fwd.head_logits(head_ref, x_ref.data(), rows.data(), nr, lg_ref.data());
         rows_nll(lg.data(), nr, cfg.vocab_size, targets.data(), pos_nll.data());
         pos_kl.resize(rows.size());
         pos_top1.resize(rows.size());

@@ -41,7 +41,13 @@ void QuantizedFileWriter::on_block(const BlockResult& b) {
     w_.attr(p, "excess_kurtosis", s.excess_kurtosis());
     w_.attr(p, "sparsity", s.sparsity());
   }
-  for (const LinearResult& r : b.linears) {
+  for (const LinearResult& r : b.linears) write_linear(r);
+}
+
+void QuantizedFileWriter::on_lm_head(const LinearResult& r) { write_linear(r); }
+
+void QuantizedFileWriter::write_linear(const LinearResult& r) {
+  {
     const std::string p = "/layers/" + r.name;
     w_.group(p);
     w_.dataset(p + "/codes", pack_codes(r.q.codes, r.q.grid.bits));
@@ -87,25 +93,34 @@ void QuantizedModel::apply(BlockWeights& w) const {
   w.post_norm = post_norm;
   for (int l = 0; l < kNumLinear; ++l) {
     const Linear L = static_cast<Linear>(l);
-    const std::string p = "/layers/" + linear_module_name(w.index, L);
-    QuantizedLinear q;
-    q.out = static_cast<int>(r_->attr_int(p, "out_features"));
-    q.in = static_cast<int>(r_->attr_int(p, "in_features"));
-    QS_CHECK(q.out == w.out_features(L) && q.in == w.in_features(L),
-             path_ << ": " << p << " is " << q.out << " x " << q.in << ", the model's is "
-                   << w.out_features(L) << " x " << w.in_features(L));
-    q.grid.bits = static_cast<int>(r_->attr_int(p, "bits"));
-    q.grid.group_size = static_cast<int>(r_->attr_int(p, "group_size"));
-    q.grid.sym = r_->attr_int(p, "sym") != 0;
-    q.codes = unpack_codes(r_->read_uint8(p + "/codes"), q.grid.bits, static_cast<size_t>(q.out) * q.in);
-    q.scales = r_->read_float(p + "/scales");
-    q.zeros = r_->read_int32(p + "/zeros");
-    if (r_->exists(p + "/g_idx")) q.g_idx = r_->read_int32(p + "/g_idx");
-    QS_CHECK(q.scales.size() == static_cast<size_t>(q.out) * q.grid.groups(q.in) && q.zeros.size() == q.scales.size(),
-             path_ << ": " << p << " scales/zeros have the wrong size");
-    const std::vector<float> deq = q.dequantize();
+    const std::vector<float> deq =
+        read_dequantized("/layers/" + linear_module_name(w.index, L), w.out_features(L), w.in_features(L));
     w.set_linear(L, deq.data());
   }
+}
+
+std::vector<float> QuantizedModel::read_dequantized(const std::string& p, int out, int in) const {
+  QuantizedLinear q;
+  q.out = static_cast<int>(r_->attr_int(p, "out_features"));
+  q.in = static_cast<int>(r_->attr_int(p, "in_features"));
+  QS_CHECK(q.out == out && q.in == in, path_ << ": " << p << " is " << q.out << " x " << q.in
+                                            << ", the model's is " << out << " x " << in);
+  q.grid.bits = static_cast<int>(r_->attr_int(p, "bits"));
+  q.grid.group_size = static_cast<int>(r_->attr_int(p, "group_size"));
+  q.grid.sym = r_->attr_int(p, "sym") != 0;
+  q.codes = unpack_codes(r_->read_uint8(p + "/codes"), q.grid.bits, static_cast<size_t>(q.out) * q.in);
+  q.scales = r_->read_float(p + "/scales");
+  q.zeros = r_->read_int32(p + "/zeros");
+  if (r_->exists(p + "/g_idx")) q.g_idx = r_->read_int32(p + "/g_idx");
+  QS_CHECK(q.scales.size() == static_cast<size_t>(q.out) * q.grid.groups(q.in) && q.zeros.size() == q.scales.size(),
+           path_ << ": " << p << " scales/zeros have the wrong size");
+  return q.dequantize();
+}
+
+bool QuantizedModel::has_lm_head() const { return r_->exists("/layers/lm_head"); }
+
+void QuantizedModel::apply_lm_head(std::vector<float>& lm_head, int vocab, int hidden) const {
+  lm_head = read_dequantized("/layers/lm_head", vocab, hidden);
 }
 
 }  // namespace qsweep

@@ -15,6 +15,7 @@
 #pragma once
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "io/h5_writer.h"
 #include "io/provenance.h"
@@ -29,8 +30,10 @@ class QuantizedFileWriter : public QuantizeSink {
   explicit QuantizedFileWriter(const std::string& path);  // rank 0 only
   H5Writer& writer() { return w_; }
   void on_block(const BlockResult& b) override;
+  void on_lm_head(const LinearResult& r) override;
 
  private:
+  void write_linear(const LinearResult& r);
   H5Writer w_;
 };
 
@@ -40,10 +43,13 @@ class QuantizedModel {
   explicit QuantizedModel(const std::string& path);
   ~QuantizedModel();
   void apply(BlockWeights& w) const;
+  bool has_lm_head() const;
+  void apply_lm_head(std::vector<float>& lm_head, int vocab, int hidden) const;
   std::string describe() const;  // "gptq W4 g128"
   const std::string& path() const { return path_; }
 
  private:
+  std::vector<float> read_dequantized(const std::string& obj, int out, int in) const;
   std::string path_;
   std::unique_ptr<H5Reader> r_;
 };

@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/timer.h"
+#include "model/cpu_ops.h"
 #include "model/forward.h"
 #include "quant/awq.h"
 #include "stats/spectrum.h"
@@ -45,6 +46,13 @@ void validate_quantize_options(const LlamaWeights& model, const QuantizeOptions&
                name << ": group size " << g.group_size << " does not divide its input width " << in
                     << " (use a divisor of " << in << ", or -1 for one group per row)");
     }
+  if (opt.quantize_lm_head) {
+    const GridSpec g = opt.grid_for("lm_head");
+    QS_CHECK(g.bits >= 2 && g.bits <= 8, "lm_head: bits " << g.bits << " out of range (expected 2..8)");
+    QS_CHECK(g.group_size == -1 || (g.group_size > 0 && c.hidden_size % g.group_size == 0),
+             "lm_head: group size " << g.group_size << " does not divide its input width " << c.hidden_size);
+  }
+  known["lm_head"] = true;  // plans from qsweep recommend list it; used with --quantize-lm-head
   for (const auto& kv : opt.plan)
     QS_CHECK(known.count(kv.first), "--plan names '" << kv.first
                                                      << "', which is not a quantizable linear layer of the model "
@@ -291,9 +299,58 @@ QuantizeSummary quantize_model(const LlamaWeights& model, const CalibWindows& ca
     if (opt.progress) progress.update(blk + 1);
   }
   if (opt.progress) progress.finish();
+  if (opt.quantize_lm_head) {
+    // The head's input: final RMSNorm of the (propagated) last hidden states, Gram per chunk.
+    const std::vector<float> fnorm = model.load_final_norm();
+    std::vector<std::vector<double>> partials;
+    std::vector<float> xn;
+    for (int64_t c = c0; c < c1; ++c) {
+      const int64_t a = c * opt.calib_chunk, b = std::min<int64_t>(calib.n, a + opt.calib_chunk);
+      const int64_t rows = (b - a) * T;
+      xn.resize(static_cast<size_t>(rows) * H);
+      rmsnorm(x.data() + static_cast<size_t>((a - s0) * T) * H, fnorm.data(), xn.data(), rows, H,
+              static_cast<float>(cfg.rms_norm_eps));
+      partials.emplace_back(static_cast<size_t>(H) * H);
+      gram_xtx(xn.data(), rows, H, partials.back().data());
+    }
+    const std::vector<double> gram = comm.ordered_sum(partials, static_cast<size_t>(H) * H);
+    const double tokens = static_cast<double>(calib.n) * T;
+    const GridSpec g = opt.grid_for("lm_head");
+    auto res = run_distributed({1.0}, [&](size_t) {
+      Timer t;
+      const std::vector<float> W = model.load_lm_head();
+      const int out = cfg.vocab_size, in = H;
+      LinearResult r;
+      r.name = "lm_head";
+      if (opt.method == QuantMethod::Gptq) {
+        GptqResult gr = gptq_quantize(W.data(), out, in, gram, tokens, g, opt.gptq);
+        r.q = std::move(gr.q);
+        r.gptq_damp = gr.damp_used;
+        r.dead_columns = gr.dead_columns;
+      } else {
+        r.q = quantize_rtn(W.data(), out, in, g);  // AWQ leaves lm_head to plain RTN, as AutoAWQ
+      }
+      const std::vector<float> eff = r.q.dequantize();
+      double se = 0;
+      for (size_t k = 0; k < eff.size(); ++k) se += (double(W[k]) - eff[k]) * (double(W[k]) - eff[k]);
+      r.weight_mse = se / eff.size();
+      r.output_error = output_sq_error(W.data(), eff.data(), out, in, gram) / (tokens * out);
+      r.seconds = t.seconds();
+      Bytes o;
+      put_linear(o, r);
+      return o;
+    }, comm);
+    LinearResult r;
+    r.name = "lm_head";
+    get_linear(res[0], r);
+    summary.quantized_bits += quantized_bits(r.q.out, r.q.in, r.q.grid);
+    summary.quantized_params += double(r.q.out) * r.q.in;
+    if (sink) sink->on_lm_head(r);
+  }
   // Everything not quantized stays at its stored dtype.
   for (const auto& name : model.checkpoint().tensor_names()) {
     if (name.find("_proj.weight") != std::string::npos && name.rfind("model.layers.", 0) == 0) continue;
+    if (opt.quantize_lm_head && name == "lm_head.weight") continue;
     const TensorInfo* t = model.checkpoint().find(name);
     summary.other_bytes += static_cast<double>(t->numel()) * dtype_size(t->dtype);
   }

@@ -39,6 +39,7 @@ struct QuantizeOptions {
   bool awq_l2 = false;
   bool awq_clip = false;
   GptqOptions gptq;
+  bool quantize_lm_head = false;
   bool progress = true;
   GridSpec grid_for(const std::string& module) const;
 };
@@ -65,6 +66,7 @@ class QuantizeSink {
  public:
   virtual ~QuantizeSink() = default;
   virtual void on_block(const BlockResult& b) = 0;
+  virtual void on_lm_head(const LinearResult& r) {}
 };
 
 struct QuantizeSummary {
