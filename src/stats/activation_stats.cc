@@ -75,29 +75,63 @@ void BlockCalibStats::on_linear_input(const LinearInput& in) {
   std::vector<double>& st = p.stats[i];
   std::vector<double>& mx = p.max_abs[i];
   const int64_t seq = seq_len_;
-  for (int64_t r0 = 0; r0 < in.rows; r0 += seq) {
-    const int64_t r1 = std::min(in.rows, r0 + seq);
+  // Each sequence is judged against its own RMS; rows are then accumulated in fixed tiles of
+  // kRows rows (partials combined in tile order), so the sums do not depend on the thread count.
+  constexpr int64_t kRows = 32;
+  const int64_t tiles_per_seq = (seq + kRows - 1) / kRows;
+  const int64_t n_seq = (in.rows + seq - 1) / seq;
+  const int64_t tiles = n_seq * tiles_per_seq;
+  const size_t W = 3 * static_cast<size_t>(C) + 5;  // sum_sq, sum_abs, max_abs, s1..s4, below
+  std::vector<double> part(static_cast<size_t>(tiles) * W, 0.0), cut(static_cast<size_t>(n_seq));
+#pragma omp parallel for schedule(static)
+  for (int64_t q = 0; q < n_seq; ++q) {
+    const int64_t r0 = q * seq, r1 = std::min(in.rows, r0 + seq);
     double ss = 0;
-    for (int64_t r = r0; r < r1; ++r)
-      for (int c = 0; c < C; ++c) {
-        const double v = in.x[r * C + c];
-        ss += v * v;
-      }
-    const double cut = threshold_ * std::sqrt(ss / (static_cast<double>(r1 - r0) * C));
     for (int64_t r = r0; r < r1; ++r) {
       const float* xr = in.x + r * C;
+      double rs = 0;
+#pragma omp simd reduction(+ : rs)
+      for (int c = 0; c < C; ++c) rs += static_cast<double>(xr[c]) * xr[c];
+      ss += rs;
+    }
+    cut[q] = threshold_ * std::sqrt(ss / (static_cast<double>(r1 - r0) * C));
+  }
+#pragma omp parallel for schedule(dynamic, 4)
+  for (int64_t t = 0; t < tiles; ++t) {
+    const int64_t q = t / tiles_per_seq;
+    const int64_t r0 = q * seq + (t % tiles_per_seq) * kRows;
+    const int64_t r1 = std::min({in.rows, r0 + kRows, (q + 1) * seq});
+    double* pt = part.data() + static_cast<size_t>(t) * W;
+    double* psq = pt;
+    double* pab = pt + C;
+    double* pmx = pt + 2 * C;
+    double m1 = 0, m2 = 0, m3 = 0, m4 = 0, below = 0;
+    const double ct = cut[q];
+    for (int64_t r = r0; r < r1; ++r) {
+      const float* xr = in.x + r * C;
+#pragma omp simd reduction(+ : m1, m2, m3, m4, below)
       for (int c = 0; c < C; ++c) {
         const double v = xr[c], a = std::fabs(v), v2 = v * v;
-        st[c] += v2;
-        st[C + c] += a;
-        mx[c] = std::max(mx[c], a);
-        st[2 * C + 0] += v;
-        st[2 * C + 1] += v2;
-        st[2 * C + 2] += v2 * v;
-        st[2 * C + 3] += v2 * v2;
-        if (a < cut) st[2 * C + 4] += 1;
+        psq[c] += v2;
+        pab[c] += a;
+        pmx[c] = a > pmx[c] ? a : pmx[c];
+        m1 += v;
+        m2 += v2;
+        m3 += v2 * v;
+        m4 += v2 * v2;
+        below += a < ct ? 1.0 : 0.0;
       }
     }
+    pt[3 * C] = m1; pt[3 * C + 1] = m2; pt[3 * C + 2] = m3; pt[3 * C + 3] = m4; pt[3 * C + 4] = below;
+  }
+  for (int64_t t = 0; t < tiles; ++t) {
+    const double* pt = part.data() + static_cast<size_t>(t) * W;
+    for (int c = 0; c < C; ++c) {
+      st[c] += pt[c];
+      st[C + c] += pt[C + c];
+      mx[c] = std::max(mx[c], pt[2 * C + c]);
+    }
+    for (int k = 0; k < 5; ++k) st[2 * C + k] += pt[3 * C + k];
   }
   st[2 * C + 5] += static_cast<double>(in.rows);
   if (with_gram_) {
