@@ -29,6 +29,7 @@ int cmd_info(const CommandContext& ctx);
 int cmd_tokenize(const CommandContext& ctx);
 int cmd_spectrum(const CommandContext& ctx);
 int cmd_quantize(const CommandContext& ctx);
+int cmd_calibrate(const CommandContext& ctx);
 int cmd_recommend(const CommandContext& ctx);
 
 // Parses args against `desc`; prints help and returns false for --help. Usage errors throw

@@ -16,6 +16,7 @@ namespace {
 
 const Command kCommands[] = {
     {"eval", "perplexity of a model on a text (gptq or llamacpp protocol), over MPI ranks", cmd_eval},
+    {"calibrate", "full-precision activation statistics of every linear input (stats.h5)", cmd_calibrate},
     {"quantize", "calibrate and quantize every decoder linear (rtn, awq, gptq) into quantized.h5", cmd_quantize},
     {"spectrum", "weight spectra (Alpha-Hill, power-law fit) of every linear layer across precisions", cmd_spectrum},
     {"recommend", "classify layers by their spectrum and export a per-layer bit plan", cmd_recommend},

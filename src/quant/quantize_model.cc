@@ -156,9 +156,22 @@ QuantizeSummary quantize_model(const LlamaWeights& model, const CalibWindows& ca
     Timer bt;
     std::unique_ptr<BlockWeights> w = model.load_block(blk);
     if (opt.propagate) x_in = x;
-    BlockCalibStats stats(cfg, T, opt.sparsity_threshold, true);
+    BlockCalibStats stats(cfg, T, opt.sparsity_threshold, !opt.stats_only);
+    Timer ft;
     run_chunks(*w, &stats, &stats);
+    summary.forward_seconds += ft.seconds();
     stats.reduce(comm);
+    if (opt.stats_only) {
+      BlockResult br;
+      br.index = blk;
+      br.input_norm = w->input_norm;
+      br.post_norm = w->post_norm;
+      br.stats = &stats;
+      br.seconds = bt.seconds();
+      if (sink) sink->on_block(br);
+      if (opt.progress) progress.update(blk + 1);
+      continue;
+    }
 
     // Effective transforms for AWQ: quantized matrix M = diag(row_scale) W diag(col_scale).
     std::vector<std::vector<float>> col_scale(kNumLinear), row_scale(kNumLinear);

@@ -40,6 +40,7 @@ struct QuantizeOptions {
   bool awq_clip = false;
   GptqOptions gptq;
   bool quantize_lm_head = false;
+  bool stats_only = false;  // qsweep calibrate: full-precision statistics, no Gram, no quantization
   bool progress = true;
   GridSpec grid_for(const std::string& module) const;
 };
@@ -71,6 +72,7 @@ class QuantizeSink {
 
 struct QuantizeSummary {
   double quantized_bits = 0, quantized_params = 0, other_bytes = 0, seconds = 0;
+  double forward_seconds = 0;  // this rank's forward + statistics time (observation passes)
   double bits_per_weight() const { return quantized_bits / quantized_params; }
   double model_bytes() const { return quantized_bits / 8 + other_bytes; }
 };

@@ -30,6 +30,14 @@ for method in gptq awq; do
   else bad "$method: eval differs: '$e1' vs '$e2'"; fi
 done
 
+# The statistics pass alone: identical stats.h5 on 1 and 2 ranks.
+cargs=(calibrate --model "$M" --calib "$CAL" --n-calib 12 --seq-len 128 --calib-chunk 2 -q)
+"$QS" "${cargs[@]}" --output-dir "$tmp/cal1" >/dev/null 2>&1 || bad "calibrate 1 rank"
+"${MPIRUN[@]}" -n 2 "$QS" "${cargs[@]}" --output-dir "$tmp/cal2" >/dev/null 2>&1 || bad "calibrate 2 ranks"
+if [ -s "$tmp/cal1/stats.h5" ] && /usr/bin/python3 "$SRC/tests/e2e/h5_same.py" "$tmp/cal1/stats.h5" "$tmp/cal2/stats.h5"; then
+  ok "calibrate: identical stats.h5 on 1 and 2 ranks"
+else bad "calibrate: stats.h5 differs"; fi
+
 # Bad input: a clear error, non-zero exit, no quantized.h5.
 printf '' >"$tmp/empty.txt"
 printf 'In the beginning\n' >"$tmp/short.txt"
