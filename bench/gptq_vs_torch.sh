@@ -33,9 +33,7 @@ fi
 "$PY" -c "import torch, numpy" || { echo "python3-torch does not import" >&2; exit 1; }
 
 BIN="$B/bench/qsweep_bench_gptq"
-if [ ! -x "$BIN" ]; then
-  cmake --build "$B" -j2 --target qsweep_bench_gptq >&2
-fi
+cmake --build "$B" -j2 --target qsweep_bench_gptq >/dev/null  # a no-op when up to date
 mkdir -p "$OUT"
 echo "load before: $(uptime)" >&2
 "$BIN" --model "$MODEL" --text "$TEXT" --out "$OUT" --threads "$THREADS" --reps "$REPS" --only "$ONLY"

@@ -4,6 +4,7 @@
 // `qsweep quantize` samples them, shared across MPI ranks, combined in chunk order. Writes
 // stats.h5 (the /blocks part of quantized.h5's layout) and reports tokens/s.
 #include "cli/command.h"
+#include "io/provenance.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "io/quant_store.h"
@@ -37,12 +38,7 @@ int cmd_calibrate(const CommandContext& ctx) {
   log_set_quiet(quiet);
   opt.stats_only = true;
   opt.progress = !quiet;
-  Provenance prov;
-  prov.start_time = Provenance::now_utc();
-  prov.command_line = ctx.command_line;
-  prov.n_ranks = ctx.comm.size();
-  prov.hosts = ctx.comm.hostnames();
-  prov.threads_per_rank = setup_threads(ctx.comm, threads);
+  Provenance prov = start_provenance(ctx, threads);
   LlamaWeights model(model_dir);
   const auto doc = load_document_tokens(calib_path, model_dir, model.config().vocab_size, {});
   QS_CHECK(!doc.empty(), calib_path << ": the calibration text is empty");

@@ -41,12 +41,7 @@ int cmd_eval(const CommandContext& ctx) {
   if (!parse_args("eval", "qsweep eval --model DIR --data FILE [options]", desc, ctx.args, vm)) return 0;
   log_set_quiet(quiet);
 
-  Provenance prov;
-  prov.start_time = Provenance::now_utc();
-  prov.command_line = ctx.command_line;
-  prov.n_ranks = ctx.comm.size();
-  prov.hosts = ctx.comm.hostnames();
-  prov.threads_per_rank = setup_threads(ctx.comm, threads);
+  Provenance prov = start_provenance(ctx, threads);
 
   const Protocol protocol = parse_protocol(protocol_s);
   QS_CHECK(ctx_len >= 4, "--ctx " << ctx_len << " is too small (expected at least 4)");
@@ -62,6 +57,9 @@ int cmd_eval(const CommandContext& ctx) {
            model_dir.c_str(), cfg.model_type.c_str(), cfg.num_hidden_layers, cfg.hidden_size,
            cfg.num_attention_heads, cfg.num_key_value_heads, cfg.vocab_size,
            model.total_parameters() / 1e6);
+  if (cfg.max_position_embeddings > 0 && ctx_len > cfg.max_position_embeddings)
+    log_warn("--ctx %d exceeds the model's max_position_embeddings %d: positions beyond it were never trained",
+             ctx_len, cfg.max_position_embeddings);
   DocumentOptions dopt;
   dopt.strip_one_trailing_newline = protocol == Protocol::LlamaCpp;
   const std::vector<int32_t> doc = load_document_tokens(data, model_dir, cfg.vocab_size, dopt);

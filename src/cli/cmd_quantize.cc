@@ -7,7 +7,9 @@
 #include <sstream>
 
 #include "cli/command.h"
+#include "io/provenance.h"
 #include "core/error.h"
+#include "core/json_file.h"
 #include "core/log.h"
 #include "io/quant_store.h"
 #include "model/tokenizer.h"
@@ -18,16 +20,7 @@ namespace po = boost::program_options;
 
 namespace {
 std::map<std::string, GridSpec> read_plan(const std::string& path, GridSpec* dflt) {
-  std::ifstream in(path);
-  QS_CHECK(in, path << ": cannot open plan file");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(ss.str());
-  } catch (const nlohmann::json::exception& e) {
-    QS_THROW(path << ": not valid JSON: " << e.what());
-  }
+  const nlohmann::json j = read_json_file(path, "the --plan file");
   auto spec = [&](const nlohmann::json& v, const std::string& where, GridSpec base) {
     QS_CHECK(v.is_object(), path << ": " << where << " must be an object {\"bits\", \"group_size\"}");
     if (v.contains("bits")) {
@@ -99,12 +92,7 @@ int cmd_quantize(const CommandContext& ctx) {
   opt.progress = !quiet;
   if (!plan_path.empty()) opt.plan = read_plan(plan_path, &opt.grid);
 
-  Provenance prov;
-  prov.start_time = Provenance::now_utc();
-  prov.command_line = ctx.command_line;
-  prov.n_ranks = ctx.comm.size();
-  prov.hosts = ctx.comm.hostnames();
-  prov.threads_per_rank = setup_threads(ctx.comm, threads);
+  Provenance prov = start_provenance(ctx, threads);
 
   LlamaWeights model(model_dir);
   validate_quantize_options(model, opt);

@@ -49,11 +49,7 @@ int cmd_spectrum(const CommandContext& ctx) {
   info.k_frac = k_frac;
   info.precisions = parse_precisions(precs_s);
   info.save_eigenvalues = save_eig;
-  info.provenance.start_time = Provenance::now_utc();
-  info.provenance.command_line = ctx.command_line;
-  info.provenance.n_ranks = ctx.comm.size();
-  info.provenance.hosts = ctx.comm.hostnames();
-  info.provenance.threads_per_rank = setup_threads(ctx.comm, threads);
+  info.provenance = start_provenance(ctx, threads);
   make_dirs(out_dir);
 
   LlamaWeights model(model_dir);

@@ -38,6 +38,9 @@ bool parse_args(const char* cmd, const char* usage, const boost::program_options
                 const std::vector<std::string>& args, boost::program_options::variables_map& vm);
 // Applies --threads (0 = default from cores and ranks per node) and returns the count.
 int setup_threads(const Comm& comm, int threads);
+// Provenance of a run that starts now: command line, ranks, hosts; applies --threads.
+struct Provenance;
+Provenance start_provenance(const CommandContext& ctx, int threads);
 // Creates a directory (and parents); throws naming it.
 void make_dirs(const std::string& dir);
 

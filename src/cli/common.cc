@@ -8,6 +8,7 @@
 #include "cli/command.h"
 #include "core/error.h"
 #include "core/threads.h"
+#include "io/provenance.h"
 
 namespace qsweep {
 
@@ -31,6 +32,16 @@ bool parse_args(const char* cmd, const char* usage, const po::options_descriptio
 int setup_threads(const Comm& comm, int threads) {
   const int n = threads > 0 ? threads : default_num_threads(comm.local_size());
   return set_num_threads(n);
+}
+
+Provenance start_provenance(const CommandContext& ctx, int threads) {
+  Provenance p;
+  p.start_time = Provenance::now_utc();
+  p.command_line = ctx.command_line;
+  p.n_ranks = ctx.comm.size();
+  p.hosts = ctx.comm.hostnames();
+  p.threads_per_rank = setup_threads(ctx.comm, threads);
+  return p;
 }
 
 void make_dirs(const std::string& dir) {

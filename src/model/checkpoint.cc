@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "core/error.h"
+#include "core/json_file.h"
 
 namespace qsweep {
 
@@ -22,15 +23,7 @@ Checkpoint::Checkpoint(const std::string& model_dir) : dir_(model_dir) {
   const std::string single = dir_ + "/model.safetensors";
   const std::string index = dir_ + "/model.safetensors.index.json";
   if (file_exists(index)) {
-    std::ifstream in(index);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(ss.str());
-    } catch (const nlohmann::json::exception& e) {
-      QS_THROW(index << ": not valid JSON: " << e.what());
-    }
+    const nlohmann::json j = read_json_file(index, "the shard index");
     QS_CHECK(j.is_object() && j.contains("weight_map") && j["weight_map"].is_object(),
              index << ": missing field 'weight_map' (expected {tensor name: shard file})");
     std::map<std::string, const SafetensorsFile*> shards;

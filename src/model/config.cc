@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/json_file.h"
 
 namespace qsweep {
 
@@ -45,16 +46,7 @@ bool get_bool(const json& j, const std::string& path, const char* key, bool def)
 }  // namespace
 
 ModelConfig ModelConfig::from_file(const std::string& path) {
-  std::ifstream in(path);
-  QS_CHECK(in, path << ": cannot open (a model directory needs a config.json)");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  json j;
-  try {
-    j = json::parse(ss.str());
-  } catch (const json::exception& e) {
-    QS_THROW(path << ": not valid JSON: " << e.what());
-  }
+  const json j = read_json_file(path, "a model directory needs a config.json");
   QS_CHECK(j.is_object(), path << ": expected a JSON object");
 
   ModelConfig c;
