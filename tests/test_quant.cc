@@ -326,6 +326,34 @@ TEST_F(QuantModel, QuantizeRebuildRoundTripsExactly) {
   }
 }
 
+TEST_F(QuantModel, NoPropagateChangesOnlyLaterBlocks) {
+  // Block 0 sees the same (full-precision) inputs either way; block 1 sees quantized block 0's
+  // outputs only in sequential mode, so GPTQ's codes there differ.
+  LlamaWeights m(dir_);
+  std::vector<int32_t> doc(3000);
+  std::mt19937 rng(10);
+  for (auto& t : doc) t = static_cast<int32_t>(3 + rng() % 90);
+  const CalibWindows cw = sample_calib_windows(doc, 1, 8, 32, 0, "test");
+  struct Codes : QuantizeSink {
+    std::vector<std::vector<uint8_t>> codes;
+    void on_block(const BlockResult& b) override {
+      for (const auto& l : b.linears) codes.push_back(l.q.codes);
+    }
+  } seq, flat;
+  QuantizeOptions opt;
+  opt.method = QuantMethod::Gptq;
+  opt.grid = {3, 32, false};
+  opt.progress = false;
+  quantize_model(m, cw, opt, Comm::local(), &seq);
+  opt.propagate = false;
+  quantize_model(m, cw, opt, Comm::local(), &flat);
+  ASSERT_EQ(seq.codes.size(), 14u);
+  for (int l = 0; l < 7; ++l) EXPECT_EQ(seq.codes[l], flat.codes[l]) << "block 0 linear " << l;
+  bool differs = false;
+  for (int l = 7; l < 14; ++l) differs = differs || seq.codes[l] != flat.codes[l];
+  EXPECT_TRUE(differs);
+}
+
 TEST_F(QuantModel, BadOptionsAndCalibration) {
   LlamaWeights m(dir_);
   QuantizeOptions opt;
