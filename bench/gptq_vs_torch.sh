@@ -11,7 +11,9 @@
 #
 # usage: bench/gptq_vs_torch.sh [BUILD_DIR]
 #   env: THREADS (2), REPS (3), OUT (results/gptq_vs_torch), MODEL (demo/kjv-llama),
-#        TEXT (demo/data/kjv-test.txt), ONLY (all | real | synthetic)
+#        TEXT (demo/data/kjv-test.txt), ONLY (all | real | synthetic),
+#        KEEP (0: the ~230 MB of .npy dumps are deleted at the end; 1: kept, so that
+#        bench/gptq_torch.py "$OUT" can be rerun on them)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 B=${1:-build}
@@ -21,6 +23,7 @@ OUT=${OUT:-results/gptq_vs_torch}
 MODEL=${MODEL:-demo/kjv-llama}
 TEXT=${TEXT:-demo/data/kjv-test.txt}
 ONLY=${ONLY:-all}
+KEEP=${KEEP:-0}
 PY=/usr/bin/python3
 start=$(date +%s)
 
@@ -45,3 +48,4 @@ echo "load after: $load_after" >&2
   echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p' | head -1); load after: ${load_after##*load average: }"
   echo "whole script: $(( $(date +%s) - start )) s"
 } | tee -a "$OUT/table.md"
+[ "$KEEP" = 1 ] || rm -f "$OUT"/*.npy
