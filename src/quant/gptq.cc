@@ -13,14 +13,17 @@
 namespace qsweep {
 
 namespace {
-// H⁻¹'s upper Cholesky factor of (H + λI); false when a factorisation fails.
+// H⁻¹'s upper Cholesky factor of (H + λI); false when a factorisation fails. The buffer is
+// row-major; LAPACK is called column-major with the triangle names swapped (a symmetric matrix's
+// row-major lower triangle is its column-major upper one), which spares LAPACKE's three
+// full-matrix transposes — half the time of this step on large layers.
 bool inverse_cholesky_upper(std::vector<double> h, int n, double lambda, std::vector<double>& u) {
   for (int i = 0; i < n; ++i) h[static_cast<size_t>(i) * n + i] += lambda;
-  if (LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'L', n, h.data(), n) != 0) return false;
-  if (LAPACKE_dpotri(LAPACK_ROW_MAJOR, 'L', n, h.data(), n) != 0) return false;
+  if (LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'U', n, h.data(), n) != 0) return false;  // row-major L
+  if (LAPACKE_dpotri(LAPACK_COL_MAJOR, 'U', n, h.data(), n) != 0) return false;  // row-major L
   for (int i = 0; i < n; ++i)  // mirror the lower triangle (H⁻¹) to the upper
     for (int j = i + 1; j < n; ++j) h[static_cast<size_t>(i) * n + j] = h[static_cast<size_t>(j) * n + i];
-  if (LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'U', n, h.data(), n) != 0) return false;
+  if (LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'L', n, h.data(), n) != 0) return false;  // row-major U
   for (int i = 0; i < n; ++i)
     for (int j = 0; j < i; ++j) h[static_cast<size_t>(i) * n + j] = 0.0;
   u = std::move(h);
@@ -130,7 +133,7 @@ GptqResult gptq_quantize(const float* w_in, int out, int in, const std::vector<d
     }
     // W[:, i2:] -= Err1 · U[i1:i2, i2:], in fixed row tiles (deterministic for any thread count).
     if (i2 < in) {
-      constexpr int kRows = 64;
+      constexpr int kRows = 256;  // fewer re-packs of U's panel; the 128-long sums are never split
       const int tiles = (out + kRows - 1) / kRows;
 #pragma omp parallel for schedule(dynamic, 1)
       for (int t = 0; t < tiles; ++t) {
