@@ -5,7 +5,12 @@
 # tests skip at run time when no GPU is present.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/build.sh
+shared=${QSWEEP_SHARED_DIR:-../shared}
+if [ ! -d "$shared/models/kjv-llama/fp32" ]; then
+  echo "test: NOTE: $shared (the shared fp32 checkpoint, outlier model and reference data) is missing;"
+  echo "test:       the tests that need it are skipped (set QSWEEP_SHARED_DIR to point at it)."
+fi
+bash scripts/build.sh -DQSWEEP_SHARED_DIR="$(cd "$(dirname "$shared")" 2>/dev/null && pwd)/$(basename "$shared")"
 (cd build && ctest --output-on-failure -j1)
 echo "test: CUDA build (QSWEEP_WITH_CUDA=ON) in build-cuda/"
 cmake -S . -B build-cuda -DCMAKE_BUILD_TYPE=Release -DQSWEEP_WITH_CUDA=ON -DQSWEEP_BUILD_BENCH=OFF >/dev/null
