@@ -124,6 +124,39 @@ std::vector<Bytes> run_distributed(const std::vector<double>& cost,
   return out;
 }
 
+// GPTQ on the Hessian of the layer's input, or the plain grid.
+void quantize_weights(LinearResult& res, const float* M, int out, int in, const InputStats& st,
+                      const GridSpec& g, const QuantizeOptions& opt) {
+  if (opt.method == QuantMethod::Gptq) {
+    GptqResult gr = gptq_quantize(M, out, in, st.gram, st.tokens, g, opt.gptq);
+    res.q = std::move(gr.q);
+    res.gptq_damp = gr.damp_used;
+    res.dead_columns = gr.dead_columns;
+  } else {
+    res.q = quantize_rtn(M, out, in, g);
+  }
+}
+
+// Weight MSE and output error of the effective weight diag(rs)·Ŵ·diag(cs)⁻¹ against the
+// original W on the calibration inputs (empty rs/cs: no AWQ transform).
+void error_metrics(LinearResult& res, const float* W, int out, int in, const InputStats& st,
+                   const std::vector<float>& rs, const std::vector<float>& cs) {
+  std::vector<float> eff = res.q.dequantize();
+  for (int r = 0; r < out; ++r)
+    for (int c = 0; c < in; ++c) {
+      float& v = eff[static_cast<size_t>(r) * in + c];
+      if (!rs.empty()) v *= rs[r];
+      if (!cs.empty()) v /= cs[c];
+    }
+  double se = 0;
+  for (size_t k = 0; k < eff.size(); ++k) {
+    const double d = static_cast<double>(W[k]) - eff[k];
+    se += d * d;
+  }
+  res.weight_mse = se / eff.size();
+  res.output_error = output_sq_error(W, eff.data(), out, in, st.gram) / (st.tokens * out);
+}
+
 const Linear kAll[kNumLinear] = {Linear::Q, Linear::K, Linear::V, Linear::O, Linear::Gate, Linear::Up, Linear::Down};
 
 }  // namespace
@@ -248,12 +281,7 @@ QuantizeSummary quantize_model(const LlamaWeights& model, const CalibWindows& ca
       const auto& rs = row_scale[li];
       LinearResult res;
       res.name = name;
-      if (opt.method == QuantMethod::Gptq) {
-        GptqResult gr = gptq_quantize(M, out, in, st.gram, st.tokens, g, opt.gptq);
-        res.q = std::move(gr.q);
-        res.gptq_damp = gr.damp_used;
-        res.dead_columns = gr.dead_columns;
-      } else if (opt.method == QuantMethod::Awq && opt.awq_clip && l != Linear::Q && l != Linear::K) {
+      if (opt.method == QuantMethod::Awq && opt.awq_clip && l != Linear::Q && l != Linear::K) {
         // Clip on the scaled weights against the scaled inputs' Gram diag(1/s) G diag(1/s);
         // q/k are skipped, as AutoAWQ does (their error is reshaped by the softmax).
         std::vector<double> gs = st.gram;
@@ -264,24 +292,10 @@ QuantizeSummary quantize_model(const LlamaWeights& model, const CalibWindows& ca
         res.awq_clip_shrink = awq_clip(clipped.data(), out, in, gs, g);
         res.q = quantize_rtn(clipped.data(), out, in, g);
       } else {
-        res.q = quantize_rtn(M, out, in, g);
+        quantize_weights(res, M, out, in, st, g, opt);
       }
       res.awq_alpha = awq_alpha[li];
-      // Errors of the effective weight in the original coordinates.
-      std::vector<float> eff = res.q.dequantize();
-      for (int r = 0; r < out; ++r)
-        for (int c = 0; c < in; ++c) {
-          float& v = eff[static_cast<size_t>(r) * in + c];
-          if (!rs.empty()) v *= rs[r];
-          if (!cs.empty()) v /= cs[c];
-        }
-      double se = 0;
-      for (size_t k2 = 0; k2 < eff.size(); ++k2) {
-        const double d = static_cast<double>(W[k2]) - eff[k2];
-        se += d * d;
-      }
-      res.weight_mse = se / eff.size();
-      res.output_error = output_sq_error(W, eff.data(), out, in, st.gram) / (st.tokens * out);
+      error_metrics(res, W, out, in, st, rs, cs);
       res.seconds = t.seconds();
       Bytes o;
       put_linear(o, res);
@@ -326,8 +340,10 @@ QuantizeSummary quantize_model(const LlamaWeights& model, const CalibWindows& ca
       partials.emplace_back(static_cast<size_t>(H) * H);
       gram_xtx(xn.data(), rows, H, partials.back().data());
     }
-    const std::vector<double> gram = comm.ordered_sum(partials, static_cast<size_t>(H) * H);
-    const double tokens = static_cast<double>(calib.n) * T;
+    InputStats head_in;
+    head_in.channels = H;
+    head_in.gram = comm.ordered_sum(partials, static_cast<size_t>(H) * H);
+    head_in.tokens = static_cast<double>(calib.n) * T;
     const GridSpec g = opt.grid_for("lm_head");
     auto res = run_distributed({1.0}, [&](size_t) {
       Timer t;
@@ -335,19 +351,8 @@ QuantizeSummary quantize_model(const LlamaWeights& model, const CalibWindows& ca
       const int out = cfg.vocab_size, in = H;
       LinearResult r;
       r.name = "lm_head";
-      if (opt.method == QuantMethod::Gptq) {
-        GptqResult gr = gptq_quantize(W.data(), out, in, gram, tokens, g, opt.gptq);
-        r.q = std::move(gr.q);
-        r.gptq_damp = gr.damp_used;
-        r.dead_columns = gr.dead_columns;
-      } else {
-        r.q = quantize_rtn(W.data(), out, in, g);  // AWQ leaves lm_head to plain RTN, as AutoAWQ
-      }
-      const std::vector<float> eff = r.q.dequantize();
-      double se = 0;
-      for (size_t k = 0; k < eff.size(); ++k) se += (double(W[k]) - eff[k]) * (double(W[k]) - eff[k]);
-      r.weight_mse = se / eff.size();
-      r.output_error = output_sq_error(W.data(), eff.data(), out, in, gram) / (tokens * out);
+      quantize_weights(r, W.data(), out, in, head_in, g, opt);  // AWQ: plain RTN, as AutoAWQ
+      error_metrics(r, W.data(), out, in, head_in, {}, {});
       r.seconds = t.seconds();
       Bytes o;
       put_linear(o, r);
