@@ -53,20 +53,8 @@ int cmd_calibrate(const CommandContext& ctx) {
   result("tokens: %.0f", tokens);
   result("statistics pass: %.3f s, %.0f tokens/s (forward + statistics; loading excluded)", fwd, tokens / fwd);
   if (file) {
-    H5Writer& w = file->writer();
-    w.attr("/", "format", std::string("qsweep-stats"));
-    w.attr("/", "format_version", int64_t(1));
-    w.attr("/", "model", model_dir);
-    w.attr("/", "calib", calib_path);
-    w.attr("/", "n_calib", int64_t(n_calib));
-    w.attr("/", "seq_len", int64_t(seq_len));
-    w.attr("/", "seed", int64_t(seed));
-    w.attr("/", "calib_chunk", int64_t(opt.calib_chunk));
-    w.attr("/", "sparsity_threshold", opt.sparsity_threshold);
-    w.dataset("/calibration/offsets", calib.offsets);
-    prov.write(w);
-    w.attr("/", "complete", int64_t(1));
-    w.commit();
+    file->finish("qsweep-stats", {model_dir, calib_path, n_calib, seq_len, opt.calib_chunk, seed,
+                                  opt.sparsity_threshold, &calib.offsets}, prov);
     log_info("wrote %s/stats.h5", out_dir.c_str());
   }
   return 0;

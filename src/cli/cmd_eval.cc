@@ -74,7 +74,6 @@ int cmd_eval(const CommandContext& ctx) {
     quantized = std::make_unique<QuantizedModel>(quantized_dir + "/quantized.h5");
     log_info("quantized weights: %s (%s)", quantized->path().c_str(), quantized->describe().c_str());
   }
-  QS_CHECK(!kl || quantized, "--kl-divergence needs --quantized DIR");
   EvalOptions opt;
   opt.quantized = quantized.get();
   opt.kl_divergence = kl;

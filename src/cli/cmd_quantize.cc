@@ -117,21 +117,12 @@ int cmd_quantize(const CommandContext& ctx) {
   result("seconds: %.3f", sum.seconds);
   if (file) {
     H5Writer& w = file->writer();
-    w.attr("/", "format", std::string("qsweep-quantized"));
-    w.attr("/", "format_version", int64_t(1));
-    w.attr("/", "model", model_dir);
     w.attr("/", "method", std::string(method_name(opt.method)));
     w.attr("/", "bits", int64_t(opt.grid.bits));
     w.attr("/", "group_size", int64_t(opt.grid.group_size));
     w.attr("/", "sym", int64_t(opt.grid.sym));
     w.attr("/", "plan", plan_path);
-    w.attr("/", "calib", calib_path);
-    w.attr("/", "n_calib", int64_t(n_calib));
-    w.attr("/", "seq_len", int64_t(seq_len));
-    w.attr("/", "seed", int64_t(seed));
     w.attr("/", "propagate", int64_t(opt.propagate));
-    w.attr("/", "calib_chunk", int64_t(opt.calib_chunk));
-    w.attr("/", "sparsity_threshold", opt.sparsity_threshold);
     w.attr("/", "awq_grid", int64_t(opt.awq_grid));
     w.attr("/", "awq_salience", salience);
     w.attr("/", "awq_clip", int64_t(opt.awq_clip));
@@ -143,10 +134,8 @@ int cmd_quantize(const CommandContext& ctx) {
     w.attr("/", "model_bytes", sum.model_bytes());
     w.attr("/", "quantized_params", sum.quantized_params);
     w.attr("/", "seconds", sum.seconds);
-    w.dataset("/calibration/offsets", calib.offsets);
-    prov.write(w);
-    w.attr("/", "complete", int64_t(1));  // last: a file without it is not a result
-    w.commit();
+    file->finish("qsweep-quantized", {model_dir, calib_path, n_calib, seq_len, opt.calib_chunk, seed,
+                                      opt.sparsity_threshold, &calib.offsets}, prov);
     log_info("wrote %s/quantized.h5", out_dir.c_str());
   }
   return 0;

@@ -57,7 +57,7 @@ Progress::Progress(std::string stage, long total, std::string unit, double inter
       start_(now()) {}
 
 void Progress::update(long done, double tokens) {
-  if (now() - last_ >= interval_) print(done, tokens, false);
+  if (done < total_ && now() - last_ >= interval_) print(done, tokens, false);  // finish() prints the end
 }
 
 void Progress::finish(double tokens) { print(total_, tokens, true); }

@@ -12,6 +12,23 @@ QuantizedFileWriter::QuantizedFileWriter(const std::string& path) : w_(path) {
   w_.group("/calibration");
 }
 
+void QuantizedFileWriter::finish(const std::string& format, const CalibrationRecord& c,
+                                 const Provenance& prov) {
+  w_.attr("/", "format", format);
+  w_.attr("/", "format_version", int64_t(1));
+  w_.attr("/", "model", c.model);
+  w_.attr("/", "calib", c.calib);
+  w_.attr("/", "n_calib", int64_t(c.n_calib));
+  w_.attr("/", "seq_len", int64_t(c.seq_len));
+  w_.attr("/", "seed", static_cast<int64_t>(c.seed));
+  w_.attr("/", "calib_chunk", int64_t(c.calib_chunk));
+  w_.attr("/", "sparsity_threshold", c.sparsity_threshold);
+  if (c.offsets) w_.dataset("/calibration/offsets", *c.offsets);
+  prov.write(w_);
+  w_.attr("/", "complete", int64_t(1));  // last: a file without it is not a result
+  w_.commit();
+}
+
 void QuantizedFileWriter::on_block(const BlockResult& b) {
   const std::string g = "/blocks/" + std::to_string(b.index);
   w_.group(g);

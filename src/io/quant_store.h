@@ -25,10 +25,21 @@ namespace qsweep {
 
 class H5Reader;
 
+// What every calibration-based file records about its calibration data.
+struct CalibrationRecord {
+  std::string model, calib;
+  int n_calib = 0, seq_len = 0, calib_chunk = 0;
+  uint64_t seed = 0;
+  double sparsity_threshold = 0;
+  const std::vector<int64_t>* offsets = nullptr;
+};
+
 class QuantizedFileWriter : public QuantizeSink {
  public:
   explicit QuantizedFileWriter(const std::string& path);  // rank 0 only
   H5Writer& writer() { return w_; }
+  // Writes format, calibration record and provenance, then `complete` last, and commits.
+  void finish(const std::string& format, const CalibrationRecord& c, const Provenance& prov);
   void on_block(const BlockResult& b) override;
   void on_lm_head(const LinearResult& r) override;
 

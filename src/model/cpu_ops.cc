@@ -156,10 +156,6 @@ void rows_nll(const float* logits, int64_t n, int vocab, const int32_t* targets,
   }
 }
 
-}  // namespace qsweep
-
-namespace qsweep {
-
 void rows_kl(const float* ref_logits, const float* logits, int64_t n, int vocab, double* kl,
              uint8_t* top1_agree) {
 #pragma omp parallel for schedule(static)

@@ -21,7 +21,6 @@ cd "$T" || exit 1  # a stray default ./eval.h5 would land here, not in the sourc
 
 failures=0
 n=0
-KNOWN_BUG=""  # set just before a case that fails because of a known src/ bug (printed on FAIL)
 
 # expect_error NAME NEEDLE -- ARGS...
 #   Runs `qsweep ARGS...` with --output-dir "$T/out-NAME" appended when ARGS start with eval
@@ -53,10 +52,9 @@ expect_error() {
     echo "PASS $name: $(grep -m1 '^qsweep: error:' "$T/$name.stderr")"
   else
     failures=$((failures + 1))
-    echo "FAIL $name: $why (rc $rc)${KNOWN_BUG:+ [known src bug: $KNOWN_BUG]}"
+    echo "FAIL $name: $why (rc $rc)"
     sed 's/^/    stderr: /' "$T/$name.stderr" | head -n 5
   fi
-  KNOWN_BUG=""
 }
 
 # ---- inputs ---------------------------------------------------------------------------------
