@@ -35,6 +35,7 @@ int cmd_calibrate(const CommandContext& ctx) {
   po::variables_map vm;
   if (!parse_args("calibrate", "qsweep calibrate --model DIR --calib FILE --output-dir DIR", desc, ctx.args, vm))
     return 0;
+  if (ctx.validate_only) return 0;
   log_set_quiet(quiet);
   opt.stats_only = true;
   opt.progress = !quiet;

@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "cli/command.h"
+#include "sweep/stage_args.h"
 #include "core/backend.h"
 #include "core/error.h"
 #include "core/log.h"
@@ -19,34 +20,26 @@ namespace qsweep {
 namespace po = boost::program_options;
 
 int cmd_eval(const CommandContext& ctx) {
-  std::string model_dir, data, protocol_s, out_dir;
-  int ctx_len = 0, batch = 0, threads = 0;
-  int64_t act_mb = 0;
-  bool quiet = false, kl = false;
-  std::string quantized_dir;
+  std::string model_dir, data, out_dir, quantized_dir;
+  EvalArgs a;
+  int threads = 0;
+  bool quiet = false;
   po::options_description desc("qsweep eval options");
   desc.add_options()("help,h", "show this help")
       ("model", po::value(&model_dir)->required(), "model directory (config.json, *.safetensors, tokenizer.model)")
       ("data", po::value(&data)->required(), "evaluation text, or a pre-tokenized file (first line '#qsweep-token-ids v1')")
-      ("ctx", po::value(&ctx_len)->default_value(256), "window length in tokens")
-      ("batch", po::value(&batch)->default_value(4), "windows per forward batch (results depend on it only in the last bits)")
-      ("protocol", po::value(&protocol_s)->default_value("gptq"), "gptq (GPTQ/AWQ papers) or llamacpp (llama-perplexity)")
       ("output-dir", po::value(&out_dir)->default_value("."), "directory for eval.h5")
       ("threads", po::value(&threads)->default_value(0), "threads per rank (0: cores / ranks per node)")
-      ("activation-budget-mb", po::value(&act_mb)->default_value(1024), "activation memory per rank; more windows per pass over the blocks")
       ("quantized", po::value(&quantized_dir), "output directory of qsweep quantize: evaluate its quantized weights")
-      ("kl-divergence", po::bool_switch(&kl), "with --quantized: mean KL(full ‖ quantized) per token and top-1 agreement")
       ("quiet,q", po::bool_switch(&quiet), "no progress output");
+  add_eval_cell_options(desc, a);
   po::variables_map vm;
   if (!parse_args("eval", "qsweep eval --model DIR --data FILE [options]", desc, ctx.args, vm)) return 0;
   log_set_quiet(quiet);
 
   Provenance prov = start_provenance(ctx, threads);
-
-  const Protocol protocol = parse_protocol(protocol_s);
-  QS_CHECK(ctx_len >= 4, "--ctx " << ctx_len << " is too small (expected at least 4)");
-  QS_CHECK(batch >= 1, "--batch " << batch << " must be at least 1");
-  QS_CHECK(act_mb >= 1, "--activation-budget-mb must be positive");
+  finish_eval_args(a);
+  const Protocol protocol = parse_protocol(a.protocol);
   make_dirs(out_dir);
 
   log_info("backend: %s", backend_summary().c_str());
@@ -57,16 +50,16 @@ int cmd_eval(const CommandContext& ctx) {
            model_dir.c_str(), cfg.model_type.c_str(), cfg.num_hidden_layers, cfg.hidden_size,
            cfg.num_attention_heads, cfg.num_key_value_heads, cfg.vocab_size,
            model.total_parameters() / 1e6);
-  if (cfg.max_position_embeddings > 0 && ctx_len > cfg.max_position_embeddings)
+  if (cfg.max_position_embeddings > 0 && a.ctx > cfg.max_position_embeddings)
     log_warn("--ctx %d exceeds the model's max_position_embeddings %d: positions beyond it were never trained",
-             ctx_len, cfg.max_position_embeddings);
+             a.ctx, cfg.max_position_embeddings);
   DocumentOptions dopt;
   dopt.strip_one_trailing_newline = protocol == Protocol::LlamaCpp;
   const std::vector<int32_t> doc = load_document_tokens(data, model_dir, cfg.vocab_size, dopt);
-  const EvalWindows windows = make_windows(protocol, doc, cfg.bos_token_id, ctx_len, data);
+  const EvalWindows windows = make_windows(protocol, doc, cfg.bos_token_id, a.ctx, data);
   log_info("data %s: %lld tokens with BOS, %lld windows of %d (%s protocol), %d rank(s) x %d thread(s); setup %.2f s",
            data.c_str(), static_cast<long long>(windows.n_document_tokens),
-           static_cast<long long>(windows.n_windows), ctx_len, protocol_name(protocol),
+           static_cast<long long>(windows.n_windows), a.ctx, protocol_name(protocol),
            ctx.comm.size(), prov.threads_per_rank, t_load.seconds());
 
   std::unique_ptr<QuantizedModel> quantized;
@@ -74,12 +67,8 @@ int cmd_eval(const CommandContext& ctx) {
     quantized = std::make_unique<QuantizedModel>(quantized_dir + "/quantized.h5");
     log_info("quantized weights: %s (%s)", quantized->path().c_str(), quantized->describe().c_str());
   }
-  EvalOptions opt;
+  EvalOptions opt = eval_options(a, !quiet);
   opt.quantized = quantized.get();
-  opt.kl_divergence = kl;
-  opt.batch = batch;
-  opt.activation_budget = act_mb << 20;
-  opt.progress = !quiet;
   const EvalResult r = evaluate_perplexity(model, windows, ctx.comm, opt);
   prov.end_time = Provenance::now_utc();
 
@@ -88,7 +77,7 @@ int cmd_eval(const CommandContext& ctx) {
   result("tokens processed: %lld", static_cast<long long>(r.tokens_processed));
   result("tokens scored: %lld", static_cast<long long>(r.tokens_scored));
   result("windows: %lld", static_cast<long long>(windows.n_windows));
-  if (kl) {
+  if (a.kl) {
     result("kl-divergence: %.17g (mean KL(full || quantized) per scored token, nats)", r.kl_mean);
     result("top-1 agreement: %.6f", r.top1_agree);
   }
@@ -97,36 +86,7 @@ int cmd_eval(const CommandContext& ctx) {
 
   if (ctx.comm.rank() == 0) {
     const std::string path = out_dir + "/eval.h5";
-    H5Writer w(path);
-    w.attr("/", "format", std::string("qsweep-eval"));
-    w.attr("/", "format_version", int64_t(1));
-    w.attr("/", "model", model_dir);
-    w.attr("/", "data", data);
-    w.attr("/", "protocol", std::string(protocol_name(protocol)));
-    w.attr("/", "ctx", int64_t(ctx_len));
-    w.attr("/", "batch", int64_t(batch));
-    w.attr("/", "perplexity", r.perplexity);
-    w.attr("/", "mean_nll", r.mean_nll);
-    w.attr("/", "tokens_processed", r.tokens_processed);
-    w.attr("/", "tokens_scored", r.tokens_scored);
-    w.attr("/", "n_windows", windows.n_windows);
-    w.attr("/", "n_document_tokens", windows.n_document_tokens);
-    w.attr("/", "quantized", quantized_dir);
-    if (kl) {
-      w.attr("/", "kl_divergence", r.kl_mean);
-      w.attr("/", "top1_agreement", r.top1_agree);
-    }
-    w.attr("/", "forward_seconds", r.forward_seconds);
-    w.attr("/", "tokens_per_second", tps);
-    w.group("/windows");
-    w.dataset("/windows/nll_sum", r.window_nll);
-    w.dataset("/windows/scored", r.window_count);
-    if (kl) {
-      w.dataset("/windows/kl_sum", r.window_kl);
-      w.dataset("/windows/top1_agree", r.window_top1);
-    }
-    prov.write(w);
-    w.commit();
+    write_eval_file(path, {model_dir, data, quantized_dir, &a, &windows, &r, &prov});
     log_info("wrote %s", path.c_str());
   }
   return 0;

@@ -43,6 +43,7 @@ int cmd_spectrum(const CommandContext& ctx) {
            "--plot-format '" << plot_format << "' is not known (expected png, pdf or svg)");
   QS_CHECK(k_frac > 0 && k_frac < 1, "--k-frac " << k_frac << " must lie in (0, 1)");
 
+  if (ctx.validate_only) return parse_precisions(precs_s), 0;
   SpectrumRunInfo info;
   info.model = model_dir;
   info.filter = filter;

@@ -13,6 +13,7 @@ struct CommandContext {
   std::vector<std::string> args;  // after the subcommand name
   std::string command_line;       // the whole invocation, for provenance
   Comm comm;
+  bool validate_only = false;  // parse and check the options, then return 0 without work (qsweep run)
 };
 
 using CommandFn = int (*)(const CommandContext&);
@@ -31,6 +32,15 @@ int cmd_spectrum(const CommandContext& ctx);
 int cmd_quantize(const CommandContext& ctx);
 int cmd_calibrate(const CommandContext& ctx);
 int cmd_recommend(const CommandContext& ctx);
+int cmd_run(const CommandContext& ctx);
+int cmd_status(const CommandContext& ctx);
+int cmd_diff(const CommandContext& ctx);
+int cmd_merge(const CommandContext& ctx);
+int cmd_submit(const CommandContext& ctx);
+
+// The cells of a sweep directory with their state, seconds and perplexity (qsweep status, and
+// the end of qsweep run); as CSV for scripts with `csv`.
+void print_sweep_status(const std::string& dir, bool csv);
 
 // Parses args against `desc`; prints help and returns false for --help. Usage errors throw
 // qsweep::Error naming the subcommand.

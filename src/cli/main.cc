@@ -15,6 +15,11 @@ namespace qsweep {
 namespace {
 
 const Command kCommands[] = {
+    {"run", "run a job file's grid of experiments (sweep.h5, summary.csv); --resume after preemption", cmd_run},
+    {"status", "the cells of a sweep directory: done, running, failed, pending", cmd_status},
+    {"submit", "write a Slurm batch script for a job file and submit it (sbatch)", cmd_submit},
+    {"merge", "assemble sweep.h5 and summary.csv from a sweep directory's cells", cmd_merge},
+    {"diff", "compare two result files or sweep directories bit for bit (provenance excluded)", cmd_diff},
     {"eval", "perplexity of a model on a text (gptq or llamacpp protocol), over MPI ranks", cmd_eval},
     {"calibrate", "full-precision activation statistics of every linear input (stats.h5)", cmd_calibrate},
     {"quantize", "calibrate and quantize every decoder linear (rtn, awq, gptq) into quantized.h5", cmd_quantize},

@@ -71,6 +71,17 @@ std::vector<std::string> Comm::hostnames() const {
   return out;
 }
 
+Comm Comm::split(int color) const {
+  if (!comm_) return *this;
+  MPI_Comm sub;
+  MPI_Comm_split(as_mpi(comm_), color, rank_, &sub);
+  Comm c;
+  c.comm_ = reinterpret_cast<void*>(sub);
+  MPI_Comm_rank(sub, &c.rank_);
+  MPI_Comm_size(sub, &c.size_);
+  return c;
+}
+
 void Comm::barrier() const {
   if (comm_) MPI_Barrier(as_mpi(comm_));
 }
@@ -149,6 +160,7 @@ Comm Comm::world() { return Comm(); }
 int Comm::local_size() const { return 1; }
 std::vector<std::string> Comm::hostnames() const { return {this_host()}; }
 void Comm::barrier() const {}
+Comm Comm::split(int) const { return *this; }
 std::vector<double> Comm::allgatherv(const std::vector<double>& mine) const { return mine; }
 std::vector<int64_t> Comm::allgatherv(const std::vector<int64_t>& mine) const { return mine; }
 double Comm::allreduce_max(double v) const { return v; }

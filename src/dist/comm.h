@@ -25,6 +25,8 @@ class Comm {
   int local_size() const;
   std::vector<std::string> hostnames() const;  // one per rank, rank order, on every rank
   void barrier() const;
+  // Sub-communicator of the ranks with the same `color`, ranked as in this one (MPI_Comm_split).
+  Comm split(int color) const;
   // Concatenation of every rank's vector, in rank order, on every rank.
   std::vector<double> allgatherv(const std::vector<double>& mine) const;
   std::vector<int64_t> allgatherv(const std::vector<int64_t>& mine) const;

@@ -8,6 +8,7 @@
 #include "core/log.h"
 #include "core/timer.h"
 #include "io/quant_store.h"
+#include "io/reference_hidden.h"
 #include "model/cpu_ops.h"
 #include "model/forward.h"
 
@@ -41,6 +42,10 @@ EvalResult evaluate_perplexity(const LlamaWeights& model, const EvalWindows& w, 
   const int S = w.scored_per_window();
   const bool kl = opt.kl_divergence;
   QS_CHECK(!kl || opt.quantized, "--kl-divergence needs --quantized (it compares against the full-precision model)");
+  const ReferenceHidden* ref = kl ? opt.reference : nullptr;
+  if (ref) QS_ASSERT((ref->shape() == ReferenceShape{w.n_windows, S, H}), "reference shape");
+  const bool side_by_side = kl && !ref;  // run the full-precision model alongside
+  std::vector<int64_t> ref_rows;
   std::vector<double> my_nll, pos_nll, my_kl, my_top1, pos_kl;
   std::vector<uint8_t> pos_top1;
   std::vector<float> x_ref, lg, lg_ref;
@@ -63,14 +68,14 @@ EvalResult evaluate_perplexity(const LlamaWeights& model, const EvalWindows& w, 
     x.resize(static_cast<size_t>(nw) * ctx * H);
     Timer t;
     model.embed(w.tokens.data() + w0 * ctx, nw * ctx, x.data());
-    if (kl) x_ref = x;
+    if (side_by_side) x_ref = x;
     load_s += t.seconds();
     for (int l = 0; l < cfg.num_hidden_layers; ++l) {
       t.reset();
       std::unique_ptr<BlockWeights> bw = model.load_block(l);
       load_s += t.seconds();
       t.reset();
-      for (int pass = kl ? 0 : 1; pass < 2; ++pass) {
+      for (int pass = side_by_side ? 0 : 1; pass < 2; ++pass) {
         if (pass == 1 && opt.quantized) opt.quantized->apply(*bw);
         float* xs = pass == 0 ? x_ref.data() : x.data();
         for (int64_t b = cb; b < ce; ++b) {
@@ -99,12 +104,21 @@ EvalResult evaluate_perplexity(const LlamaWeights& model, const EvalWindows& w, 
         }
       pos_nll.resize(rows.size());
       const int64_t nr = static_cast<int64_t>(rows.size());
+      if (opt.capture)
+        for (int64_t k = 0; k < nb; ++k)
+          opt.capture->write_window(bw0 + k, x.data() + ((bw0 - w0 + k) * ctx + w.score_begin) * H);
       if (kl) {
         const size_t V = static_cast<size_t>(cfg.vocab_size);
         lg.resize(rows.size() * V);
         lg_ref.resize(rows.size() * V);
         fwd.head_logits(head, x.data(), rows.data(), nr, lg.data());
-        fwd.head_logits(head_ref, x_ref.data(), rows.data(), nr, lg_ref.data());
+        if (ref) {  // the batch's windows are consecutive in the file: rows 0..nr-1
+          ref_rows.resize(rows.size());
+          for (int64_t i = 0; i < nr; ++i) ref_rows[i] = i;
+          fwd.head_logits(head_ref, ref->window(bw0), ref_rows.data(), nr, lg_ref.data());
+        } else {
+          fwd.head_logits(head_ref, x_ref.data(), rows.data(), nr, lg_ref.data());
+        }
         rows_nll(lg.data(), nr, cfg.vocab_size, targets.data(), pos_nll.data());
         pos_kl.resize(rows.size());
         pos_top1.resize(rows.size());

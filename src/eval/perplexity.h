@@ -17,10 +17,17 @@
 namespace qsweep {
 
 class QuantizedModel;
+class ReferenceHidden;
+class ReferenceHiddenWriter;
 
 struct EvalOptions {
   const QuantizedModel* quantized = nullptr;  // substitute these weights block by block
   bool kl_divergence = false;                  // also run the full-precision model: KL, top-1
+  // With kl_divergence: take the full-precision model's final hidden states from this file
+  // instead of running it alongside (qsweep run computes them once per sweep).
+  const ReferenceHidden* reference = nullptr;
+  // Write this run's final hidden states of every scored position (the full-precision run).
+  ReferenceHiddenWriter* capture = nullptr;
   int batch = 4;                               // windows per forward batch
   int64_t activation_budget = int64_t(1) << 30;  // bytes of activations per rank
   bool progress = true;

@@ -131,6 +131,17 @@ void H5Writer::dataset(const std::string& path, const std::vector<std::string>& 
   QS_CHECK(ok, path_ << ": cannot write dataset " << path);
 }
 
+void H5Writer::copy_file(const std::string& src_path, const std::string& dst) {
+  hid_t src = H5Fopen(src_path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  QS_CHECK(src >= 0, src_path << ": cannot open HDF5 file to copy it into " << path_);
+  hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
+  H5Pset_create_intermediate_group(lcpl, 1);
+  const herr_t st = H5Ocopy(src, "/", file_, dst.c_str(), H5P_DEFAULT, lcpl);
+  H5Pclose(lcpl);
+  H5Fclose(src);
+  QS_CHECK(st >= 0, path_ << ": cannot copy " << src_path << " into " << dst);
+}
+
 void H5Writer::commit() {
   QS_CHECK(H5Fclose(file_) >= 0, tmp_ << ": cannot close HDF5 file");
   file_ = -1;

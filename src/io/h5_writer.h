@@ -28,6 +28,9 @@ class H5Writer {
   void dataset(const std::string& path, const std::vector<uint8_t>& v);
   // Fixed-length UTF-8 strings (padded to the longest), readable by h5py as bytes.
   void dataset(const std::string& path, const std::vector<std::string>& v);
+  // Copies the whole content of another HDF5 file (its root group: attributes, groups,
+  // datasets) into the new group `dst` of this file (H5Ocopy).
+  void copy_file(const std::string& src_path, const std::string& dst);
   void commit();
 
  private:

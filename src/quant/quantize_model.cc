@@ -186,6 +186,7 @@ QuantizeSummary quantize_model(const LlamaWeights& model, const CalibWindows& ca
   QuantizeSummary summary;
   Progress progress("quantize", cfg.num_hidden_layers, "blocks", 0.0);
   for (int blk = 0; blk < cfg.num_hidden_layers; ++blk) {
+    if (opt.should_stop && opt.should_stop(comm)) throw Interrupted();
     Timer bt;
     std::unique_ptr<BlockWeights> w = model.load_block(blk);
     if (opt.propagate) x_in = x;

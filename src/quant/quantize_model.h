@@ -10,7 +10,9 @@
 // i+1 sees the outputs of quantized blocks < i+1 (GPTQ/AWQ's sequential mode). Only one block's
 // weights and the rank's own activations are in memory at a time.
 #pragma once
+#include <functional>
 #include <limits>
+#include <stdexcept>
 #include <map>
 #include <string>
 #include <vector>
@@ -42,7 +44,15 @@ struct QuantizeOptions {
   bool quantize_lm_head = false;
   bool stats_only = false;  // qsweep calibrate: full-precision statistics, no Gram, no quantization
   bool progress = true;
+  // Polled collectively at every block boundary (every rank calls it the same number of times);
+  // when it returns true the pipeline throws Interrupted. Set by `qsweep run` for SIGTERM/SIGUSR1.
+  std::function<bool(const Comm&)> should_stop;
   GridSpec grid_for(const std::string& module) const;
+};
+
+// Thrown when QuantizeOptions::should_stop asks the pipeline to stop (no partial result exists).
+struct Interrupted : std::runtime_error {
+  Interrupted() : std::runtime_error("interrupted by a signal") {}
 };
 
 struct LinearResult {

@@ -1,0 +1,548 @@
+// cmd_run.cc — `qsweep run JOB.ini`: the sweep runner. Reads and validates the whole grid before
+// any work, computes what cells share once (tokenized texts, spectrum, full-precision statistics,
+// the full-precision evaluation and the hidden states KL-divergence compares against), then runs
+// the cells — concurrently on disjoint groups of --ranks-per-cell ranks, each cell using its
+// group for data and layer parallelism — and assembles sweep.h5 and summary.csv.
+//
+// Faults: a cell's cell.h5 (written last, atomically) marks it complete; --resume skips complete
+// cells and redoes the others, so a run killed at any moment resumes to the same results. A cell
+// that fails consistently on its group (bad numbers, a non-finite result) is recorded as failed
+// and the others go on; the run exits 1 naming them. SIGTERM/SIGUSR1 abandon the current cell at
+// the next block boundary of its quantization (or after its evaluation), and the run exits 75.
+#include <hdf5.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdarg>
+#include <cstdlib>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "cli/command.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "core/timer.h"
+#include "dist/stop_signal.h"
+#include "io/provenance.h"
+#include "io/quant_store.h"
+#include "io/h5_reader.h"
+#include "io/reference_hidden.h"
+#include "model/tokenizer.h"
+#include "sweep/sweep_results.h"
+
+namespace qsweep {
+
+namespace po = boost::program_options;
+
+namespace {
+
+// Under Slurm, every task must be a rank of one MPI world: `srun` without PMIx (or a plain
+// `srun qsweep`) starts N singleton worlds that would each run the whole sweep as rank 0.
+void check_slurm_world(const Comm& world) {
+  if (!std::getenv("SLURM_JOB_ID")) return;
+  const char* step = std::getenv("SLURM_STEP_ID") ? std::getenv("SLURM_STEP_NUM_TASKS") : nullptr;
+  const char* n = step ? step : std::getenv("SLURM_NTASKS");
+  if (!n) return;
+  const int tasks = std::atoi(n);
+  QS_CHECK(tasks == world.size(),
+           "Slurm started " << tasks << " tasks but this MPI world has " << world.size()
+                            << " rank(s): the tasks are not one MPI job (launch with srun --mpi=pmix, or "
+                               "mpirun inside the allocation), and each would run the whole sweep as rank 0");
+}
+
+std::string job_stem(const std::string& path) {
+  std::string s = path.substr(path.find_last_of('/') + 1);
+  const auto dot = s.rfind('.');
+  return dot == std::string::npos ? s : s.substr(0, dot);
+}
+
+std::string host_name() {
+  char buf[256] = {0};
+  ::gethostname(buf, sizeof(buf) - 1);
+  return buf;
+}
+
+std::string fmt_duration(double s) {
+  char buf[32];
+  if (s < 60)
+    std::snprintf(buf, sizeof(buf), "%.1f s", s);
+  else if (s < 3600)
+    std::snprintf(buf, sizeof(buf), "%dm%02ds", int(s) / 60, int(s) % 60);
+  else
+    std::snprintf(buf, sizeof(buf), "%dh%02dm", int(s) / 3600, int(s) % 3600 / 60);
+  return buf;
+}
+
+// Test hook for the failed-cell path: QSWEEP_TEST_POISON_CELL=<cell id> writes a NaN into one
+// scale of that cell's quantized.h5, so its evaluation really produces a non-finite result.
+void maybe_poison(const std::string& id, const std::string& quantized_path) {
+  const char* target = std::getenv("QSWEEP_TEST_POISON_CELL");
+  if (!target || id != target) return;
+  hid_t f = H5Fopen(quantized_path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  QS_CHECK(f >= 0, quantized_path << ": cannot open to poison");
+  hid_t d = H5Dopen2(f, "/layers/model.layers.0.self_attn.q_proj/scales", H5P_DEFAULT);
+  QS_CHECK(d >= 0, quantized_path << ": no q_proj scales to poison");
+  hid_t space = H5Dget_space(d);
+  hsize_t start = 0, count = 1;
+  H5Sselect_hyperslab(space, H5S_SELECT_SET, &start, nullptr, &count, nullptr);
+  hid_t mem = H5Screate_simple(1, &count, nullptr);
+  const float nan = std::nanf("");
+  H5Dwrite(d, H5T_NATIVE_FLOAT, mem, space, H5P_DEFAULT, &nan);
+  H5Sclose(mem);
+  H5Sclose(space);
+  H5Dclose(d);
+  H5Fclose(f);
+}
+
+class SweepRunner {
+ public:
+  SweepRunner(const CommandContext& ctx, SweepPlan plan, std::string out, int ranks_per_cell, bool quiet,
+              Provenance prov)
+      : ctx_(ctx), world_(ctx.comm), plan_(std::move(plan)), out_(std::move(out)), quiet_(quiet),
+        prov_(std::move(prov)), model_(plan_.model) {
+    rpc_ = ranks_per_cell > 0 ? ranks_per_cell : world_.size();
+    QS_CHECK(rpc_ <= world_.size() && world_.size() % rpc_ == 0,
+             "--ranks-per-cell " << rpc_ << " must divide the number of ranks (" << world_.size() << ")");
+    n_groups_ = world_.size() / rpc_;
+    group_index_ = world_.rank() / rpc_;
+    group_ = n_groups_ == 1 ? world_ : world_.split(group_index_);
+    if (const char* id = std::getenv("SLURM_ARRAY_TASK_ID")) {
+      const char* count = std::getenv("SLURM_ARRAY_TASK_COUNT");
+      const char* min = std::getenv("SLURM_ARRAY_TASK_MIN");
+      array_count_ = count ? std::atoi(count) : 1;
+      array_task_ = std::atoi(id) - (min ? std::atoi(min) : 0);
+    }
+  }
+
+  // Checks that need the model: bits and group sizes against every layer's width, plans.
+  void validate() {
+    for (auto& c : plan_.cells) {
+      try {
+        QuantizeOptions opt = c.quantize.opt;
+        if (!c.quantize.plan.empty()) opt.plan = read_plan(c.quantize.plan, &opt.grid);
+        validate_quantize_options(model_, opt);
+      } catch (const Error& e) {
+        QS_THROW(plan_.job.path << ": cell " << (c.label.empty() ? c.id : c.label) << ": " << e.what());
+      }
+    }
+  }
+
+  void list_cells() const {
+    if (world_.rank() != 0) return;
+    std::printf("%s: %zu cell(s)", plan_.job.path.c_str(), plan_.cells.size());
+    for (const auto& a : plan_.axes) std::printf(" x %s.%s{%zu}", a.section.c_str(), a.key.c_str(), a.values.size());
+    std::printf("\nshared: %s%s%zu full-precision evaluation(s)\n", plan_.spectrum ? "spectrum, " : "",
+                plan_.calibrate ? "statistics, " : "", plan_.baselines.size());
+    for (const auto& c : plan_.cells) std::printf("  %4d  %s  %s\n", c.index, c.id.c_str(), c.label.c_str());
+  }
+
+  // Creates the directory and its manifest; refuses to mix sweeps (the model and data must be the
+  // same as the run being resumed) or to overwrite one without --resume.
+  void prepare_dir(bool resume) {
+    if (world_.rank() == 0) {
+      if (has_manifest(out_)) {
+        const Manifest old = read_manifest(out_);
+        QS_CHECK(resume, out_ << " already holds a sweep (" << survey_sweep(out_, old).complete << " of "
+                              << old.cells.size() << " cells complete): pass --resume to continue it, or choose another --output-dir");
+        QS_CHECK(old.model == plan_.model && old.calib == plan_.calib && old.eval_data == plan_.eval_data,
+                 out_ << ": was started with model " << old.model << ", calib " << old.calib << ", eval " << old.eval_data
+                      << "; this job has " << plan_.model << ", " << plan_.calib << ", " << plan_.eval_data
+                      << " (use another --output-dir)");
+        int dropped = 0;
+        for (const auto& oc : old.cells) {
+          bool kept = false;
+          for (const auto& c : plan_.cells) kept |= c.id == oc.id;
+          dropped += !kept;
+        }
+        if (dropped)
+          log_warn("%d cell(s) of the earlier run are not in this job's grid: kept in %s/cells, left out of sweep.h5",
+                   dropped, out_.c_str());
+      }
+      make_dirs(out_ + "/cells");
+      make_dirs(out_ + "/shared");
+      write_manifest(out_, manifest_of(plan_));
+      bool all_complete = true;
+      for (const auto& c : plan_.cells) all_complete &= read_cell_status(out_, c.id).state == CellState::Complete;
+      if (!all_complete && (array_count_ <= 1)) {  // outdated assembled results must not look current
+        std::remove((out_ + "/sweep.h5").c_str());
+        std::remove((out_ + "/summary.csv").c_str());
+      }
+      log_info("sweep %s: %zu cells, %d group(s) of %d rank(s)%s -> %s", plan_.job.path.c_str(), plan_.cells.size(),
+               n_groups_, rpc_, array_count_ > 1 ? (" (array task " + std::to_string(array_task_) + " of " + std::to_string(array_count_) + ")").c_str() : "",
+               out_.c_str());
+    }
+    world_.barrier();
+  }
+
+  bool mine(const SweepCell& c) const {
+    if (array_count_ > 1 && c.index % array_count_ != array_task_) return false;
+    return c.index % n_groups_ == group_index_;
+  }
+
+  int run() {
+    install_stop_handlers();
+    Timer total;
+    run_shared();
+    int done = 0, todo = 0;
+    for (const auto& c : plan_.cells)
+      if (mine(c)) ++todo;
+    bool interrupted = stop_signal_received() && stop_requested(group_);
+    Timer cells_timer;
+    int ran = 0;
+    for (const auto& c : plan_.cells) {
+      if (interrupted || !mine(c)) continue;
+      if (read_cell_status(out_, c.id).state == CellState::Complete) {
+        ++done;
+        cell_log(c, "already complete, skipped");
+        continue;
+      }
+      if (stop_requested(group_)) {
+        interrupted = true;
+        break;
+      }
+      const Outcome o = run_cell(c);
+      if (o == Outcome::Interrupted) {
+        interrupted = true;
+        break;
+      }
+      ++done;
+      ++ran;
+      if (group_.rank() == 0 && !quiet_ && todo > done) {
+        const double eta = cells_timer.seconds() / ran * (todo - done);
+        std::fprintf(stderr, "qsweep: sweep group %d/%d: %d/%d cells done, %s elapsed, ETA %s\n",
+                     group_index_ + 1, n_groups_, done, todo, fmt_duration(total.seconds()).c_str(),
+                     fmt_duration(eta).c_str());
+      }
+    }
+    world_.barrier();
+    const bool any_interrupted = world_.allreduce_max(interrupted ? 1.0 : 0.0) > 0;
+    if (any_interrupted) {
+      if (world_.rank() == 0) {
+        const MergeReport r = survey_sweep(out_, read_manifest(out_));
+        log_warn("stopped by signal %d: %d of %zu cells complete, %d failed, %d left; resume with "
+                 "qsweep run %s --output-dir %s --resume (exit code %d: requeue)",
+                 stop_signal_number(), r.complete, plan_.cells.size(), r.failed, r.pending,
+                 plan_.job.path.c_str(), out_.c_str(), kExitRequeue);
+      }
+      return kExitRequeue;
+    }
+    int rc = 0;
+    if (world_.rank() == 0) {
+      const MergeReport r = survey_sweep(out_, read_manifest(out_));
+      if (r.pending == 0) {
+        Provenance p = prov_;
+        p.end_time = Provenance::now_utc();
+        merge_sweep(out_, p);
+        log_info("wrote %s/sweep.h5 and %s/summary.csv (%s)", out_.c_str(), out_.c_str(),
+                 fmt_duration(total.seconds()).c_str());
+      } else {
+        log_info("%d cells belong to other array tasks and are not finished; the last task to finish "
+                 "merges (or run qsweep merge %s)", r.pending, out_.c_str());
+      }
+      print_sweep_status(out_, false);
+      if (r.failed > 0) {
+        std::string list;
+        for (const auto& f : r.failed_cells) list += "\n  " + f;
+        std::fprintf(stderr, "qsweep: error: %d cell(s) failed:%s\n", r.failed, list.c_str());
+        rc = 1;
+      }
+    }
+    world_.bcast(&rc, sizeof(rc), 0);
+    return rc;
+  }
+
+ private:
+  enum class Outcome { Complete, Failed, Interrupted };
+
+  void cell_log(const SweepCell& c, const char* fmt, ...) __attribute__((format(printf, 3, 4))) {
+    if (group_.rank() != 0 || quiet_) return;
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    std::vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    std::fprintf(stderr, "qsweep: cell %d/%zu %s [%s]: %s\n", c.index + 1, plan_.cells.size(), c.id.c_str(),
+                 c.label.c_str(), msg);
+  }
+
+  const std::vector<int32_t>& document(const std::string& path, bool strip_newline) {
+    auto key = std::make_pair(path, strip_newline);
+    auto it = docs_.find(key);
+    if (it != docs_.end()) return it->second;
+    Timer t;
+    DocumentOptions o;
+    o.strip_one_trailing_newline = strip_newline;
+    auto& d = docs_[key] = load_document_tokens(path, plan_.model, model_.config().vocab_size, o);
+    QS_CHECK(!d.empty(), path << ": the text is empty");
+    log_info("tokenized %s: %zu tokens (%.2f s, shared by every cell)", path.c_str(), d.size(), t.seconds());
+    return d;
+  }
+
+  const EvalWindows& windows(const EvalArgs& a) {
+    const std::string key = a.protocol + "/" + std::to_string(a.ctx);
+    auto it = windows_.find(key);
+    if (it != windows_.end()) return it->second;
+    const Protocol p = parse_protocol(a.protocol);
+    return windows_[key] = make_windows(p, document(plan_.eval_data, p == Protocol::LlamaCpp),
+                                        model_.config().bos_token_id, a.ctx, plan_.eval_data);
+  }
+
+  const CalibWindows& calib(const QuantizeArgs& q) {
+    const std::string key = std::to_string(q.n_calib) + "/" + std::to_string(q.seq_len) + "/" + std::to_string(q.seed);
+    auto it = calib_.find(key);
+    if (it != calib_.end()) return it->second;
+    return calib_[key] = sample_calib_windows(document(plan_.calib, false), model_.config().bos_token_id,
+                                              q.n_calib, q.seq_len, q.seed, plan_.calib);
+  }
+
+  int call_command(CommandFn fn, std::vector<std::string> args, const std::string& dir) {
+    args.insert(args.begin(), {"--model", plan_.model, "--output-dir", dir, "--threads",
+                               std::to_string(prov_.threads_per_rank)});
+    if (quiet_) args.push_back("--quiet");
+    CommandContext sub{args, ctx_.command_line, world_};
+    const int rc = fn(sub);
+    log_set_quiet(quiet_);
+    return rc;
+  }
+
+  // Spectrum, statistics and full-precision baselines, on all ranks; skipped when present.
+  void run_shared() {
+    const bool lead_task = array_count_ <= 1 || array_task_ == 0;
+    if (plan_.spectrum && lead_task && !file_exists(out_ + "/shared/spectrum/results.h5")) {
+      log_info("shared: weight spectrum -> %s/shared/spectrum", out_.c_str());
+      QS_CHECK(call_command(cmd_spectrum, plan_.spectrum_args, out_ + "/shared/spectrum") == 0,
+               "the shared spectrum stage failed");
+    }
+    if (plan_.calibrate && lead_task && !file_exists(out_ + "/shared/calibrate/stats.h5")) {
+      log_info("shared: full-precision activation statistics -> %s/shared/calibrate", out_.c_str());
+      std::vector<std::string> args = plan_.calibrate_args;
+      args.insert(args.begin(), {"--calib", plan_.calib});
+      QS_CHECK(call_command(cmd_calibrate, args, out_ + "/shared/calibrate") == 0,
+               "the shared statistics stage failed");
+    }
+    for (const auto& b : plan_.baselines) {
+      bool needed = plan_.cells.empty() ? lead_task : false;
+      for (const auto& c : plan_.cells) needed |= c.baseline == b.key && read_cell_status(out_, c.id).state != CellState::Complete &&
+                                                  (array_count_ <= 1 || c.index % array_count_ == array_task_);
+      needed |= lead_task && !file_exists(baseline_dir(out_, b.key) + "/eval.h5");
+      if (needed) run_baseline(b);
+    }
+  }
+
+  ReferenceShape reference_shape(const EvalWindows& w) const {
+    return {w.n_windows, w.scored_per_window(), model_.config().hidden_size};
+  }
+
+  void run_baseline(const BaselineSpec& b) {
+    const std::string bd = baseline_dir(out_, b.key);
+    const bool have_eval = file_exists(bd + "/eval.h5");
+    const bool have_hidden = !b.eval.kl || file_exists(bd + "/hidden.f32");
+    if (have_eval && have_hidden) return;
+    if (world_.rank() == 0) make_dirs(bd);
+    world_.barrier();
+    EvalArgs a = b.eval;
+    a.kl = false;
+    const EvalWindows& w = windows(a);
+    log_info("shared: full-precision evaluation %s (%s, ctx %d, %lld windows)%s", b.key.c_str(), a.protocol.c_str(),
+             a.ctx, static_cast<long long>(w.n_windows), b.eval.kl ? ", keeping its hidden states for KL" : "");
+    EvalOptions eo = eval_options(a, !quiet_);
+    std::unique_ptr<ReferenceHiddenWriter> cap;
+    if (b.eval.kl) cap = std::make_unique<ReferenceHiddenWriter>(bd + "/hidden.f32", reference_shape(w), world_);
+    eo.capture = cap.get();
+    Provenance p = prov_;
+    p.start_time = Provenance::now_utc();
+    const EvalResult r = evaluate_perplexity(model_, w, world_, eo);
+    QS_CHECK(std::isfinite(r.perplexity), "the full-precision model's perplexity is not finite (" << r.perplexity << ")");
+    if (cap) cap->commit();
+    p.end_time = Provenance::now_utc();
+    if (world_.rank() == 0) write_eval_file(bd + "/eval.h5", {plan_.model, plan_.eval_data, "", &a, &w, &r, &p});
+    world_.barrier();
+    log_info("shared: full-precision perplexity %.6f (%.0f tokens/s)", r.perplexity, r.tokens_processed / r.forward_seconds);
+  }
+
+  Outcome run_cell(const SweepCell& c) {
+    const std::string cd = cell_dir(out_, c.id);
+    const bool lead = group_.rank() == 0;
+    if (lead) {
+      make_dirs(cd);
+      clear_cell_dir(cd);
+      nlohmann::json j = {{"host", host_name()}, {"pid", static_cast<int>(::getpid())},
+                          {"ranks", group_.size()}, {"time", Provenance::now_utc()}};
+      write_text_atomic(cd + "/started", j.dump() + "\n");
+    }
+    Provenance p = prov_;
+    p.start_time = Provenance::now_utc();
+    p.n_ranks = group_.size();
+    p.hosts = group_.hostnames();
+    group_.barrier();
+    cell_log(c, "started on %d rank(s)", group_.size());
+    Timer t;
+    CellMetrics m;
+    try {
+      QuantizeOptions opt = c.quantize.opt;
+      if (!c.quantize.plan.empty()) opt.plan = read_plan(c.quantize.plan, &opt.grid);
+      opt.progress = !quiet_;
+      opt.should_stop = [](const Comm& g) { return stop_requested(g); };
+      const CalibWindows& cw = calib(c.quantize);
+      std::unique_ptr<QuantizedFileWriter> file;
+      if (lead) file = std::make_unique<QuantizedFileWriter>(cd + "/quantized.h5");
+      const QuantizeSummary sum = quantize_model(model_, cw, opt, group_, file.get());
+      m.bits_per_weight = sum.bits_per_weight();
+      m.model_bytes = sum.model_bytes();
+      m.quantize_seconds = t.seconds();
+      if (file) {
+        Provenance qp = p;
+        qp.end_time = Provenance::now_utc();
+        write_quantize_attrs(file->writer(), c.quantize, sum);
+        file->finish("qsweep-quantized", {plan_.model, plan_.calib, c.quantize.n_calib, c.quantize.seq_len,
+                                          opt.calib_chunk, c.quantize.seed, opt.sparsity_threshold, &cw.offsets},
+                     qp);
+        file.reset();
+        maybe_poison(c.id, cd + "/quantized.h5");
+      }
+      group_.barrier();
+      if (!c.baseline.empty()) {
+        Timer te;
+        const EvalWindows& w = windows(c.eval);
+        QuantizedModel qm(cd + "/quantized.h5");
+        EvalOptions eo = eval_options(c.eval, !quiet_);
+        eo.quantized = &qm;
+        std::unique_ptr<ReferenceHidden> ref;
+        if (c.eval.kl) {
+          ref = std::make_unique<ReferenceHidden>(baseline_dir(out_, c.baseline) + "/hidden.f32", reference_shape(w));
+          eo.reference = ref.get();
+        }
+        const EvalResult r = evaluate_perplexity(model_, w, group_, eo);
+        QS_CHECK(std::isfinite(r.perplexity), "non-finite perplexity (" << r.perplexity << ") of the quantized model");
+        QS_CHECK(!c.eval.kl || std::isfinite(r.kl_mean), "non-finite KL-divergence (" << r.kl_mean << ")");
+        m.perplexity = r.perplexity;
+        if (c.eval.kl) {
+          m.kl_divergence = r.kl_mean;
+          m.top1_agreement = r.top1_agree;
+        }
+        m.eval_seconds = te.seconds();
+        Provenance ep = p;
+        ep.end_time = Provenance::now_utc();
+        if (lead) write_eval_file(cd + "/eval.h5", {plan_.model, plan_.eval_data, "cells/" + c.id, &c.eval, &w, &r, &ep});
+        if (lead) m.baseline_perplexity = H5Reader(baseline_dir(out_, c.baseline) + "/eval.h5").attr_double("/", "perplexity");
+      }
+    } catch (const Interrupted&) {
+      cell_log(c, "abandoned (stop signal); it will be redone on --resume");
+      return Outcome::Interrupted;
+    } catch (const Error& e) {
+      if (lead) {
+        write_text_atomic(cd + "/failed.json", nlohmann::json({{"error", e.what()}, {"time", Provenance::now_utc()}}).dump() + "\n");
+        std::remove((cd + "/started").c_str());
+        std::fprintf(stderr, "qsweep: cell %d/%zu %s [%s] FAILED: %s\n", c.index + 1, plan_.cells.size(),
+                     c.id.c_str(), c.label.c_str(), e.what());
+      }
+      group_.barrier();
+      return Outcome::Failed;
+    }
+    m.seconds = t.seconds();
+    if (lead) {
+      p.end_time = Provenance::now_utc();
+      ManifestCell mc{c.index, c.id, c.label, c.baseline, c.params};
+      write_cell_file(cd + "/cell.h5", mc, m, p);
+      std::remove((cd + "/started").c_str());
+    }
+    group_.barrier();
+    if (c.baseline.empty())
+      cell_log(c, "done in %s: %.4f bits/weight", fmt_duration(m.seconds).c_str(), m.bits_per_weight);
+    else if (c.eval.kl)
+      cell_log(c, "done in %s: perplexity %.4f, KL %.5f, top-1 %.4f, %.4f bits/weight", fmt_duration(m.seconds).c_str(),
+               m.perplexity, m.kl_divergence, m.top1_agreement, m.bits_per_weight);
+    else
+      cell_log(c, "done in %s: perplexity %.4f, %.4f bits/weight", fmt_duration(m.seconds).c_str(), m.perplexity,
+               m.bits_per_weight);
+    return Outcome::Complete;
+  }
+
+  const CommandContext& ctx_;
+  Comm world_, group_;
+  SweepPlan plan_;
+  std::string out_;
+  bool quiet_;
+  Provenance prov_;
+  LlamaWeights model_;
+  int rpc_ = 1, n_groups_ = 1, group_index_ = 0;
+  int array_task_ = 0, array_count_ = 1;
+  std::map<std::pair<std::string, bool>, std::vector<int32_t>> docs_;
+  std::map<std::string, EvalWindows> windows_;
+  std::map<std::string, CalibWindows> calib_;
+
+};
+
+}  // namespace
+
+int cmd_run(const CommandContext& ctx) {
+  std::string job_path, out_dir;
+  std::vector<std::string> sets;
+  bool resume = false, quiet = false, dry_run = false;
+  int ranks_per_cell = 0, threads = 0;
+  po::options_description desc("qsweep run options");
+  desc.add_options()("help,h", "show this help")
+      ("job", po::value(&job_path)->required(), "the job file (also the first positional argument)")
+      ("output-dir", po::value(&out_dir), "sweep directory (default: the job's output-dir, else results/<job name>)")
+      ("resume", po::bool_switch(&resume), "continue a sweep: skip complete cells, redo the others")
+      ("set", po::value(&sets)->composing(), "override a job-file key: section.key=value (repeatable), e.g. --set quantize.bits=2,3")
+      ("ranks-per-cell", po::value(&ranks_per_cell)->default_value(0), "ranks per cell group; groups run different cells concurrently (0: all ranks)")
+      ("threads", po::value(&threads)->default_value(0), "threads per rank (0: the job's threads, else cores / ranks per node)")
+      ("dry-run", po::bool_switch(&dry_run), "validate the job and list its cells, then stop")
+      ("quiet,q", po::bool_switch(&quiet), "no progress output");
+  po::positional_options_description pos;
+  pos.add("job", 1);
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(ctx.args).options(desc).positional(pos).run(), vm);
+    if (vm.count("help")) {
+      if (ctx.comm.rank() == 0)
+        std::printf("usage: qsweep run JOB.ini [--output-dir DIR] [--resume] [--set key=value]... [--ranks-per-cell N]\n\n"
+                    "Runs every cell of the job's grid (see jobs/README.md) and writes DIR/sweep.h5 and DIR/summary.csv.\n"
+                    "Exit codes: 0 all cells complete, 1 some cell failed (named), 75 stopped by SIGTERM/SIGUSR1\n"
+                    "(resume with --resume), 2 or 1 for a bad job file (nothing is run).\n\n%s\n",
+                    (std::ostringstream() << desc).str().c_str());
+      return 0;
+    }
+    po::notify(vm);
+  } catch (const po::error& e) {
+    QS_THROW("qsweep run: " << e.what() << " (see qsweep run --help)");
+  }
+  log_set_quiet(quiet);
+  check_slurm_world(ctx.comm);
+
+  JobFile job = read_job_file(job_path);
+  for (const auto& s : sets) apply_set(job, s);
+  SweepPlan plan = make_sweep_plan(std::move(job));
+  if (out_dir.empty()) out_dir = plan.output_dir.empty() ? "results/" + job_stem(job_path) : plan.output_dir;
+  if (threads == 0) threads = plan.threads;
+  // The shared stages' options are checked now too, before any work.
+  if (plan.spectrum) {
+    std::vector<std::string> a = plan.spectrum_args;
+    a.insert(a.begin(), {"--model", plan.model});
+    CommandContext v{a, ctx.command_line, ctx.comm, true};
+    cmd_spectrum(v);
+  }
+  if (plan.calibrate) {
+    std::vector<std::string> a = plan.calibrate_args;
+    a.insert(a.begin(), {"--model", plan.model, "--calib", plan.calib, "--output-dir", out_dir});
+    CommandContext v{a, ctx.command_line, ctx.comm, true};
+    cmd_calibrate(v);
+  }
+  log_set_quiet(quiet);
+  QS_CHECK(plan.eval_data.empty() || file_exists(plan.eval_data), plan.job.path << ": eval = " << plan.eval_data << ": no such file");
+  QS_CHECK(plan.calib.empty() || file_exists(plan.calib), plan.job.path << ": calib = " << plan.calib << ": no such file");
+
+  Provenance prov = start_provenance(ctx, threads);
+  SweepRunner runner(ctx, std::move(plan), out_dir, ranks_per_cell, quiet, prov);
+  runner.validate();
+  if (dry_run) {
+    runner.list_cells();
+    return 0;
+  }
+  runner.prepare_dir(resume);
+  return runner.run();
+}
+
+}  // namespace qsweep

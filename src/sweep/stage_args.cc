@@ -1,0 +1,161 @@
+// stage_args.cc — option definitions, checks and output attributes of the quantize and eval
+// stages, shared by `qsweep quantize`, `qsweep eval` and `qsweep run`.
+#include "sweep/stage_args.h"
+
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "core/json_file.h"
+#include "io/h5_writer.h"
+#include "io/provenance.h"
+
+namespace qsweep {
+
+namespace po = boost::program_options;
+
+void add_quantize_cell_options(po::options_description& d, QuantizeArgs& a) {
+  QuantizeOptions& opt = a.opt;
+  d.add_options()
+      ("method", po::value(&a.method)->required(), "rtn, awq or gptq")
+      ("bits", po::value(&opt.grid.bits)->default_value(4), "bits per weight, 2..8")
+      ("group-size", po::value(&opt.grid.group_size)->default_value(128), "input columns per group (-1: one group per row)")
+      ("sym", po::bool_switch(&opt.grid.sym), "symmetric grid (default asymmetric with zero points)")
+      ("n-calib", po::value(&a.n_calib)->default_value(128), "calibration windows")
+      ("seq-len", po::value(&a.seq_len)->default_value(256), "tokens per calibration window")
+      ("seed", po::value(&a.seed)->default_value(0), "seed of the window sampler (std::mt19937_64)")
+      ("plan", po::value(&a.plan), "per-layer bits/group sizes (JSON written by qsweep recommend)")
+      ("no-propagate", po::bool_switch(&a.no_propagate), "calibrate every block on full-precision inputs")
+      ("calib-chunk", po::value(&opt.calib_chunk)->default_value(4), "sequences per statistics chunk (fixes the reduction order; not the rank count)")
+      ("sparsity-threshold", po::value(&opt.sparsity_threshold)->default_value(0.01), "sparsity: share of |x| below this x the input's RMS")
+      ("awq-grid", po::value(&opt.awq_grid)->default_value(20), "AWQ: number of α grid points")
+      ("awq-salience", po::value(&a.salience)->default_value("l1"), "AWQ: l1 (mean |x|) or l2 (root mean x²)")
+      ("awq-clip", po::bool_switch(&opt.awq_clip), "AWQ: clipping search on each group's weights (not q/k), as AutoAWQ's auto_clip")
+      ("gptq-damp", po::value(&opt.gptq.damp)->default_value(0.01), "GPTQ: damping as a fraction of mean(diag H)")
+      ("gptq-act-order", po::bool_switch(&opt.gptq.act_order), "GPTQ: columns by decreasing H_ii, static groups")
+      ("gptq-block-size", po::value(&opt.gptq.block_size)->default_value(128), "GPTQ: columns per lazy-update block")
+      ("quantize-lm-head", po::bool_switch(&a.lm_head), "also quantize lm_head (GPTQ with the final-norm inputs' Hessian; RTN for rtn and awq)");
+}
+
+void finish_quantize_args(QuantizeArgs& a) {
+  QuantizeOptions& opt = a.opt;
+  opt.method = parse_method(a.method);
+  QS_CHECK(a.salience == "l1" || a.salience == "l2", "--awq-salience '" << a.salience << "' is not known (expected l1 or l2)");
+  opt.awq_l2 = a.salience == "l2";
+  QS_CHECK(!opt.awq_clip || opt.method == QuantMethod::Awq, "--awq-clip applies to --method awq only");
+  opt.quantize_lm_head = a.lm_head;
+  QS_CHECK(opt.gptq.damp > 0, "--gptq-damp must be positive");
+  QS_CHECK(a.n_calib >= 1, "--n-calib " << a.n_calib << " must be at least 1");
+  QS_CHECK(a.seq_len >= 2, "--seq-len " << a.seq_len << " must be at least 2");
+  QS_CHECK(opt.calib_chunk >= 1, "--calib-chunk " << opt.calib_chunk << " must be at least 1");
+  opt.propagate = !a.no_propagate;
+}
+
+std::map<std::string, GridSpec> read_plan(const std::string& path, GridSpec* dflt) {
+  const nlohmann::json j = read_json_file(path, "the --plan file");
+  auto spec = [&](const nlohmann::json& v, const std::string& where, GridSpec base) {
+    QS_CHECK(v.is_object(), path << ": " << where << " must be an object {\"bits\", \"group_size\"}");
+    if (v.contains("bits")) {
+      QS_CHECK(v["bits"].is_number_integer(), path << ": " << where << ".bits must be an integer");
+      base.bits = v["bits"].get<int>();
+    }
+    if (v.contains("group_size")) {
+      QS_CHECK(v["group_size"].is_number_integer(), path << ": " << where << ".group_size must be an integer");
+      base.group_size = v["group_size"].get<int>();
+    }
+    return base;
+  };
+  QS_CHECK(j.is_object(), path << ": expected {\"default\": {...}, \"layers\": {...}}");
+  if (j.contains("default")) *dflt = spec(j["default"], "default", *dflt);
+  std::map<std::string, GridSpec> plan;
+  if (j.contains("layers")) {
+    QS_CHECK(j["layers"].is_object(), path << ": 'layers' must be an object");
+    for (auto it = j["layers"].begin(); it != j["layers"].end(); ++it) {
+      plan[it.key()] = spec(it.value(), "layers." + it.key(), *dflt);
+    }
+  }
+  return plan;
+}
+
+void write_quantize_attrs(H5Writer& w, const QuantizeArgs& a, const QuantizeSummary& sum) {
+  const QuantizeOptions& opt = a.opt;
+  w.attr("/", "method", std::string(method_name(opt.method)));
+  w.attr("/", "bits", int64_t(opt.grid.bits));
+  w.attr("/", "group_size", int64_t(opt.grid.group_size));
+  w.attr("/", "sym", int64_t(opt.grid.sym));
+  w.attr("/", "plan", a.plan);
+  w.attr("/", "propagate", int64_t(opt.propagate));
+  w.attr("/", "awq_grid", int64_t(opt.awq_grid));
+  w.attr("/", "awq_salience", a.salience);
+  w.attr("/", "awq_clip", int64_t(opt.awq_clip));
+  w.attr("/", "quantize_lm_head", int64_t(opt.quantize_lm_head));
+  w.attr("/", "gptq_damp", opt.gptq.damp);
+  w.attr("/", "gptq_act_order", int64_t(opt.gptq.act_order));
+  w.attr("/", "gptq_block_size", int64_t(opt.gptq.block_size));
+  w.attr("/", "bits_per_weight", sum.bits_per_weight());
+  w.attr("/", "model_bytes", sum.model_bytes());
+  w.attr("/", "quantized_params", sum.quantized_params);
+  w.attr("/", "seconds", sum.seconds);
+}
+
+void add_eval_cell_options(po::options_description& d, EvalArgs& a) {
+  d.add_options()
+      ("ctx", po::value(&a.ctx)->default_value(256), "window length in tokens")
+      ("batch", po::value(&a.batch)->default_value(4), "windows per forward batch (results depend on it only in the last bits)")
+      ("protocol", po::value(&a.protocol)->default_value("gptq"), "gptq (GPTQ/AWQ papers) or llamacpp (llama-perplexity)")
+      ("activation-budget-mb", po::value(&a.activation_mb)->default_value(1024), "activation memory per rank; more windows per pass over the blocks")
+      ("kl-divergence", po::bool_switch(&a.kl), "with quantized weights: mean KL(full ‖ quantized) per token and top-1 agreement");
+}
+
+void finish_eval_args(const EvalArgs& a) {
+  parse_protocol(a.protocol);
+  QS_CHECK(a.ctx >= 4, "--ctx " << a.ctx << " is too small (expected at least 4)");
+  QS_CHECK(a.batch >= 1, "--batch " << a.batch << " must be at least 1");
+  QS_CHECK(a.activation_mb >= 1, "--activation-budget-mb must be positive");
+}
+
+EvalOptions eval_options(const EvalArgs& a, bool progress) {
+  EvalOptions opt;
+  opt.kl_divergence = a.kl;
+  opt.batch = a.batch;
+  opt.activation_budget = a.activation_mb << 20;
+  opt.progress = progress;
+  return opt;
+}
+
+void write_eval_file(const std::string& path, const EvalRecord& rec) {
+  const EvalArgs& a = *rec.args;
+  const EvalResult& r = *rec.result;
+  const EvalWindows& windows = *rec.windows;
+  H5Writer w(path);
+  w.attr("/", "format", std::string("qsweep-eval"));
+  w.attr("/", "format_version", int64_t(1));
+  w.attr("/", "model", rec.model);
+  w.attr("/", "data", rec.data);
+  w.attr("/", "protocol", std::string(protocol_name(windows.protocol)));
+  w.attr("/", "ctx", int64_t(a.ctx));
+  w.attr("/", "batch", int64_t(a.batch));
+  w.attr("/", "perplexity", r.perplexity);
+  w.attr("/", "mean_nll", r.mean_nll);
+  w.attr("/", "tokens_processed", r.tokens_processed);
+  w.attr("/", "tokens_scored", r.tokens_scored);
+  w.attr("/", "n_windows", windows.n_windows);
+  w.attr("/", "n_document_tokens", windows.n_document_tokens);
+  w.attr("/", "quantized", rec.quantized);
+  if (a.kl) {
+    w.attr("/", "kl_divergence", r.kl_mean);
+    w.attr("/", "top1_agreement", r.top1_agree);
+  }
+  w.attr("/", "forward_seconds", r.forward_seconds);
+  w.attr("/", "tokens_per_second", r.tokens_processed / r.forward_seconds);
+  w.group("/windows");
+  w.dataset("/windows/nll_sum", r.window_nll);
+  w.dataset("/windows/scored", r.window_count);
+  if (a.kl) {
+    w.dataset("/windows/kl_sum", r.window_kl);
+    w.dataset("/windows/top1_agree", r.window_top1);
+  }
+  rec.provenance->write(w);
+  w.commit();
+}
+
+}  // namespace qsweep

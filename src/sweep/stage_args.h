@@ -1,0 +1,60 @@
+// stage_args.h — the options of the two stages a sweep cell runs, `quantize` and `eval`, defined
+// once: the subcommands and the job-file runner (`qsweep run`) build their option parsers from the
+// same functions, so a job-file key is exactly a subcommand's long option, with the same default,
+// type and check. "Cell options" are the ones a job file may set in a [quantize] or [eval]
+// section; the paths, threads and output directory belong to the command or the runner.
+#pragma once
+#include <boost/program_options.hpp>
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "eval/perplexity.h"
+#include "eval/windows.h"
+#include "quant/quantize_model.h"
+
+namespace qsweep {
+
+class H5Writer;
+struct Provenance;
+
+struct QuantizeArgs {
+  std::string method, plan, salience = "l1";
+  int n_calib = 128, seq_len = 256;
+  uint64_t seed = 0;
+  bool no_propagate = false, lm_head = false;
+  QuantizeOptions opt;  // bits, group size, sym, chunk, AWQ/GPTQ settings are parsed into it
+};
+
+// Adds the [quantize] cell options bound to `a`.
+void add_quantize_cell_options(boost::program_options::options_description& d, QuantizeArgs& a);
+// Checks the parsed values (throws qsweep::Error naming the option) and completes a.opt.
+void finish_quantize_args(QuantizeArgs& a);
+// Reads a --plan JSON ({"default": {bits, group_size}, "layers": {module: {...}}}); `dflt` is
+// updated by "default".
+std::map<std::string, GridSpec> read_plan(const std::string& path, GridSpec* dflt);
+// The quantization settings as attributes of quantized.h5's root (and of sweep cells).
+void write_quantize_attrs(H5Writer& w, const QuantizeArgs& a, const QuantizeSummary& s);
+
+struct EvalArgs {
+  std::string protocol = "gptq";
+  int ctx = 256, batch = 4;
+  int64_t activation_mb = 1024;
+  bool kl = false;
+};
+
+void add_eval_cell_options(boost::program_options::options_description& d, EvalArgs& a);
+void finish_eval_args(const EvalArgs& a);
+EvalOptions eval_options(const EvalArgs& a, bool progress);
+
+// What eval.h5 holds (see cmd_eval.cc): settings, results, per-window NLL (and KL), provenance.
+struct EvalRecord {
+  std::string model, data, quantized;
+  const EvalArgs* args = nullptr;
+  const EvalWindows* windows = nullptr;
+  const EvalResult* result = nullptr;
+  const Provenance* provenance = nullptr;
+};
+void write_eval_file(const std::string& path, const EvalRecord& r);
+
+}  // namespace qsweep

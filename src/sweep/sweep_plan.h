@@ -1,0 +1,59 @@
+// sweep_plan.h — a job file turned into the list of cells a sweep runs, validated before any work:
+// every key is checked against the subcommand's own option definitions (sweep/stage_args.h) by
+// parsing each cell exactly as `qsweep quantize` / `qsweep eval` would parse its command line.
+//
+// A cell's id is a hash of its normalised parameters — every option of its [quantize] and
+// [eval] sections with the value it takes after parsing (defaults included, numbers in one
+// canonical spelling) — so the same cell has the same id in every run, whatever the order or
+// spelling of the job file. Top-level paths are not part of the id: a sweep directory belongs to
+// one model and data set, which `qsweep run --resume` checks separately.
+#pragma once
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "sweep/job_file.h"
+#include "sweep/stage_args.h"
+
+namespace qsweep {
+
+using Params = std::vector<std::pair<std::string, std::string>>;  // "quantize.bits" -> "3"
+
+struct SweepCell {
+  int index = 0;
+  std::string id;     // 12 hex digits
+  std::string label;  // the cell's grid coordinates: "method=rtn bits=3 group-size=64"
+  Params params;      // normalised, quantize.* then eval.*
+  QuantizeArgs quantize;  // parsed and checked
+  EvalArgs eval;
+  std::string baseline;  // the full-precision evaluation it compares against ("" without eval)
+};
+
+struct BaselineSpec {  // one per distinct evaluation setting (protocol, ctx, batch)
+  std::string key;     // "fp-<8 hex>"
+  EvalArgs eval;       // kl = whether any cell needs the reference hidden states
+};
+
+struct SweepPlan {
+  JobFile job;
+  std::string model, calib, eval_data;  // resolved against the job file's folder
+  std::string output_dir;               // top-level output-dir (resolved), may be empty
+  int threads = 0;
+  std::vector<Axis> axes;
+  std::vector<SweepCell> cells;  // grid order
+  std::vector<BaselineSpec> baselines;
+  bool spectrum = false, calibrate = false;
+  std::vector<std::string> spectrum_args, calibrate_args;  // the sections as command-line args
+  const BaselineSpec* baseline(const std::string& key) const;
+};
+
+SweepPlan make_sweep_plan(JobFile job);
+
+// Section entries as command-line arguments ("--key", "value"; a switch is present when true).
+// `switches` names the options that take no value.
+std::vector<std::string> section_args(const JobFile& job, const std::string& section,
+                                      const std::vector<std::string>& switches);
+
+std::string fnv1a_hex(const std::string& s, int digits);
+
+}  // namespace qsweep

@@ -1,0 +1,195 @@
+// sweep_results.cc — cell.h5, sweep.h5 and summary.csv.
+#include "sweep/sweep_results.h"
+
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <sstream>
+
+#include "core/error.h"
+#include "io/h5_reader.h"
+#include "io/h5_writer.h"
+
+namespace qsweep {
+
+namespace {
+const char* const kMetricNames[] = {"perplexity",      "baseline_perplexity", "kl_divergence",
+                                    "top1_agreement",  "bits_per_weight",     "model_bytes",
+                                    "quantize_seconds", "eval_seconds",       "seconds"};
+
+std::vector<double> metric_values(const CellMetrics& m) {
+  return {m.perplexity, m.baseline_perplexity, m.kl_divergence, m.top1_agreement, m.bits_per_weight,
+          m.model_bytes, m.quantize_seconds, m.eval_seconds, m.seconds};
+}
+
+std::string csv_field(const std::string& s) {
+  if (s.find_first_of(",\"\n") == std::string::npos) return s;
+  std::string q = "\"";
+  for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return q + "\"";
+}
+
+std::string num(double v) {
+  if (std::isnan(v)) return "";
+  char buf[40];
+  std::snprintf(buf, sizeof(buf), "%.17g", v);
+  return buf;
+}
+
+std::string cell_group(const ManifestCell& c) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "/cells/%04d-", c.index);
+  return buf + c.id;
+}
+
+void write_params(H5Writer& w, const std::string& group, const ManifestCell& c) {
+  w.group(group + "/params");
+  for (const auto& [k, v] : c.params) w.attr(group + "/params", k, v);
+}
+}  // namespace
+
+void write_cell_file(const std::string& path, const ManifestCell& cell, const CellMetrics& m,
+                     const Provenance& prov) {
+  H5Writer w(path);
+  w.attr("/", "format", std::string("qsweep-cell"));
+  w.attr("/", "format_version", int64_t(1));
+  w.attr("/", "index", int64_t(cell.index));
+  w.attr("/", "id", cell.id);
+  w.attr("/", "label", cell.label);
+  w.attr("/", "baseline", cell.baseline);
+  w.attr("/", "status", std::string("complete"));
+  const std::vector<double> v = metric_values(m);
+  for (size_t i = 0; i < v.size(); ++i) w.attr("/", kMetricNames[i], v[i]);
+  write_params(w, "", cell);
+  prov.write(w);
+  w.attr("/", "complete", int64_t(1));
+  w.commit();
+}
+
+MergeReport survey_sweep(const std::string& dir, const Manifest& m) {
+  MergeReport r;
+  for (const auto& c : m.cells) {
+    const CellStatus st = read_cell_status(dir, c.id);
+    if (st.state == CellState::Complete) {
+      ++r.complete;
+    } else if (st.state == CellState::Failed) {
+      ++r.failed;
+      r.failed_cells.push_back((c.label.empty() ? c.id : c.label) + " (" + c.id + "): " + st.error);
+    } else {
+      ++r.pending;
+      r.pending_cells.push_back(c.label.empty() ? c.id : c.label);
+    }
+  }
+  return r;
+}
+
+MergeReport merge_sweep(const std::string& dir, const Provenance& prov) {
+  const Manifest m = read_manifest(dir);
+  MergeReport rep = survey_sweep(dir, m);
+  if (rep.pending > 0) {
+    std::string list;
+    for (size_t i = 0; i < rep.pending_cells.size() && i < 8; ++i) list += "\n  " + rep.pending_cells[i];
+    QS_THROW(dir << ": " << rep.pending << " of " << m.cells.size()
+                 << " cells have no result yet (run qsweep run --resume to finish them):" << list);
+  }
+  for (const auto& b : m.baselines)
+    QS_CHECK(file_exists(baseline_dir(dir, b) + "/eval.h5"), dir << ": the full-precision baseline " << b << " is missing (run qsweep run --resume)");
+  QS_CHECK(!m.spectrum || file_exists(dir + "/shared/spectrum/results.h5"), dir << ": the shared spectrum is missing (run qsweep run --resume)");
+  QS_CHECK(!m.calibrate || file_exists(dir + "/shared/calibrate/stats.h5"), dir << ": the shared statistics are missing (run qsweep run --resume)");
+
+  H5Writer w(dir + "/sweep.h5");
+  w.attr("/", "format", std::string("qsweep-sweep"));
+  w.attr("/", "format_version", int64_t(1));
+  w.attr("/", "job_path", m.job_path);
+  w.attr("/", "job_text", m.job_text);
+  w.attr("/", "model", m.model);
+  w.attr("/", "calib", m.calib);
+  w.attr("/", "eval", m.eval_data);
+  std::string axes;
+  for (const auto& a : m.axes) axes += (axes.empty() ? "" : ",") + a;
+  w.attr("/", "axes", axes);
+  w.attr("/", "n_cells", int64_t(m.cells.size()));
+  w.attr("/", "n_complete", int64_t(rep.complete));
+  w.attr("/", "n_failed", int64_t(rep.failed));
+  std::map<std::string, double> baseline_ppl;
+  w.group("/baselines");
+  for (const auto& b : m.baselines) {
+    const std::string p = baseline_dir(dir, b) + "/eval.h5";
+    w.copy_file(p, "/baselines/" + b);
+    baseline_ppl[b] = H5Reader(p).attr_double("/", "perplexity");
+  }
+  if (m.spectrum) w.copy_file(dir + "/shared/spectrum/results.h5", "/spectrum");
+  if (m.calibrate) w.copy_file(dir + "/shared/calibrate/stats.h5", "/calibrate");
+
+  // Columns for /table and summary.csv.
+  std::vector<std::string> param_keys;
+  for (const auto& c : m.cells)
+    for (const auto& [k, v] : c.params) {
+      bool seen = false;
+      for (const auto& x : param_keys) seen |= x == k;
+      if (!seen) param_keys.push_back(k);
+    }
+  constexpr size_t kM = sizeof(kMetricNames) / sizeof(kMetricNames[0]);
+  std::vector<std::vector<double>> metric_cols(kM);
+  std::vector<std::string> ids, labels, states, errors;
+  std::vector<int64_t> indices;
+  std::ostringstream csv;
+  csv << "index,id,label,status";
+  for (const auto& k : param_keys) csv << "," << csv_field(k);
+  for (const char* n : kMetricNames) csv << "," << n;
+  csv << ",error\n";
+
+  w.group("/cells");
+  for (const auto& c : m.cells) {
+    const std::string g = cell_group(c);
+    const std::string cd = cell_dir(dir, c.id);
+    const CellStatus st = read_cell_status(dir, c.id);
+    std::vector<double> mv(kM, CellMetrics::kNone);
+    if (st.state == CellState::Complete) {
+      w.copy_file(cd + "/cell.h5", g);
+      H5Reader r(cd + "/cell.h5");
+      for (size_t i = 0; i < kM; ++i) mv[i] = r.attr_double("/", kMetricNames[i]);
+      w.copy_file(cd + "/quantized.h5", g + "/quantized");
+      if (file_exists(cd + "/eval.h5")) w.copy_file(cd + "/eval.h5", g + "/eval");
+    } else {
+      w.group(g);
+      w.attr(g, "index", int64_t(c.index));
+      w.attr(g, "id", c.id);
+      w.attr(g, "label", c.label);
+      w.attr(g, "baseline", c.baseline);
+      w.attr(g, "status", std::string("failed"));
+      w.attr(g, "error", st.error);
+      if (!c.baseline.empty()) mv[1] = baseline_ppl[c.baseline];
+      write_params(w, g, c);
+    }
+    indices.push_back(c.index);
+    ids.push_back(c.id);
+    labels.push_back(c.label);
+    states.push_back(st.state == CellState::Complete ? "complete" : "failed");
+    errors.push_back(st.error);
+    for (size_t i = 0; i < kM; ++i) metric_cols[i].push_back(mv[i]);
+    csv << c.index << "," << c.id << "," << csv_field(c.label) << "," << states.back();
+    for (const auto& k : param_keys) {
+      std::string v;
+      for (const auto& [pk, pv] : c.params)
+        if (pk == k) v = pv;
+      csv << "," << csv_field(v);
+    }
+    for (double x : mv) csv << "," << num(x);
+    csv << "," << csv_field(st.error) << "\n";
+  }
+  w.group("/table");
+  w.dataset("/table/index", indices);
+  w.dataset("/table/id", ids);
+  w.dataset("/table/label", labels);
+  w.dataset("/table/status", states);
+  w.dataset("/table/error", errors);
+  for (size_t i = 0; i < kM; ++i) w.dataset(std::string("/table/") + kMetricNames[i], metric_cols[i]);
+  prov.write(w);
+  w.attr("/", "complete", int64_t(1));
+  write_text_atomic(dir + "/summary.csv", csv.str());
+  w.commit();
+  return rep;
+}
+
+}  // namespace qsweep
