@@ -11,15 +11,6 @@ namespace qsweep {
 
 namespace po = boost::program_options;
 
-namespace {
-std::string csv_field(const std::string& s) {
-  if (s.find_first_of(",\"\n") == std::string::npos) return s;
-  std::string q = "\"";
-  for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return q + "\"";
-}
-}  // namespace
-
 void print_sweep_status(const std::string& dir, bool csv) {
   const Manifest m = read_manifest(dir);
   int counts[5] = {0, 0, 0, 0, 0};

@@ -17,8 +17,10 @@ namespace {
 
 // exp via 2^n * e^r with n = round(x log2 e), r = x - n ln2 (Cody-Waite split), e^r by a
 // degree-7 Taylor polynomial on |r| <= ln2/2 (truncation < 6e-9). Branch-free so loops vectorise.
+// The clamp keeps NaN (std::max(NaN, lo) is NaN, std::max(lo, NaN) would be lo): a NaN logit or
+// attention score must reach the result as NaN, never silently become e^-87.
 inline float fast_exp(float x) {
-  x = std::min(88.3762626647949f, std::max(-87.3365447505531f, x));
+  x = std::min(std::max(x, -87.3365447505531f), 88.3762626647949f);
   const float n = std::nearbyint(x * 1.44269504088896341f);
   float r = std::fma(n, -0.693145751953125f, x);
   r = std::fma(n, -1.428606765330187045e-06f, r);

@@ -61,5 +61,7 @@ CellStatus read_cell_status(const std::string& dir, const std::string& id);
 void write_text_atomic(const std::string& path, const std::string& text);
 void clear_cell_dir(const std::string& cell_path);
 bool file_exists(const std::string& path);
+// A CSV field, quoted when it holds a comma, quote or newline.
+std::string csv_field(const std::string& s);
 
 }  // namespace qsweep

@@ -22,12 +22,6 @@ std::vector<double> metric_values(const CellMetrics& m) {
           m.model_bytes, m.quantize_seconds, m.eval_seconds, m.seconds};
 }
 
-std::string csv_field(const std::string& s) {
-  if (s.find_first_of(",\"\n") == std::string::npos) return s;
-  std::string q = "\"";
-  for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return q + "\"";
-}
 
 std::string num(double v) {
   if (std::isnan(v)) return "";

@@ -1,0 +1,222 @@
+// test_sweep.cc — job files (syntax, axes, grid order, --set), cell ids (stable under spelling,
+// order and explicit defaults; different for different experiments), plan validation messages,
+// qsweep diff's comparison rules, the KL reference file, and NaN propagation through exp.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <fstream>
+
+#include "core/error.h"
+#include "io/h5_diff.h"
+#include "io/h5_writer.h"
+#include "io/reference_hidden.h"
+#include "model/cpu_ops.h"
+#include "sweep/job_file.h"
+#include "sweep/sweep_plan.h"
+#include "test_util.h"
+
+namespace qsweep {
+namespace {
+
+std::string scratch() {
+  static std::string d = [] {
+    char t[] = "/tmp/qsweep_test_sweep_XXXXXX";
+    return std::string(::mkdtemp(t));
+  }();
+  return d;
+}
+
+std::string write_job(const std::string& name, const std::string& text) {
+  const std::string p = scratch() + "/" + name;
+  std::ofstream(p) << text;
+  return p;
+}
+
+const char* kHeader = "model = ../m\ncalib = c.txt\neval = e.txt\n";
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(JobFile, SectionsAxesAndGridOrder) {
+  const std::string p = write_job("a.ini", std::string(kHeader) +
+                                               "# comment\n[quantize]\nmethod = rtn, awq, gptq  # three\n"
+                                               "bits = 3,4\ngroup-size = 64, 128\nn-calib = 128\n"
+                                               "[eval]\nctx = 256\nkl-divergence = true\n"
+                                               "[spectrum]\nprecisions = fp32,bf16\n");
+  const JobFile j = read_job_file(p);
+  EXPECT_EQ(j.dir, scratch());
+  EXPECT_EQ(j.resolve("../m"), scratch() + "/../m");
+  EXPECT_EQ(j.resolve("/abs"), "/abs");
+  ASSERT_NE(j.find("quantize", "method"), nullptr);
+  EXPECT_EQ(j.find("quantize", "method")->values, (std::vector<std::string>{"rtn", "awq", "gptq"}));
+  // Commas outside grid sections are part of the value.
+  EXPECT_EQ(j.find("spectrum", "precisions")->values, std::vector<std::string>{"fp32,bf16"});
+  const auto axes = grid_axes(j);
+  ASSERT_EQ(axes.size(), 3u);
+  EXPECT_EQ(axes[0].key, "method");
+  EXPECT_EQ(axes[2].key, "group-size");
+  const auto pts = grid_points(axes);
+  ASSERT_EQ(pts.size(), 12u);
+  EXPECT_EQ(pts[0], (std::vector<int>{0, 0, 0}));
+  EXPECT_EQ(pts[1], (std::vector<int>{0, 0, 1}));  // last axis fastest
+  EXPECT_EQ(pts[2], (std::vector<int>{0, 1, 0}));
+  EXPECT_EQ(pts[11], (std::vector<int>{2, 1, 1}));
+}
+
+TEST(JobFile, SetOverridesAndSyntaxErrors) {
+  JobFile j = read_job_file(write_job("b.ini", std::string(kHeader) + "[quantize]\nmethod = rtn\n"));
+  apply_set(j, "quantize.bits=2,3");
+  apply_set(j, "quantize.method = gptq");
+  apply_set(j, "model=/other");
+  EXPECT_EQ(j.find("quantize", "bits")->values, (std::vector<std::string>{"2", "3"}));
+  EXPECT_EQ(j.find("quantize", "method")->values, std::vector<std::string>{"gptq"});
+  EXPECT_EQ(j.find("", "model")->raw, "/other");
+  EXPECT_NE(error_of([&] { apply_set(j, "bits"); }).find("expected section.key=value"), std::string::npos);
+  EXPECT_NE(error_of([&] { read_job_file(write_job("c.ini", std::string(kHeader) + "[quantize]\nbits = 3,,4\n")); })
+                .find("[quantize] bits = 3,,4: empty value"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { read_job_file(write_job("d.ini", std::string(kHeader) + "[quantize]\nbits = 3,4,\n")); })
+                .find("trailing comma"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { read_job_file(scratch() + "/missing.ini"); }).find("missing.ini: cannot open"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { read_job_file(write_job("e.ini", "this is not a key value line\n")); }).find("e.ini"),
+            std::string::npos);
+}
+
+std::vector<SweepCell> cells_of(const std::string& name, const std::string& body) {
+  return make_sweep_plan(read_job_file(write_job(name, std::string(kHeader) + body))).cells;
+}
+
+TEST(SweepPlan, CellIdsAreStableUnderSpellingOrderAndDefaults) {
+  const auto a = cells_of("i1.ini", "[quantize]\nmethod = rtn\nbits = 3\n");
+  const auto b = cells_of("i2.ini", "[quantize]\nbits = 03\nmethod = rtn\ngroup-size = 128\ngptq-damp = 0.010\n[eval]\nctx=256\n");
+  const auto c = cells_of("i3.ini", "[quantize]\nmethod = rtn\nbits = 4\n");
+  const auto d = cells_of("i4.ini", "[quantize]\nmethod = rtn\nbits = 3\n[eval]\nactivation-budget-mb = 64\n");
+  ASSERT_EQ(a.size(), 1u);
+  EXPECT_EQ(a[0].id.size(), 12u);
+  EXPECT_EQ(a[0].id, b[0].id);  // same experiment, other spelling/order/explicit defaults
+  EXPECT_NE(a[0].id, c[0].id);  // different bits
+  EXPECT_EQ(a[0].id, d[0].id);  // memory budget cannot change a result
+  const auto g = cells_of("i5.ini", "[quantize]\nmethod = rtn, gptq\nbits = 3, 4\n");
+  ASSERT_EQ(g.size(), 4u);
+  EXPECT_EQ(g[0].id, a[0].id);  // the same cell inside a grid
+  EXPECT_EQ(g[1].id, c[0].id);
+  EXPECT_EQ(g[2].label, "method=gptq bits=3");
+  for (size_t i = 0; i < g.size(); ++i) EXPECT_EQ(g[i].index, static_cast<int>(i));
+  EXPECT_EQ(g[3].quantize.opt.method, QuantMethod::Gptq);
+  EXPECT_EQ(g[3].quantize.opt.grid.bits, 4);
+}
+
+TEST(SweepPlan, ValidationNamesFileSectionAndKey) {
+  auto err = [&](const std::string& body) {
+    return error_of([&] { make_sweep_plan(read_job_file(write_job("v.ini", body))); });
+  };
+  const std::string v = scratch() + "/v.ini: ";
+  EXPECT_NE(err(std::string(kHeader) + "[quantize]\nmethod = rtn\nbitz = 3\n").find(v + "[quantize] bitz: not an option of qsweep quantize"),
+            std::string::npos);
+  EXPECT_NE(err(std::string(kHeader) + "[quantize]\nmethod = rtn\nbits = x\n").find(v + "[quantize]"), std::string::npos);
+  EXPECT_NE(err(std::string(kHeader) + "[quantize]\nmethod = rtn, foo\n").find("foo"), std::string::npos);
+  EXPECT_NE(err(std::string(kHeader) + "[quantize]\nmethod = rtn\n[eval]\nkl-divergence = sometimes\n")
+                .find("[eval] kl-divergence = sometimes: expected true or false"),
+            std::string::npos);
+  EXPECT_NE(err(std::string(kHeader) + "[quantize]\nmethod = rtn\nmodel = x\n").find("paths are shared"), std::string::npos);
+  EXPECT_NE(err(std::string(kHeader) + "[quantize]\nmethod = rtn\noutput-dir = x\n").find("set by qsweep run"), std::string::npos);
+  EXPECT_NE(err(std::string(kHeader) + "[quantize]\nmethod = rtn, rtn\n").find("are the same experiment"), std::string::npos);
+  EXPECT_NE(err(std::string(kHeader) + "speed = fast\n").find(v + "unknown top-level key 'speed'"), std::string::npos);
+  EXPECT_NE(err("calib = c\n[quantize]\nmethod = rtn\n").find("no 'model'"), std::string::npos);
+  EXPECT_NE(err("model = m\n[quantize]\nmethod = rtn\n").find("[quantize] needs 'calib'"), std::string::npos);
+  EXPECT_NE(err("model = m\neval = e\n[eval]\nctx = 8, 16\n").find("a grid axis needs a [quantize] section"), std::string::npos);
+  EXPECT_NE(err(std::string(kHeader) + "[quantize]\nmethod = rtn\ngptq-damp = 0\n").find("--gptq-damp must be positive"),
+            std::string::npos);
+}
+
+TEST(SweepPlan, BaselinesPerEvaluationSetting) {
+  const SweepPlan p = make_sweep_plan(read_job_file(write_job(
+      "bl.ini", std::string(kHeader) + "[quantize]\nmethod = rtn\nbits = 3, 4\n[eval]\nctx = 128, 256\nkl-divergence = true\n")));
+  ASSERT_EQ(p.cells.size(), 4u);
+  ASSERT_EQ(p.baselines.size(), 2u);
+  EXPECT_EQ(p.cells[0].baseline, p.cells[2].baseline);  // bits=3 ctx=128 and bits=4 ctx=128
+  EXPECT_NE(p.cells[0].baseline, p.cells[1].baseline);
+  EXPECT_TRUE(p.baselines[0].eval.kl);
+}
+
+TEST(H5Diff, ComparesBitsAndIgnoresProvenanceAndTimings) {
+  auto make = [&](const std::string& name, double metric, double secs, const std::string& host, float nan_payload) {
+    H5Writer w(scratch() + "/" + name);
+    w.attr("/", "perplexity", metric);
+    w.attr("/", "seconds", secs);
+    w.attr("/", "hosts", host);
+    w.group("/g");
+    w.attr("/g", "eval_seconds", secs);
+    w.dataset("/g/x", std::vector<float>{1.0f, nan_payload, -0.0f});
+    w.dataset("/g/forward_seconds", std::vector<double>{secs});
+    w.commit();
+    return scratch() + "/" + name;
+  };
+  const float nan = std::nanf("");
+  const std::string a = make("a.h5", 21.5, 1.0, "h1", nan);
+  const std::string b = make("b.h5", 21.5, 9.0, "h2,h3", nan);
+  EXPECT_TRUE(h5_diff(a, b).empty());  // NaN == NaN at the same place; timings/hosts ignored
+  const std::string c = make("c.h5", std::nextafter(21.5, 22.0), 1.0, "h1", nan);
+  const auto d = h5_diff(a, c);
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_NE(d[0].find("@perplexity"), std::string::npos);
+  const std::string e = make("e.h5", 21.5, 1.0, "h1", 2.0f);
+  ASSERT_EQ(h5_diff(a, e).size(), 1u);
+  EXPECT_NE(h5_diff(a, e)[0].find("g/x"), std::string::npos);
+  H5Writer w(scratch() + "/f.h5");
+  w.attr("/", "perplexity", 21.5);
+  w.commit();
+  EXPECT_FALSE(h5_diff(a, scratch() + "/f.h5").empty());  // /g only in a
+  EXPECT_TRUE(h5_ignored_name("quantize_seconds"));
+  EXPECT_TRUE(h5_ignored_name("tokens_per_second"));
+  EXPECT_FALSE(h5_ignored_name("perplexity"));
+}
+
+TEST(ReferenceHidden, RoundTripAndShapeCheck) {
+  const std::string p = scratch() + "/hidden.f32";
+  const ReferenceShape shape{3, 2, 4};
+  {
+    ReferenceHiddenWriter w(p, shape, Comm::local());
+    for (int k = 2; k >= 0; --k) {
+      std::vector<float> rows(8);
+      for (int i = 0; i < 8; ++i) rows[i] = 100.0f * k + i;
+      w.write_window(k, rows.data());
+    }
+    EXPECT_FALSE(test::path_exists(p));  // appears only on commit
+    w.commit();
+  }
+  ReferenceHidden r(p, shape);
+  EXPECT_EQ(r.window(2)[7], 207.0f);
+  EXPECT_EQ(r.window(0)[0], 0.0f);
+  EXPECT_NE(error_of([&] { ReferenceHidden(p, ReferenceShape{3, 2, 5}); }).find("delete it to recompute"),
+            std::string::npos);
+  { ReferenceHiddenWriter abandoned(scratch() + "/h2.f32", shape, Comm::local()); }
+  EXPECT_FALSE(test::path_exists(scratch() + "/h2.f32"));
+}
+
+TEST(CpuOps, ExpAndNllPropagateNaN) {
+  std::vector<float> x = {0.0f, 1.0f, std::nanf(""), -1000.0f, 1000.0f};
+  exp_inplace(x.data(), static_cast<int64_t>(x.size()));
+  EXPECT_NEAR(x[0], 1.0f, 1e-6f);
+  EXPECT_NEAR(x[1], std::exp(1.0f), 1e-5f);
+  EXPECT_TRUE(std::isnan(x[2]));  // a NaN never turns into a plausible number
+  EXPECT_GE(x[3], 0.0f);
+  EXPECT_LT(x[3], 1e-37f);
+  // A NaN logit anywhere in the row makes that row's NLL NaN.
+  std::vector<float> logits = {1.0f, 2.0f, std::nanf(""), 0.5f};
+  const int32_t target = 0;
+  double nll = 0;
+  rows_nll(logits.data(), 1, 4, &target, &nll);
+  EXPECT_TRUE(std::isnan(nll));
+}
+
+}  // namespace
+}  // namespace qsweep
