@@ -47,8 +47,9 @@ void check_slurm_world(const Comm& world) {
   const int tasks = std::atoi(n);
   QS_CHECK(tasks == world.size(),
            "Slurm started " << tasks << " tasks but this MPI world has " << world.size()
-                            << " rank(s): the tasks are not one MPI job (launch with srun --mpi=pmix, or "
-                               "mpirun inside the allocation), and each would run the whole sweep as rank 0");
+                            << " rank(s): the world must span every task, or each world would run the whole sweep as "
+                               "rank 0 (launch with `srun --mpi=pmix qsweep ...`, or `mpirun qsweep ...` without -n "
+                               "inside the allocation)");
 }
 
 std::string job_stem(const std::string& path) {
