@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# demo.sh — the README's first command: sets everything up and runs the main job on the bundled
-# default model (for now: perplexity of the bf16 kjv-llama model on the King James test split,
-# over 2 MPI ranks), leaving results/demo/eval.h5.
+# demo.sh — the README's first command: sets everything up (packages, build) and runs the main
+# job on the bundled default model: the demo grid jobs/demo.ini (RTN/AWQ/GPTQ x 3/4 bits x group
+# sizes 64/128 on the bf16 kjv-llama, 12 cells, each with perplexity and KL-divergence) over 2
+# MPI ranks. Leaves results/demo/{sweep.h5,summary.csv,report.md,plots/frontier.png}. Rerunning
+# resumes: complete cells are kept (delete results/demo to start over).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/build.sh
 ranks=${QSWEEP_DEMO_RANKS:-2}
-mpirun --allow-run-as-root --oversubscribe -n "$ranks" build/qsweep eval \
-  --model demo/kjv-llama --data demo/data/kjv-test.txt --ctx 256 --output-dir results/demo
-echo "demo: results in results/demo/eval.h5 (read it with: /usr/bin/python3 analysis/show_eval.py results/demo/eval.h5)"
+mpirun --allow-run-as-root --oversubscribe -n "$ranks" build/qsweep run jobs/demo.ini --resume
+/usr/bin/python3 analysis/sweep_report.py results/demo
+echo "demo: results in results/demo (qsweep status results/demo; summary.csv; sweep.h5; report.md; plots/)"

@@ -176,9 +176,15 @@ class SweepRunner {
     world_.barrier();
   }
 
-  bool mine(const SweepCell& c) const {
-    if (array_count_ > 1 && c.index % array_count_ != array_task_) return false;
-    return c.index % n_groups_ == group_index_;
+  bool mine_in_task(const SweepCell& c) const { return array_count_ <= 1 || c.index % array_count_ == array_task_; }
+  bool mine(const SweepCell& c) const { return mine_in_task(c) && c.index % n_groups_ == group_index_; }
+
+  // Rank 0's view of a file-system fact, on every rank of `c` (ranks on other nodes may see a
+  // shared file system a moment later; a collective must not depend on that).
+  static bool agreed(const Comm& c, bool v) {
+    int x = v;
+    c.bcast(&x, sizeof(x), 0);
+    return x != 0;
   }
 
   int run() {
@@ -188,12 +194,12 @@ class SweepRunner {
     int done = 0, todo = 0;
     for (const auto& c : plan_.cells)
       if (mine(c)) ++todo;
-    bool interrupted = stop_signal_received() && stop_requested(group_);
+    bool interrupted = stop_requested(group_);
     Timer cells_timer;
     int ran = 0;
     for (const auto& c : plan_.cells) {
       if (interrupted || !mine(c)) continue;
-      if (read_cell_status(out_, c.id).state == CellState::Complete) {
+      if (agreed(group_, read_cell_status(out_, c.id).state == CellState::Complete)) {
         ++done;
         cell_log(c, "already complete, skipped");
         continue;
@@ -307,15 +313,22 @@ class SweepRunner {
     return rc;
   }
 
-  // Spectrum, statistics and full-precision baselines, on all ranks; skipped when present.
+  // Spectrum, statistics and full-precision baselines, on all ranks; skipped when present. Every
+  // decision taken from the files is rank 0's, broadcast, so all ranks enter the same collectives.
   void run_shared() {
     const bool lead_task = array_count_ <= 1 || array_task_ == 0;
-    if (plan_.spectrum && lead_task && !file_exists(out_ + "/shared/spectrum/results.h5")) {
+    bool cells_left = false;
+    for (const auto& c : plan_.cells)
+      cells_left |= mine_in_task(c) && read_cell_status(out_, c.id).state != CellState::Complete;
+    if (agreed(world_, cells_left)) {  // tokenize now: errors surface before any cell, timings stay per cell
+      if (!plan_.calib.empty()) document(plan_.calib, false);
+    }
+    if (plan_.spectrum && lead_task && agreed(world_, !file_exists(out_ + "/shared/spectrum/results.h5"))) {
       log_info("shared: weight spectrum -> %s/shared/spectrum", out_.c_str());
       QS_CHECK(call_command(cmd_spectrum, plan_.spectrum_args, out_ + "/shared/spectrum") == 0,
                "the shared spectrum stage failed");
     }
-    if (plan_.calibrate && lead_task && !file_exists(out_ + "/shared/calibrate/stats.h5")) {
+    if (plan_.calibrate && lead_task && agreed(world_, !file_exists(out_ + "/shared/calibrate/stats.h5"))) {
       log_info("shared: full-precision activation statistics -> %s/shared/calibrate", out_.c_str());
       std::vector<std::string> args = plan_.calibrate_args;
       args.insert(args.begin(), {"--calib", plan_.calib});
@@ -324,10 +337,10 @@ class SweepRunner {
     }
     for (const auto& b : plan_.baselines) {
       bool needed = plan_.cells.empty() ? lead_task : false;
-      for (const auto& c : plan_.cells) needed |= c.baseline == b.key && read_cell_status(out_, c.id).state != CellState::Complete &&
-                                                  (array_count_ <= 1 || c.index % array_count_ == array_task_);
+      for (const auto& c : plan_.cells)
+        needed |= c.baseline == b.key && mine_in_task(c) && read_cell_status(out_, c.id).state != CellState::Complete;
       needed |= lead_task && !file_exists(baseline_dir(out_, b.key) + "/eval.h5");
-      if (needed) run_baseline(b);
+      if (agreed(world_, needed)) run_baseline(b);
     }
   }
 
@@ -339,7 +352,7 @@ class SweepRunner {
     const std::string bd = baseline_dir(out_, b.key);
     const bool have_eval = file_exists(bd + "/eval.h5");
     const bool have_hidden = !b.eval.kl || file_exists(bd + "/hidden.f32");
-    if (have_eval && have_hidden) return;
+    if (agreed(world_, have_eval && have_hidden)) return;
     if (world_.rank() == 0) make_dirs(bd);
     world_.barrier();
     EvalArgs a = b.eval;

@@ -3,7 +3,7 @@
 # assembles sweep.h5/summary.csv; one group of 2 ranks and two groups of 1 rank (cells running
 # concurrently) give identical results; the shared KL reference equals `qsweep eval
 # --kl-divergence` run side by side; a run killed with SIGKILL at a random moment, and a run
-# stopped by SIGUSR1 (exit 75), resume to results identical to the uninterrupted run; a cell
+# stopped by SIGUSR1 or SIGTERM (exit 75), resume to results identical to the uninterrupted run; a cell
 # with a non-finite result is recorded as failed while the others complete, the run exits 1
 # naming it, and a resume redoes it; bad job files fail before any work with the file and key.
 # Args: $1 qsweep binary, $2 source dir, $3 shared dir.
@@ -114,6 +114,17 @@ st=$("$QS" status "$tmp/u" | tail -1)
 if [ $rc -eq 75 ] && [ ! -e "$tmp/u/sweep.h5" ] && grep -q "stopped by signal 10" "$tmp/u.err"; then ok "SIGUSR1: exit 75, no sweep.h5 ($st)"
 else bad "SIGUSR1 gave rc $rc"; cat "$tmp/u.err"; fi
 run "$tmp/u" --resume && "$QS" diff -q "$tmp/a" "$tmp/u" && ok "SIGUSR1 + --resume == uninterrupted" || bad "resume after SIGUSR1"
+
+# SIGTERM (what Slurm sends at preemption) to a single-process run: the same clean stop.
+"$QS" run "$tmp/job.ini" --output-dir "$tmp/t" -q >"$tmp/t.out" 2>"$tmp/t.err" & pid=$!
+for _ in $(seq 1 200); do ls "$tmp/t/cells/"*/started >/dev/null 2>&1 && break; sleep 0.1; done
+sleep 0.3
+kill -TERM $pid
+wait $pid; rc=$?
+if [ $rc -eq 75 ] && grep -q "stopped by signal 15" "$tmp/t.err"; then ok "SIGTERM: exit 75"
+else bad "SIGTERM gave rc $rc"; cat "$tmp/t.err"; fi
+"$QS" run "$tmp/job.ini" --output-dir "$tmp/t" -q --resume >/dev/null 2>&1 && "$QS" diff -q "$tmp/a" "$tmp/t" &&
+  ok "SIGTERM + --resume on 1 rank == 2-rank uninterrupted run" || bad "resume after SIGTERM"
 
 # 6. A cell with a non-finite result fails alone; the run exits 1 naming it; resume redoes it.
 QSWEEP_TEST_POISON_CELL=$id2 run "$tmp/f"; rc=$?
