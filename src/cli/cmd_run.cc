@@ -224,12 +224,13 @@ class SweepRunner {
     }
     world_.barrier();
     const bool any_interrupted = world_.allreduce_max(interrupted ? 1.0 : 0.0) > 0;
+    const int sig = static_cast<int>(world_.allreduce_max(static_cast<double>(stop_signal_number())));
     if (any_interrupted) {
       if (world_.rank() == 0) {
         const MergeReport r = survey_sweep(out_, read_manifest(out_));
         log_warn("stopped by signal %d: %d of %zu cells complete, %d failed, %d left; resume with "
                  "qsweep run %s --output-dir %s --resume (exit code %d: requeue)",
-                 stop_signal_number(), r.complete, plan_.cells.size(), r.failed, r.pending,
+                 sig, r.complete, plan_.cells.size(), r.failed, r.pending,
                  plan_.job.path.c_str(), out_.c_str(), kExitRequeue);
       }
       return kExitRequeue;
@@ -301,6 +302,27 @@ class SweepRunner {
     if (it != calib_.end()) return it->second;
     return calib_[key] = sample_calib_windows(document(plan_.calib, false), model_.config().bos_token_id,
                                               q.n_calib, q.seq_len, q.seed, plan_.calib);
+  }
+
+  // The full-precision statistics shared by --no-propagate cells of one calibration setting,
+  // held in memory while they fit --stats-cache-mb (per rank); nullptr otherwise.
+  BlockStatsCache* stats_cache(const QuantizeArgs& q) {
+    if (!q.no_propagate || q.lm_head) return nullptr;
+    const ModelConfig& cfg = model_.config();
+    const double H = cfg.hidden_size, I = cfg.intermediate_size, Q = cfg.q_dim();
+    const double per_block = 8.0 * (2 * H * H + Q * Q + I * I);  // the four inputs' Σxxᵀ in fp64
+    if (per_block * cfg.num_hidden_layers > stats_cache_mb_ * 1048576.0) {
+      if (!cache_warned_) log_warn("--no-propagate cells compute their own statistics: the shared copy would need %.0f MB (--stats-cache-mb %lld)",
+                                   per_block * cfg.num_hidden_layers / 1048576.0, static_cast<long long>(stats_cache_mb_));
+      cache_warned_ = true;
+      return nullptr;
+    }
+    char key[160];
+    std::snprintf(key, sizeof(key), "%d/%d/%llu/%d/%.17g", q.n_calib, q.seq_len, static_cast<unsigned long long>(q.seed),
+                  q.opt.calib_chunk, q.opt.sparsity_threshold);
+    auto& slot = stats_caches_[key];
+    if (!slot) slot = std::make_unique<BlockStatsCache>(cfg.num_hidden_layers);
+    return slot.get();
   }
 
   int call_command(CommandFn fn, std::vector<std::string> args, const std::string& dir) {
@@ -398,6 +420,9 @@ class SweepRunner {
       if (!c.quantize.plan.empty()) opt.plan = read_plan(c.quantize.plan, &opt.grid);
       opt.progress = !quiet_;
       opt.should_stop = [](const Comm& g) { return stop_requested(g); };
+      opt.fp_stats_cache = stats_cache(c.quantize);
+      if (opt.fp_stats_cache && opt.fp_stats_cache->complete())
+        cell_log(c, "full-precision statistics shared with earlier --no-propagate cells: no calibration forward pass");
       const CalibWindows& cw = calib(c.quantize);
       std::unique_ptr<QuantizedFileWriter> file;
       if (lead) file = std::make_unique<QuantizedFileWriter>(cd + "/quantized.h5");
@@ -485,6 +510,11 @@ class SweepRunner {
   std::map<std::pair<std::string, bool>, std::vector<int32_t>> docs_;
   std::map<std::string, EvalWindows> windows_;
   std::map<std::string, CalibWindows> calib_;
+  std::map<std::string, std::unique_ptr<BlockStatsCache>> stats_caches_;
+  bool cache_warned_ = false;
+
+ public:
+  int64_t stats_cache_mb_ = 4096;
 
 };
 
@@ -495,6 +525,7 @@ int cmd_run(const CommandContext& ctx) {
   std::vector<std::string> sets;
   bool resume = false, quiet = false, dry_run = false;
   int ranks_per_cell = 0, threads = 0;
+  int64_t stats_cache_mb = 4096;
   po::options_description desc("qsweep run options");
   desc.add_options()("help,h", "show this help")
       ("job", po::value(&job_path)->required(), "the job file (also the first positional argument)")
@@ -503,6 +534,7 @@ int cmd_run(const CommandContext& ctx) {
       ("set", po::value(&sets)->composing(), "override a job-file key: section.key=value (repeatable), e.g. --set quantize.bits=2,3")
       ("ranks-per-cell", po::value(&ranks_per_cell)->default_value(0), "ranks per cell group; groups run different cells concurrently (0: all ranks)")
       ("threads", po::value(&threads)->default_value(0), "threads per rank (0: the job's threads, else cores / ranks per node)")
+      ("stats-cache-mb", po::value(&stats_cache_mb)->default_value(4096), "memory per rank for the full-precision statistics --no-propagate cells share (0: none)")
       ("dry-run", po::bool_switch(&dry_run), "validate the job and list its cells, then stop")
       ("quiet,q", po::bool_switch(&quiet), "no progress output");
   po::positional_options_description pos;
@@ -550,6 +582,7 @@ int cmd_run(const CommandContext& ctx) {
 
   Provenance prov = start_provenance(ctx, threads);
   SweepRunner runner(ctx, std::move(plan), out_dir, ranks_per_cell, quiet, prov);
+  runner.stats_cache_mb_ = stats_cache_mb;
   runner.validate();
   if (dry_run) {
     runner.list_cells();

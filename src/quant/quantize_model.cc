@@ -184,17 +184,28 @@ QuantizeSummary quantize_model(const LlamaWeights& model, const CalibWindows& ca
   };
 
   QuantizeSummary summary;
+  BlockStatsCache* cache =
+      opt.fp_stats_cache && !opt.propagate && !opt.quantize_lm_head && !opt.stats_only ? opt.fp_stats_cache : nullptr;
+  const bool cached = cache && cache->complete();  // no calibration forward pass at all
   Progress progress("quantize", cfg.num_hidden_layers, "blocks", 0.0);
   for (int blk = 0; blk < cfg.num_hidden_layers; ++blk) {
     if (opt.should_stop && opt.should_stop(comm)) throw Interrupted();
     Timer bt;
     std::unique_ptr<BlockWeights> w = model.load_block(blk);
+    std::unique_ptr<BlockCalibStats> block_stats;  // this block's own statistics, unless cached
     if (opt.propagate) x_in = x;
-    BlockCalibStats stats(cfg, T, opt.sparsity_threshold, !opt.stats_only);
-    Timer ft;
-    run_chunks(*w, &stats, &stats);
-    summary.forward_seconds += ft.seconds();
-    stats.reduce(comm);
+    const BlockCalibStats* sp = cached ? cache->get(blk) : nullptr;
+    if (!sp) {
+      auto own = std::make_unique<BlockCalibStats>(cfg, T, opt.sparsity_threshold, !opt.stats_only);
+      Timer ft;
+      run_chunks(*w, own.get(), own.get());
+      summary.forward_seconds += ft.seconds();
+      own->reduce(comm);
+      if (cache) cache->put(blk, std::move(own));
+      sp = cache ? cache->get(blk) : own.get();
+      block_stats = std::move(own);
+    }
+    const BlockCalibStats& stats = *sp;
     if (opt.stats_only) {
       BlockResult br;
       br.index = blk;

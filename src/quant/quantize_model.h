@@ -14,6 +14,7 @@
 #include <limits>
 #include <stdexcept>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,26 @@ namespace qsweep {
 enum class QuantMethod { Rtn, Awq, Gptq };
 QuantMethod parse_method(const std::string& s);
 const char* method_name(QuantMethod m);
+
+// Full-precision block statistics (with Σxxᵀ) of one calibration set, kept by `qsweep run`
+// across the cells that share it. --no-propagate cells all calibrate on the full-precision
+// model's inputs, so the first such cell computes every block's statistics and the others skip
+// all calibration forward passes; the statistics are the very objects the first cell used, so
+// every later cell's result is bit-identical to computing them afresh.
+class BlockStatsCache {
+ public:
+  explicit BlockStatsCache(int n_blocks) : blocks_(static_cast<size_t>(n_blocks)) {}
+  bool complete() const {
+    for (const auto& b : blocks_)
+      if (!b) return false;
+    return true;
+  }
+  const BlockCalibStats* get(int block) const { return blocks_[static_cast<size_t>(block)].get(); }
+  void put(int block, std::unique_ptr<BlockCalibStats> s) { blocks_[static_cast<size_t>(block)] = std::move(s); }
+
+ private:
+  std::vector<std::unique_ptr<BlockCalibStats>> blocks_;
+};
 
 struct QuantizeOptions {
   QuantMethod method = QuantMethod::Rtn;
@@ -47,6 +68,9 @@ struct QuantizeOptions {
   // Polled collectively at every block boundary (every rank calls it the same number of times);
   // when it returns true the pipeline throws Interrupted. Set by `qsweep run` for SIGTERM/SIGUSR1.
   std::function<bool(const Comm&)> should_stop;
+  // Filled by the first, then read by later --no-propagate runs on the same calibration windows
+  // (ignored with propagation, --quantize-lm-head, which needs the last hidden states, or stats_only).
+  BlockStatsCache* fp_stats_cache = nullptr;
   GridSpec grid_for(const std::string& module) const;
 };
 

@@ -139,13 +139,22 @@ sys.exit(0 if g.attrs['status']==b'failed' and b'non-finite' in g.attrs['error']
   ok "sweep.h5 holds the failed cell's status and error" || bad "sweep.h5 failed cell"
 run "$tmp/f" --resume && "$QS" diff -q "$tmp/a" "$tmp/f" && ok "resume redoes the failed cell: identical" || bad "resume after failure"
 
-# 7. --set and --dry-run; a mis-launched Slurm job.
+# 7. --no-propagate cells share one copy of the full-precision statistics: identical results to
+#    each cell computing its own (--stats-cache-mb 0), and fewer calibration passes.
+np=(--set quantize.no-propagate=true --set quantize.method=rtn,awq,gptq --set quantize.bits=3 --set eval.kl-divergence=false)
+"$QS" run "$tmp/job.ini" --output-dir "$tmp/np1" "${np[@]}" >/dev/null 2>"$tmp/np1.err" || bad "no-propagate run"
+"$QS" run "$tmp/job.ini" --output-dir "$tmp/np2" "${np[@]}" -q --stats-cache-mb 0 >/dev/null 2>&1 || bad "no-propagate run without cache"
+"$QS" diff -q "$tmp/np1" "$tmp/np2" && [ "$(grep -c 'no calibration forward pass' "$tmp/np1.err")" -eq 2 ] &&
+  ok "--no-propagate cells reuse the shared statistics (one calibration pass for 3 cells), results identical" ||
+  { bad "no-propagate statistics cache"; cat "$tmp/np1.err"; }
+
+# 8. --set and --dry-run; a mis-launched Slurm job.
 n=$("$QS" run "$tmp/job.ini" --set quantize.bits=2,3,4 --set quantize.method=awq --dry-run | grep -c 'method=\|bits=')
 [ "$n" -eq 3 ] && ok "--set overrides axes (3 cells)" || bad "--set gave $n cells"
 out=$(SLURM_JOB_ID=1 SLURM_NTASKS=2 "$QS" run "$tmp/job.ini" --dry-run 2>&1); rc=$?
 [ $rc -ne 0 ] && grep -q "Slurm started 2 tasks but this MPI world has 1" <<<"$out" && ok "SLURM_NTASKS != world size: clear error" || bad "slurm check: $out"
 
-# 8. Bad job files: clear error naming the file and key, non-zero exit, no output directory.
+# 9. Bad job files: clear error naming the file and key, non-zero exit, no output directory.
 check() {  # name needle job-text
   printf '%s\n' "$3" >"$tmp/bad_$1.ini"
   local out rc; out=$("$QS" run "$tmp/bad_$1.ini" --output-dir "$tmp/bad_$1" -q 2>&1); rc=$?
