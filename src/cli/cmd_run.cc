@@ -165,9 +165,12 @@ class SweepRunner {
       write_manifest(out_, manifest_of(plan_));
       bool all_complete = true;
       for (const auto& c : plan_.cells) all_complete &= read_cell_status(out_, c.id).state == CellState::Complete;
-      if (!all_complete && (array_count_ <= 1)) {  // outdated assembled results must not look current
-        std::remove((out_ + "/sweep.h5").c_str());
-        std::remove((out_ + "/summary.csv").c_str());
+      if (array_count_ <= 1) {  // no other task writes here
+        if (!all_complete) {  // outdated assembled results must not look current
+          std::remove((out_ + "/sweep.h5").c_str());
+          std::remove((out_ + "/summary.csv").c_str());
+        }
+        if (const int n = remove_stale_temporaries(out_)) log_info("removed %d temporary file(s) of an interrupted run", n);
       }
       log_info("sweep %s: %zu cells, %d group(s) of %d rank(s)%s -> %s", plan_.job.path.c_str(), plan_.cells.size(),
                n_groups_, rpc_, array_count_ > 1 ? (" (array task " + std::to_string(array_task_) + " of " + std::to_string(array_count_) + ")").c_str() : "",
@@ -547,7 +550,7 @@ int cmd_run(const CommandContext& ctx) {
         std::printf("usage: qsweep run JOB.ini [--output-dir DIR] [--resume] [--set key=value]... [--ranks-per-cell N]\n\n"
                     "Runs every cell of the job's grid (see jobs/README.md) and writes DIR/sweep.h5 and DIR/summary.csv.\n"
                     "Exit codes: 0 all cells complete, 1 some cell failed (named), 75 stopped by SIGTERM/SIGUSR1\n"
-                    "(resume with --resume), 2 or 1 for a bad job file (nothing is run).\n\n%s\n",
+                    "(resume with --resume), 1 also for a bad job file (then nothing is run or written).\n\n%s\n",
                     (std::ostringstream() << desc).str().c_str());
       return 0;
     }

@@ -69,8 +69,22 @@ std::vector<std::string> JobFile::sections() const {
 }
 
 std::string JobFile::resolve(const std::string& p) const {
-  if (p.empty() || p[0] == '/' || dir.empty()) return p;
-  return dir + "/" + p;
+  if (p.empty()) return p;
+  const std::string full = p[0] == '/' || dir.empty() ? p : dir + "/" + p;
+  // Lexical clean-up ("jobs/../demo/x" -> "demo/x"); symbolic links are not followed.
+  std::vector<std::string> parts;
+  std::stringstream ss(full);
+  for (std::string seg; std::getline(ss, seg, '/');) {
+    if (seg.empty() || seg == ".") continue;
+    if (seg == ".." && !parts.empty() && parts.back() != "..") {
+      parts.pop_back();
+    } else if (seg != ".." || full[0] != '/') {
+      parts.push_back(seg);
+    }
+  }
+  std::string out = full[0] == '/' ? "/" : "";
+  for (size_t i = 0; i < parts.size(); ++i) out += (i ? "/" : "") + parts[i];
+  return out.empty() ? "." : out;
 }
 
 JobFile read_job_file(const std::string& path) {

@@ -167,16 +167,32 @@ CellStatus read_cell_status(const std::string& dir, const std::string& id) {
   return st;
 }
 
-void clear_cell_dir(const std::string& cd) {
-  DIR* d = ::opendir(cd.c_str());
-  if (!d) return;
+namespace {
+std::vector<std::string> entries(const std::string& dir) {
   std::vector<std::string> names;
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return names;
   while (dirent* e = ::readdir(d)) {
     const std::string n = e->d_name;
     if (n != "." && n != "..") names.push_back(n);
   }
   ::closedir(d);
-  for (const auto& n : names) std::remove((cd + "/" + n).c_str());
+  return names;
+}
+}  // namespace
+
+int remove_stale_temporaries(const std::string& dir) {
+  int n = 0;
+  std::vector<std::string> dirs = {dir, dir + "/shared"};
+  for (const auto& e : entries(dir + "/shared")) dirs.push_back(dir + "/shared/" + e);
+  for (const auto& d : dirs)
+    for (const auto& e : entries(d))
+      if (e.find(".tmp.") != std::string::npos && std::remove((d + "/" + e).c_str()) == 0) ++n;
+  return n;
+}
+
+void clear_cell_dir(const std::string& cd) {
+  for (const auto& n : entries(cd)) std::remove((cd + "/" + n).c_str());
 }
 
 }  // namespace qsweep

@@ -60,6 +60,9 @@ CellStatus read_cell_status(const std::string& dir, const std::string& id);
 // Small helpers for the runner: a JSON file written atomically, and removing a cell's leftovers.
 void write_text_atomic(const std::string& path, const std::string& text);
 void clear_cell_dir(const std::string& cell_path);
+// Removes the "<name>.tmp.<pid>" files a killed run left in DIR and DIR/shared/* (call only when
+// no other process writes the directory). Returns how many.
+int remove_stale_temporaries(const std::string& dir);
 bool file_exists(const std::string& path);
 // A CSV field, quoted when it holds a comma, quote or newline.
 std::string csv_field(const std::string& s);

@@ -101,7 +101,8 @@ pkill -9 -f "run $tmp/job.ini --output-dir $tmp/k" ; pkill -9 -P $pid mpirun 2>/
 sleep 0.5
 "$QS" status "$tmp/k" 2>/dev/null | tail -1
 run "$tmp/k" --resume; rc=$?
-if [ $rc -eq 0 ] && "$QS" diff "$tmp/a" "$tmp/k" >"$tmp/diff.out"; then ok "SIGKILL at $((t / 10)).$((t % 10)) s + --resume == uninterrupted"
+if [ $rc -eq 0 ] && "$QS" diff "$tmp/a" "$tmp/k" >"$tmp/diff.out" && [ -z "$(find "$tmp/k" -name '*.tmp.*')" ]; then
+  ok "SIGKILL at $((t / 10)).$((t % 10)) s + --resume == uninterrupted (no temporary files left)"
 else bad "resume after SIGKILL (rc $rc)"; cat "$tmp/k.err" "$tmp/diff.out"; fi
 
 # 5. SIGUSR1 (Slurm's warning signal) while a cell runs: exit 75, resume, identical.
