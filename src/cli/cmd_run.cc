@@ -193,7 +193,13 @@ class SweepRunner {
   int run() {
     install_stop_handlers();
     Timer total;
-    run_shared();
+    try {
+      run_shared();
+    } catch (const Interrupted&) {  // during the full-precision evaluation: nothing partial kept
+      log_warn("stopped by signal %d during the shared stages; resume with --resume (exit code %d: requeue)",
+               stop_signal_number(), kExitRequeue);
+      return kExitRequeue;
+    }
     int done = 0, todo = 0;
     for (const auto& c : plan_.cells)
       if (mine(c)) ++todo;
@@ -386,6 +392,7 @@ class SweepRunner {
     log_info("shared: full-precision evaluation %s (%s, ctx %d, %lld windows)%s", b.key.c_str(), a.protocol.c_str(),
              a.ctx, static_cast<long long>(w.n_windows), b.eval.kl ? ", keeping its hidden states for KL" : "");
     EvalOptions eo = eval_options(a, !quiet_);
+    eo.should_stop = [](const Comm& c) { return stop_requested(c); };
     std::unique_ptr<ReferenceHiddenWriter> cap;
     if (b.eval.kl) cap = std::make_unique<ReferenceHiddenWriter>(bd + "/hidden.f32", reference_shape(w), world_);
     eo.capture = cap.get();
@@ -449,6 +456,7 @@ class SweepRunner {
         const EvalWindows& w = windows(c.eval);
         QuantizedModel qm(cd + "/quantized.h5");
         EvalOptions eo = eval_options(c.eval, !quiet_);
+        eo.should_stop = opt.should_stop;
         eo.quantized = &qm;
         std::unique_ptr<ReferenceHidden> ref;
         if (c.eval.kl) {

@@ -14,6 +14,13 @@ class Error : public std::runtime_error {
   explicit Error(const std::string& msg) : std::runtime_error(msg) {}
 };
 
+// Thrown by a long stage whose should_stop poll returned true (qsweep run's SIGTERM/SIGUSR1):
+// not an error — the stage left no partial result, and the runner exits 75 to be requeued.
+class Interrupted : public std::runtime_error {
+ public:
+  Interrupted() : std::runtime_error("interrupted by a stop signal") {}
+};
+
 [[noreturn]] void assert_fail(const char* expr, const char* file, int line, const std::string& msg);
 
 }  // namespace qsweep

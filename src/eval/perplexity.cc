@@ -61,6 +61,13 @@ EvalResult evaluate_perplexity(const LlamaWeights& model, const EvalWindows& w, 
   int64_t step = 0;
   double tokens_done = 0;
 
+  // Every rank polls should_stop as often as the rank with the most chunks does.
+  const int64_t max_chunks = ((n_batches + comm.size() - 1) / comm.size() + batches_per_chunk - 1) / batches_per_chunk;
+  int64_t polls = 0;
+  auto poll = [&] {
+    ++polls;
+    if (opt.should_stop && opt.should_stop(comm)) throw Interrupted();
+  };
   for (int64_t cb = b_begin; cb < b_end; cb += batches_per_chunk) {
     const int64_t ce = std::min(b_end, cb + batches_per_chunk);
     const int64_t w0 = cb * opt.batch, w1 = std::min(w.n_windows, ce * opt.batch);
@@ -71,6 +78,7 @@ EvalResult evaluate_perplexity(const LlamaWeights& model, const EvalWindows& w, 
     if (side_by_side) x_ref = x;
     load_s += t.seconds();
     for (int l = 0; l < cfg.num_hidden_layers; ++l) {
+      poll();
       t.reset();
       std::unique_ptr<BlockWeights> bw = model.load_block(l);
       load_s += t.seconds();
@@ -148,6 +156,7 @@ EvalResult evaluate_perplexity(const LlamaWeights& model, const EvalWindows& w, 
     tokens_done += double(nw * ctx);
     if (opt.progress) progress.update(++step, tokens_done);
   }
+  while (polls < max_chunks * cfg.num_hidden_layers) poll();
   if (opt.progress && comm.rank() == 0) progress.finish(tokens_done);
   QS_ASSERT(static_cast<int64_t>(my_nll.size()) == my_windows, "window count");
 

@@ -8,6 +8,7 @@
 // window's computation does not depend on which rank runs it.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "dist/comm.h"
@@ -31,6 +32,9 @@ struct EvalOptions {
   int batch = 4;                               // windows per forward batch
   int64_t activation_budget = int64_t(1) << 30;  // bytes of activations per rank
   bool progress = true;
+  // Polled collectively before every block of every chunk (padded so every rank polls equally
+  // often); true throws Interrupted. Set by qsweep run for SIGTERM/SIGUSR1.
+  std::function<bool(const Comm&)> should_stop;
 };
 
 struct EvalResult {

@@ -12,7 +12,6 @@
 #pragma once
 #include <functional>
 #include <limits>
-#include <stdexcept>
 #include <map>
 #include <memory>
 #include <string>
@@ -72,11 +71,6 @@ struct QuantizeOptions {
   // (ignored with propagation, --quantize-lm-head, which needs the last hidden states, or stats_only).
   BlockStatsCache* fp_stats_cache = nullptr;
   GridSpec grid_for(const std::string& module) const;
-};
-
-// Thrown when QuantizeOptions::should_stop asks the pipeline to stop (no partial result exists).
-struct Interrupted : std::runtime_error {
-  Interrupted() : std::runtime_error("interrupted by a signal") {}
 };
 
 struct LinearResult {

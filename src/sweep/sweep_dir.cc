@@ -129,6 +129,18 @@ const char* cell_state_name(CellState s) {
   return "?";
 }
 
+namespace {
+// A live process (not a zombie nobody has reaped yet, as happens in containers).
+bool process_alive(int pid) {
+  if (::kill(pid, 0) != 0 && errno == ESRCH) return false;
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(stat, line)) return true;  // no /proc: trust kill()
+  const auto close = line.rfind(')');
+  return !(close != std::string::npos && close + 2 < line.size() && line[close + 2] == 'Z');
+}
+}  // namespace
+
 CellStatus read_cell_status(const std::string& dir, const std::string& id) {
   CellStatus st;
   const std::string cd = cell_dir(dir, id);
@@ -160,7 +172,7 @@ CellStatus read_cell_status(const std::string& dir, const std::string& id) {
       char host[256] = {0};
       ::gethostname(host, sizeof(host) - 1);
       const int pid = j.at("pid");
-      if (st.host == host && ::kill(pid, 0) != 0 && errno == ESRCH) st.state = CellState::Interrupted;
+      if (st.host == host && !process_alive(pid)) st.state = CellState::Interrupted;
     } catch (const std::exception&) {
     }
   }
