@@ -8,7 +8,7 @@
 // cells and redoes the others, so a run killed at any moment resumes to the same results. A cell
 // that fails consistently on its group (bad numbers, a non-finite result) is recorded as failed
 // and the others go on; the run exits 1 naming them. SIGTERM/SIGUSR1 abandon the current cell at
-// the next block boundary of its quantization (or after its evaluation), and the run exits 75.
+// the next block boundary of its quantization or evaluation, and the run exits 75.
 #include <hdf5.h>
 #include <unistd.h>
 
