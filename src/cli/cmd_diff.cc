@@ -35,18 +35,7 @@ int cmd_diff(const CommandContext& ctx) {
   po::positional_options_description pos;
   pos.add("files", 2);
   po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(ctx.args).options(desc).positional(pos).run(), vm);
-    if (vm.count("help")) {
-      if (ctx.comm.rank() == 0)
-        std::printf("usage: qsweep diff A B\n\nA and B are qsweep HDF5 files or sweep directories. Exit 0: identical results\n"
-                    "(provenance and timings excluded); 1: they differ (listed).\n\n%s\n", (std::ostringstream() << desc).str().c_str());
-      return 0;
-    }
-    po::notify(vm);
-  } catch (const po::error& e) {
-    QS_THROW("qsweep diff: " << e.what() << " (see qsweep diff --help)");
-  }
+  if (!parse_args("diff", "qsweep diff A B\n\nA and B are qsweep HDF5 files or sweep directories. Exit 0: identical results\n(provenance and timings excluded); 1: they differ (listed).", desc, ctx.args, vm, &pos)) return 0;
   QS_CHECK(files.size() == 2, "qsweep diff: expected two files or sweep directories, got " << files.size());
   const std::string a = as_file(files[0]), b = as_file(files[1]);
   const std::vector<std::string> d = h5_diff(a, b);

@@ -20,16 +20,7 @@ int cmd_merge(const CommandContext& ctx) {
   po::positional_options_description pos;
   pos.add("dir", 1);
   po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(ctx.args).options(desc).positional(pos).run(), vm);
-    if (vm.count("help")) {
-      if (ctx.comm.rank() == 0) std::printf("usage: qsweep merge DIR\n\n%s\n", (std::ostringstream() << desc).str().c_str());
-      return 0;
-    }
-    po::notify(vm);
-  } catch (const po::error& e) {
-    QS_THROW("qsweep merge: " << e.what() << " (see qsweep merge --help)");
-  }
+  if (!parse_args("merge", "qsweep merge DIR", desc, ctx.args, vm, &pos)) return 0;
   if (ctx.comm.rank() != 0) return 0;
   Provenance prov = start_provenance(ctx, 1);
   prov.end_time = Provenance::now_utc();

@@ -52,12 +52,6 @@ void check_slurm_world(const Comm& world) {
                                "inside the allocation)");
 }
 
-std::string job_stem(const std::string& path) {
-  std::string s = path.substr(path.find_last_of('/') + 1);
-  const auto dot = s.rfind('.');
-  return dot == std::string::npos ? s : s.substr(0, dot);
-}
-
 std::string host_name() {
   char buf[256] = {0};
   ::gethostname(buf, sizeof(buf) - 1);
@@ -551,28 +545,17 @@ int cmd_run(const CommandContext& ctx) {
   po::positional_options_description pos;
   pos.add("job", 1);
   po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(ctx.args).options(desc).positional(pos).run(), vm);
-    if (vm.count("help")) {
-      if (ctx.comm.rank() == 0)
-        std::printf("usage: qsweep run JOB.ini [--output-dir DIR] [--resume] [--set key=value]... [--ranks-per-cell N]\n\n"
-                    "Runs every cell of the job's grid (see jobs/README.md) and writes DIR/sweep.h5 and DIR/summary.csv.\n"
-                    "Exit codes: 0 all cells complete, 1 some cell failed (named), 75 stopped by SIGTERM/SIGUSR1\n"
-                    "(resume with --resume), 1 also for a bad job file (then nothing is run or written).\n\n%s\n",
-                    (std::ostringstream() << desc).str().c_str());
-      return 0;
-    }
-    po::notify(vm);
-  } catch (const po::error& e) {
-    QS_THROW("qsweep run: " << e.what() << " (see qsweep run --help)");
-  }
+  if (!parse_args("run",
+                  "qsweep run JOB.ini [--output-dir DIR] [--resume] [--set key=value]... [--ranks-per-cell N]\n\n"
+                  "Runs every cell of the job's grid (see jobs/README.md) and writes DIR/sweep.h5 and DIR/summary.csv.\n"
+                  "Exit codes: 0 all cells complete, 1 some cell failed (named), 75 stopped by SIGTERM/SIGUSR1\n"
+                  "(resume with --resume), 1 also for a bad job file (then nothing is run or written).",
+                  desc, ctx.args, vm, &pos))
+    return 0;
   log_set_quiet(quiet);
   check_slurm_world(ctx.comm);
 
-  JobFile job = read_job_file(job_path);
-  for (const auto& s : sets) apply_set(job, s);
-  SweepPlan plan = make_sweep_plan(std::move(job));
-  if (out_dir.empty()) out_dir = plan.output_dir.empty() ? "results/" + job_stem(job_path) : plan.output_dir;
+  SweepPlan plan = load_sweep_plan(job_path, sets, &out_dir);
   if (threads == 0) threads = plan.threads;
   // The shared stages' options are checked now too, before any work.
   if (plan.spectrum) {

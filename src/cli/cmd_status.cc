@@ -56,16 +56,7 @@ int cmd_status(const CommandContext& ctx) {
   po::positional_options_description pos;
   pos.add("dir", 1);
   po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(ctx.args).options(desc).positional(pos).run(), vm);
-    if (vm.count("help")) {
-      if (ctx.comm.rank() == 0) std::printf("usage: qsweep status DIR [--csv]\n\n%s\n", (std::ostringstream() << desc).str().c_str());
-      return 0;
-    }
-    po::notify(vm);
-  } catch (const po::error& e) {
-    QS_THROW("qsweep status: " << e.what() << " (see qsweep status --help)");
-  }
+  if (!parse_args("status", "qsweep status DIR [--csv]", desc, ctx.args, vm, &pos)) return 0;
   if (ctx.comm.rank() == 0) print_sweep_status(dir, csv);
   return 0;
 }

@@ -103,32 +103,17 @@ int cmd_submit(const CommandContext& ctx) {
   po::positional_options_description pos;
   pos.add("job", 1);
   po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(ctx.args).options(desc).positional(pos).run(), vm);
-    if (vm.count("help")) {
-      if (ctx.comm.rank() == 0)
-        std::printf("usage: qsweep submit JOB.ini --nodes N --ntasks-per-node M [--gpus-per-task G] [--time T]\n"
-                    "                     [--partition P] [--array K] [--dry-run]\n\n%s\n",
-                    (std::ostringstream() << desc).str().c_str());
-      return 0;
-    }
-    po::notify(vm);
-  } catch (const po::error& e) {
-    QS_THROW("qsweep submit: " << e.what() << " (see qsweep submit --help)");
-  }
+  if (!parse_args("submit",
+                  "qsweep submit JOB.ini --nodes N --ntasks-per-node M [--gpus-per-task G] [--time T]\n"
+                  "                     [--partition P] [--array K] [--dry-run]",
+                  desc, ctx.args, vm, &pos))
+    return 0;
   if (ctx.comm.rank() != 0) return 0;
   QS_CHECK(nodes >= 1 && ntasks >= 1, "--nodes and --ntasks-per-node must be at least 1");
   QS_CHECK(array >= 0 && array != 1, "--array " << array << ": expected 2 or more array tasks (0: no array)");
 
   // Validate the job now, not in the queue hours later.
-  JobFile job = read_job_file(job_path);
-  for (const auto& s : sets) apply_set(job, s);
-  const SweepPlan plan = make_sweep_plan(job);
-  if (out_dir.empty()) {
-    std::string stem = job_path.substr(job_path.find_last_of('/') + 1);
-    stem = stem.substr(0, stem.rfind('.'));
-    out_dir = plan.output_dir.empty() ? "results/" + stem : plan.output_dir;
-  }
+  const SweepPlan plan = load_sweep_plan(job_path, sets, &out_dir);
   out_dir = absolute(out_dir);
   QS_CHECK(array == 0 || static_cast<size_t>(array) <= plan.cells.size(),
            "--array " << array << " exceeds the job's " << plan.cells.size() << " cells");

@@ -42,15 +42,21 @@ int cmd_submit(const CommandContext& ctx);
 // the end of qsweep run); as CSV for scripts with `csv`.
 void print_sweep_status(const std::string& dir, bool csv);
 
-// Parses args against `desc`; prints help and returns false for --help. Usage errors throw
-// qsweep::Error naming the subcommand.
+// Parses args against `desc` (and `pos`, the positional arguments, when given); prints "usage:
+// <usage>" and the options and returns false for --help. Usage errors throw qsweep::Error naming
+// the subcommand.
 bool parse_args(const char* cmd, const char* usage, const boost::program_options::options_description& desc,
-                const std::vector<std::string>& args, boost::program_options::variables_map& vm);
+                const std::vector<std::string>& args, boost::program_options::variables_map& vm,
+                const boost::program_options::positional_options_description* pos = nullptr);
 // Applies --threads (0 = default from cores and ranks per node) and returns the count.
 int setup_threads(const Comm& comm, int threads);
 // Provenance of a run that starts now: command line, ranks, hosts; applies --threads.
 struct Provenance;
 Provenance start_provenance(const CommandContext& ctx, int threads);
+// A job file with its --set overrides applied, expanded and validated (qsweep run, qsweep submit);
+// `out_dir` is filled when empty: the job's output-dir, else results/<job file name>.
+struct SweepPlan;
+SweepPlan load_sweep_plan(const std::string& job_path, const std::vector<std::string>& sets, std::string* out_dir);
 // Creates a directory (and parents); throws naming it.
 void make_dirs(const std::string& dir);
 

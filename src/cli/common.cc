@@ -9,15 +9,20 @@
 #include "core/error.h"
 #include "core/threads.h"
 #include "io/provenance.h"
+#include "sweep/sweep_plan.h"
 
 namespace qsweep {
 
 namespace po = boost::program_options;
 
 bool parse_args(const char* cmd, const char* usage, const po::options_description& desc,
-                const std::vector<std::string>& args, po::variables_map& vm) {
+                const std::vector<std::string>& args, po::variables_map& vm,
+                const po::positional_options_description* pos) {
   try {
-    po::store(po::command_line_parser(args).options(desc).run(), vm);
+    po::command_line_parser parser(args);
+    parser.options(desc);
+    if (pos) parser.positional(*pos);
+    po::store(parser.run(), vm);
     if (vm.count("help")) {
       if (Comm::world().rank() == 0) std::cout << "usage: " << usage << "\n\n" << desc << "\n";
       return false;
@@ -42,6 +47,18 @@ Provenance start_provenance(const CommandContext& ctx, int threads) {
   p.hosts = ctx.comm.hostnames();
   p.threads_per_rank = setup_threads(ctx.comm, threads);
   return p;
+}
+
+SweepPlan load_sweep_plan(const std::string& job_path, const std::vector<std::string>& sets, std::string* out_dir) {
+  JobFile job = read_job_file(job_path);
+  for (const auto& s : sets) apply_set(job, s);
+  SweepPlan plan = make_sweep_plan(std::move(job));
+  if (out_dir->empty()) {
+    std::string stem = job_path.substr(job_path.find_last_of('/') + 1);
+    stem = stem.substr(0, stem.rfind('.'));
+    *out_dir = plan.output_dir.empty() ? "results/" + stem : plan.output_dir;
+  }
+  return plan;
 }
 
 void make_dirs(const std::string& dir) {

@@ -26,9 +26,8 @@ slurm_up "$tmp/slurm" || { echo "FAIL: could not start the Slurm daemons"; exit 
 ok "slurmctld + slurmd + munged up ($(sinfo -h -o '%P %D %c %t'))"
 
 M="$SRC/demo/kjv-llama"
-"$QS" tokenize --model "$M" --data "$SRC/demo/data/kjv-test.txt" --output "$tmp/all.ids" >/dev/null
-{ head -1 "$tmp/all.ids"; sed 1d "$tmp/all.ids" | tr ' ' '\n' | head -3000 | tr '\n' ' '; echo; } >"$tmp/eval.ids"
-{ head -1 "$tmp/all.ids"; sed 1d "$tmp/all.ids" | tr ' ' '\n' | tail -n +3001 | head -20000 | tr '\n' ' '; echo; } >"$tmp/calib.ids"
+source "$SRC/tests/e2e/lib/small_data.sh"
+small_data "$QS" "$SRC" "$tmp" || { echo "FAIL: test data"; exit 1; }
 cat >"$tmp/job.ini" <<EOF
 model = $M
 calib = calib.ids

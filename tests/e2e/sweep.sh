@@ -15,11 +15,9 @@ fail=0
 ok() { echo "PASS $1"; }
 bad() { echo "FAIL $1"; fail=1; }
 M="$SRC/demo/kjv-llama"
-CAL="$SRC/demo/data/kjv-test.txt"
+source "$SRC/tests/e2e/lib/small_data.sh"
+small_data "$QS" "$SRC" "$tmp" || { echo "FAIL: test data"; exit 1; }
 EV="$tmp/eval.ids"
-"$QS" tokenize --model "$M" --data "$CAL" --output "$tmp/all.ids" >/dev/null
-{ head -1 "$tmp/all.ids"; sed 1d "$tmp/all.ids" | tr ' ' '\n' | head -3000 | tr '\n' ' '; echo; } >"$EV"
-{ head -1 "$tmp/all.ids"; sed 1d "$tmp/all.ids" | tr ' ' '\n' | tail -n +3001 | head -20000 | tr '\n' ' '; echo; } >"$tmp/calib.ids"
 
 cat >"$tmp/job.ini" <<EOF
 # test grid: 2 methods x 2 bit widths

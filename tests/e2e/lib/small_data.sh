@@ -1,0 +1,9 @@
+# small_data.sh — sourced by the sweep tests: `small_data QS SRC DIR` writes DIR/eval.ids (the
+# first 3000 tokens of kjv-test) and DIR/calib.ids (the next 20000), pre-tokenized with the
+# bundled model's tokenizer, so a 4-cell test grid runs in seconds.
+small_data() {
+  local qs=$1 src=$2 dir=$3
+  "$qs" tokenize --model "$src/demo/kjv-llama" --data "$src/demo/data/kjv-test.txt" --output "$dir/all.ids" >/dev/null || return 1
+  { head -1 "$dir/all.ids"; sed 1d "$dir/all.ids" | tr ' ' '\n' | head -3000 | tr '\n' ' '; echo; } >"$dir/eval.ids"
+  { head -1 "$dir/all.ids"; sed 1d "$dir/all.ids" | tr ' ' '\n' | tail -n +3001 | head -20000 | tr '\n' ' '; echo; } >"$dir/calib.ids"
+}
