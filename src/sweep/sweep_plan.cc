@@ -77,6 +77,12 @@ void parse_cell_section(const JobFile& job, const std::string& section, const po
   }
 }
 
+// The full-precision evaluation a cell compares against: one per (protocol, ctx, batch).
+std::string baseline_key(const EvalArgs& ev) {
+  return "fp-" + fnv1a_hex("protocol=" + ev.protocol + "\nctx=" + std::to_string(ev.ctx) +
+                               "\nbatch=" + std::to_string(ev.batch) + "\n", 8);
+}
+
 }  // namespace
 
 std::string fnv1a_hex(const std::string& s, int digits) {
@@ -224,9 +230,7 @@ SweepPlan make_sweep_plan(JobFile job) {
       QS_CHECK(other.id != cell.id, f << ": cells '" << other.label << "' and '" << label
                                       << "' are the same experiment (a repeated value on an axis?)");
     if (!plan.eval_data.empty()) {
-      const std::string ekey = "protocol=" + ev.protocol + "\nctx=" + std::to_string(ev.ctx) +
-                               "\nbatch=" + std::to_string(ev.batch) + "\n";
-      cell.baseline = "fp-" + fnv1a_hex(ekey, 8);
+      cell.baseline = baseline_key(ev);
       bool found = false;
       for (auto& b : plan.baselines)
         if (b.key == cell.baseline) found = true, b.eval.kl |= ev.kl;
@@ -238,18 +242,16 @@ SweepPlan make_sweep_plan(JobFile job) {
     EvalArgs ev;
     po::options_description ed;
     add_eval_cell_options(ed, ev);
-    Params unused;
+    Params params;  // a baseline has no cell id
     std::vector<std::pair<const JobEntry*, std::string>> ekv;
     for (const JobEntry* e : job.section("eval")) {
       QS_CHECK(e->values.size() == 1, f << ": " << e->where() << ": a grid axis needs a [quantize] section");
       ekv.push_back({e, e->raw});
     }
-    parse_cell_section(job, "eval", ed, ekv, "", &unused);
+    parse_cell_section(job, "eval", ed, ekv, "", &params);
     finish_eval_args(ev);
     ev.kl = false;
-    const std::string ekey = "protocol=" + ev.protocol + "\nctx=" + std::to_string(ev.ctx) +
-                             "\nbatch=" + std::to_string(ev.batch) + "\n";
-    plan.baselines.push_back({"fp-" + fnv1a_hex(ekey, 8), ev});
+    plan.baselines.push_back({baseline_key(ev), ev});
   }
   plan.job = std::move(job);
   return plan;
