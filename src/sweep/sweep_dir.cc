@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -150,7 +151,7 @@ CellStatus read_cell_status(const std::string& dir, const std::string& id) {
     if (r.has_attr("/", "seconds")) st.seconds = r.attr_double("/", "seconds");
     if (r.has_attr("/", "perplexity")) {
       st.perplexity = r.attr_double("/", "perplexity");
-      st.has_perplexity = true;
+      st.has_perplexity = std::isfinite(st.perplexity);  // NaN: a cell without evaluation
     }
     return st;
   }
