@@ -10,6 +10,7 @@
 // and the others go on; the run exits 1 naming them. SIGTERM/SIGUSR1 abandon the current cell at
 // the next block boundary of its quantization or evaluation, and the run exits 75.
 #include <hdf5.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmath>
@@ -277,16 +278,41 @@ class SweepRunner {
                  c.label.c_str(), msg);
   }
 
+  // A text's token ids, tokenized once per sweep directory: the ids are kept in
+  // shared/tokens-<key>.ids (the pre-tokenized format), keyed by the text's and the tokenizer's
+  // path, size and modification time, so a resumed run does not tokenize again. Not collective:
+  // any rank may call it; world rank 0 writes the file (atomically).
   const std::vector<int32_t>& document(const std::string& path, bool strip_newline) {
     auto key = std::make_pair(path, strip_newline);
     auto it = docs_.find(key);
     if (it != docs_.end()) return it->second;
     Timer t;
-    DocumentOptions o;
-    o.strip_one_trailing_newline = strip_newline;
-    auto& d = docs_[key] = load_document_tokens(path, plan_.model, model_.config().vocab_size, o);
+    auto stamp = [](const std::string& f) {
+      struct stat st {};
+      if (::stat(f.c_str(), &st) != 0) return std::string("?");
+      return std::to_string(st.st_size) + "@" + std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec);
+    };
+    const std::string cache = out_ + "/shared/tokens-" +
+                              fnv1a_hex(path + "\n" + stamp(path) + "\n" + stamp(plan_.model + "/tokenizer.model") +
+                                            (strip_newline ? "\nstrip" : ""), 12) + ".ids";
+    const int vocab = model_.config().vocab_size;
+    std::vector<int32_t>& d = docs_[key];
+    if (file_exists(cache)) {
+      d = load_document_tokens(cache, plan_.model, vocab, {});
+      log_info("%s: %zu tokens from %s (%.2f s)", path.c_str(), d.size(), cache.c_str(), t.seconds());
+    } else {
+      DocumentOptions o;
+      o.strip_one_trailing_newline = strip_newline;
+      d = load_document_tokens(path, plan_.model, vocab, o);
+      if (world_.rank() == 0) {
+        std::string text = std::string(kTokenIdsHeader) + "\n";
+        for (size_t i = 0; i < d.size(); ++i) text += std::to_string(d[i]) + (i % 32 == 31 || i + 1 == d.size() ? "\n" : " ");
+        write_text_atomic(cache, text);
+      }
+      log_info("tokenized %s: %zu tokens (%.2f s; kept in %s for every cell and resume)", path.c_str(), d.size(),
+               t.seconds(), cache.c_str());
+    }
     QS_CHECK(!d.empty(), path << ": the text is empty");
-    log_info("tokenized %s: %zu tokens (%.2f s, shared by every cell)", path.c_str(), d.size(), t.seconds());
     return d;
   }
 

@@ -9,8 +9,9 @@
 //   DIR/cells/<id>/cell.h5      parameters and metrics; its `complete` attribute is written last
 //                               and the file appears by an atomic rename: the completion marker
 //   DIR/cells/<id>/failed.json  the error of a failed cell
-//   DIR/shared/                 computed once per sweep: baseline-<key>/ (full-precision eval and
-//                               reference hidden states), spectrum/, calibrate/
+//   DIR/shared/                 computed once per sweep: tokens-<key>.ids (tokenized texts),
+//                               baseline-<key>/ (full-precision eval and reference hidden
+//                               states), spectrum/, calibrate/
 //   DIR/sweep.h5, summary.csv   assembled (sweep_merge.h) once every cell has an outcome
 #pragma once
 #include <string>
