@@ -275,7 +275,7 @@ class SweepRunner {
     std::vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     std::fprintf(stderr, "qsweep: cell %d/%zu %s [%s]: %s\n", c.index + 1, plan_.cells.size(), c.id.c_str(),
-                 c.label.c_str(), msg);
+                 c.label.empty() ? "no grid axes" : c.label.c_str(), msg);
   }
 
   // A text's token ids, tokenized once per sweep directory: the ids are kept in
