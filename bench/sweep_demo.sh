@@ -25,4 +25,4 @@ pkill -9 -f "run jobs/demo.ini --output-dir $OUT/killed"; kill -9 $pid 2>/dev/nu
 t1=$(date +%s.%N)
 echo "killed at $kill_at s + resumed: $(echo "$t1 - $t0" | bc) s in all"
 "$QS" diff "$OUT/full" "$OUT/killed"
-cat "$OUT/full/summary.csv" | cut -d, -f3,27-35 | column -t -s,
+cat "$OUT/full/summary.csv" | cut -d, -f3,27-36 | column -t -s,

@@ -15,11 +15,12 @@ namespace qsweep {
 namespace {
 const char* const kMetricNames[] = {"perplexity",      "baseline_perplexity", "kl_divergence",
                                     "top1_agreement",  "bits_per_weight",     "model_bytes",
-                                    "quantize_seconds", "eval_seconds",       "seconds"};
+                                    "model_bits",      "quantize_seconds",    "eval_seconds",
+                                    "seconds"};
 
 std::vector<double> metric_values(const CellMetrics& m) {
   return {m.perplexity, m.baseline_perplexity, m.kl_divergence, m.top1_agreement, m.bits_per_weight,
-          m.model_bytes, m.quantize_seconds, m.eval_seconds, m.seconds};
+          m.model_bytes, m.model_bytes * 8, m.quantize_seconds, m.eval_seconds, m.seconds};
 }
 
 
@@ -142,7 +143,9 @@ MergeReport merge_sweep(const std::string& dir, const Provenance& prov) {
     if (st.state == CellState::Complete) {
       w.copy_file(cd + "/cell.h5", g);
       H5Reader r(cd + "/cell.h5");
-      for (size_t i = 0; i < kM; ++i) mv[i] = r.attr_double("/", kMetricNames[i]);
+      for (size_t i = 0; i < kM; ++i)
+        if (r.has_attr("/", kMetricNames[i])) mv[i] = r.attr_double("/", kMetricNames[i]);
+      if (std::isnan(mv[6])) mv[6] = mv[5] * 8;  // model_bits, absent from older cell files
       w.copy_file(cd + "/quantized.h5", g + "/quantized");
       if (file_exists(cd + "/eval.h5")) w.copy_file(cd + "/eval.h5", g + "/eval");
     } else {
