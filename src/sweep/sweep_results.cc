@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <map>
 #include <sstream>
 
@@ -17,6 +18,13 @@ const char* const kMetricNames[] = {"perplexity",      "baseline_perplexity", "k
                                     "top1_agreement",  "bits_per_weight",     "model_bytes",
                                     "model_bits",      "quantize_seconds",    "eval_seconds",
                                     "seconds"};
+
+size_t metric_index(const char* name) {
+  for (size_t i = 0; i < sizeof(kMetricNames) / sizeof(kMetricNames[0]); ++i)
+    if (!std::strcmp(kMetricNames[i], name)) return i;
+  QS_ASSERT(false, "unknown metric " << name);
+  return 0;
+}
 
 std::vector<double> metric_values(const CellMetrics& m) {
   return {m.perplexity, m.baseline_perplexity, m.kl_divergence, m.top1_agreement, m.bits_per_weight,
@@ -145,7 +153,8 @@ MergeReport merge_sweep(const std::string& dir, const Provenance& prov) {
       H5Reader r(cd + "/cell.h5");
       for (size_t i = 0; i < kM; ++i)
         if (r.has_attr("/", kMetricNames[i])) mv[i] = r.attr_double("/", kMetricNames[i]);
-      if (std::isnan(mv[6])) mv[6] = mv[5] * 8;  // model_bits, absent from older cell files
+      double& bits = mv[metric_index("model_bits")];  // absent from older cell files
+      if (std::isnan(bits)) bits = mv[metric_index("model_bytes")] * 8;
       w.copy_file(cd + "/quantized.h5", g + "/quantized");
       if (file_exists(cd + "/eval.h5")) w.copy_file(cd + "/eval.h5", g + "/eval");
     } else {

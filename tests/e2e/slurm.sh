@@ -25,23 +25,8 @@ bad() { echo "FAIL $1"; fail=1; }
 slurm_up "$tmp/slurm" || { echo "FAIL: could not start the Slurm daemons"; exit 1; }
 ok "slurmctld + slurmd + munged up ($(sinfo -h -o '%P %D %c %t'))"
 
-M="$SRC/demo/kjv-llama"
 source "$SRC/tests/e2e/lib/small_data.sh"
 small_data "$QS" "$SRC" "$tmp" || { echo "FAIL: test data"; exit 1; }
-cat >"$tmp/job.ini" <<EOF
-model = $M
-calib = calib.ids
-eval  = eval.ids
-[quantize]
-method     = rtn, gptq
-bits       = 3, 4
-group-size = 64
-n-calib    = 16
-seq-len    = 128
-[eval]
-ctx = 128
-kl-divergence = true
-EOF
 
 # The reference: a local mpirun -n 2 run (outside Slurm).
 ("${MPIRUN[@]}" -n 2 "$QS" run "$tmp/job.ini" --output-dir "$tmp/local" -q >/dev/null 2>"$tmp/local.err") ||

@@ -19,23 +19,6 @@ source "$SRC/tests/e2e/lib/small_data.sh"
 small_data "$QS" "$SRC" "$tmp" || { echo "FAIL: test data"; exit 1; }
 EV="$tmp/eval.ids"
 
-cat >"$tmp/job.ini" <<EOF
-# test grid: 2 methods x 2 bit widths
-model = $M
-calib = calib.ids
-eval  = eval.ids
-[quantize]
-method     = rtn, gptq
-bits       = 3, 4
-group-size = 64
-n-calib    = 8
-seq-len    = 128
-calib-chunk = 2
-[eval]
-ctx = 128
-kl-divergence = true
-EOF
-
 run() {  # dir extra-args... ; runs the job on 2 ranks
   local d=$1; shift
   "${MPIRUN[@]}" -n 2 "$QS" run "$tmp/job.ini" --output-dir "$d" -q "$@" >"$d.out" 2>"$d.err"
