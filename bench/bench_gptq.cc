@@ -138,7 +138,7 @@ int main(int argc, char** argv) {
       LlamaWeights model(a.model);
       const ModelConfig& cfg = model.config();
       const auto doc = load_document_tokens(a.text, a.model, cfg.vocab_size, {});
-      const CalibWindows calib = sample_calib_windows(doc, cfg.bos_token_id, a.n_calib, a.seq_len, a.seed, a.text);
+      const CalibWindows calib = sample_calib_windows(doc, model_special_tokens(a.model, cfg.bos_token_id).prefix, a.n_calib, a.seq_len, a.seed, a.text);
       const int H = cfg.hidden_size, T = a.seq_len;
       std::vector<float> x(static_cast<size_t>(calib.n) * T * H);
       model.embed(calib.tokens.data(), static_cast<int64_t>(calib.n) * T, x.data());

@@ -4,7 +4,8 @@
 # Everything qsweep links against comes from Debian: Open MPI, parallel HDF5 (the openmpi
 # flavour), OpenBLAS built against OpenMP (so OpenBLAS and qsweep's own OpenMP loops share one
 # thread pool instead of two spinning pools fighting over the cores), Boost.Program_options,
-# GoogleTest, Google Benchmark, nlohmann-json and sentencepiece. The Python analysis scripts use
+# GoogleTest, Google Benchmark, nlohmann-json, sentencepiece, and for tokenizer.json PCRE2 (Unicode
+# regexes with JIT) and utf8proc (NFC/NFKC normalization). The Python analysis scripts use
 # Debian's python3-* packages through /usr/bin/python3. Packages already installed are skipped,
 # so running this twice costs one dpkg query.
 set -euo pipefail
@@ -18,6 +19,7 @@ pkgs=(
   libgtest-dev libbenchmark-dev
   nlohmann-json3-dev
   libsentencepiece-dev sentencepiece
+  libpcre2-dev libutf8proc-dev
   python3-numpy python3-h5py python3-pandas python3-matplotlib
 )
 

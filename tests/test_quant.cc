@@ -74,6 +74,22 @@ TEST(QuantGrid, PerRowGroupAndGroupCount) {
   EXPECT_DOUBLE_EQ(quantized_bits(2, 128, h), 2 * 128 * 4 + 2 * 2 * (16 + 4));
 }
 
+TEST(QuantGrid, ShorterLastGroupWhenTheSizeDoesNotDivide) {
+  // 10 columns in groups of 4: groups [0,4), [4,8) and a last group [8,10) of 2 columns whose
+  // grid comes from those two values alone (SmolLM2's 576 = 4 x 128 + 64 at g128).
+  GridSpec g{3, 4, false};
+  const float w[10] = {0.1f, -0.2f, 0.3f, 0.4f, -1.0f, 2.0f, 0.5f, 0.0f, 5.0f, 6.0f};
+  EXPECT_EQ(g.groups(10), 3);
+  const QuantizedLinear q = quantize_rtn(w, 1, 10, g);
+  ASSERT_EQ(q.scales.size(), 3u);
+  const GroupParams last = grid_params(w + 8, 2, g);
+  EXPECT_EQ(q.scales[2], last.scale);
+  EXPECT_EQ(q.zeros[2], last.zero);
+  const std::vector<float> back = q.dequantize();
+  for (int c = 8; c < 10; ++c) EXPECT_EQ(back[c], grid_value(grid_code(w[c], last, 3), last));
+  EXPECT_DOUBLE_EQ(quantized_bits(1, 10, g), 10 * 3 + 3 * (16 + 3));
+}
+
 TEST(QuantPacking, KnownBitsAndRoundTrip) {
   // 3-bit codes 1, 2, 3: stream bits (LSB first) 100 010 110 -> byte0 = 0b11010001, byte1 = 0.
   const auto p = pack_codes({1, 2, 3}, 3);
@@ -115,9 +131,10 @@ std::vector<float> direct_gptq(std::vector<double> W, int out, int in, std::vect
   for (int i = 0; i < in; ++i) {
     for (int r = 0; r < out; ++r) {
       if (i % G == 0) {
-        std::vector<float> grp(G);
-        for (int c = 0; c < G; ++c) grp[c] = static_cast<float>(W[r * in + i + c]);
-        params[r] = grid_params(grp.data(), G, g);
+        const int n = std::min(G, in - i);  // a shorter last group when G does not divide in
+        std::vector<float> grp(n);
+        for (int c = 0; c < n; ++c) grp[c] = static_cast<float>(W[r * in + i + c]);
+        params[r] = grid_params(grp.data(), n, g);
       }
       const float wv = static_cast<float>(W[r * in + i]);
       const float q = grid_value(grid_code(wv, params[r], g.bits), params[r]);
@@ -150,11 +167,12 @@ TEST(QuantGptq, MatchesDirectComputation) {
       for (int b = 0; b < in; ++b) xtx[a * in + b] += X[t * in + a] * X[t * in + b];
   std::vector<double> H(xtx.size());
   for (size_t k = 0; k < H.size(); ++k) H[k] = 2 * xtx[k] / 40;
-  for (int group : {-1, 4}) {
+  for (int group : {-1, 4, 3}) {
     GridSpec g{3, group, false};
     GptqOptions o;
     o.block_size = 3;  // blocks that straddle groups exercise the lazy updates
-    if (group == 4) o.block_size = 4;  // the reference takes group grids at block start
+    if (group > 0) o.block_size = group;  // the reference takes group grids at block start
+    // group 3 on 8 columns: groups of 3, 3 and a shorter last one of 2
     const GptqResult r = gptq_quantize(w.data(), out, in, xtx, 40, g, o);
     const std::vector<float> got = r.q.dequantize();
     const std::vector<float> want = direct_gptq(std::vector<double>(w.begin(), w.end()), out, in, H, g, 0.01);
@@ -257,13 +275,16 @@ TEST(QuantAwqClip, NeverIncreasesTheOutputError) {
   for (auto& v : X) v = nd(rng);
   std::vector<double> G(in * in);
   gram_xtx(X.data(), T, in, G.data());
-  GridSpec g{3, 32, false};
-  std::vector<float> clipped = w;
-  const double shrink = awq_clip(clipped.data(), out, in, G, g);
-  EXPECT_GT(shrink, 0.0);
-  const auto q0 = quantize_rtn(w.data(), out, in, g).dequantize();
-  const auto q1 = quantize_rtn(clipped.data(), out, in, g).dequantize();
-  EXPECT_LT(output_sq_error(w.data(), q1.data(), out, in, G), output_sq_error(w.data(), q0.data(), out, in, G));
+  for (int group : {32, 24}) {  // 24: groups of 24, 24 and a shorter last one of 16
+    GridSpec g{3, group, false};
+    std::vector<float> clipped = w;
+    const double shrink = awq_clip(clipped.data(), out, in, G, g);
+    EXPECT_GT(shrink, 0.0);
+    const auto q0 = quantize_rtn(w.data(), out, in, g).dequantize();
+    const auto q1 = quantize_rtn(clipped.data(), out, in, g).dequantize();
+    EXPECT_LT(output_sq_error(w.data(), q1.data(), out, in, G), output_sq_error(w.data(), q0.data(), out, in, G))
+        << "group " << group;
+  }
 }
 
 struct Capture : QuantizeSink {
@@ -287,7 +308,7 @@ TEST_F(QuantModel, QuantizeRebuildRoundTripsExactly) {
   std::vector<int32_t> doc(3000);
   std::mt19937 rng(8);
   for (auto& t : doc) t = static_cast<int32_t>(3 + rng() % 90);
-  const CalibWindows cw = sample_calib_windows(doc, 1, 8, 32, 0, "test");
+  const CalibWindows cw = sample_calib_windows(doc, {1}, 8, 32, 0, "test");
   for (QuantMethod method : {QuantMethod::Rtn, QuantMethod::Gptq, QuantMethod::Awq}) {
     QuantizeOptions opt;
     opt.method = method;
@@ -333,7 +354,7 @@ TEST_F(QuantModel, NoPropagateChangesOnlyLaterBlocks) {
   std::vector<int32_t> doc(3000);
   std::mt19937 rng(10);
   for (auto& t : doc) t = static_cast<int32_t>(3 + rng() % 90);
-  const CalibWindows cw = sample_calib_windows(doc, 1, 8, 32, 0, "test");
+  const CalibWindows cw = sample_calib_windows(doc, {1}, 8, 32, 0, "test");
   struct Codes : QuantizeSink {
     std::vector<std::vector<uint8_t>> codes;
     void on_block(const BlockResult& b) override {
@@ -361,13 +382,15 @@ TEST_F(QuantModel, BadOptionsAndCalibration) {
   EXPECT_THROW(validate_quantize_options(m, opt), Error);
   opt.grid = {1, 32, false};
   EXPECT_THROW(validate_quantize_options(m, opt), Error);
-  opt.grid = {4, 48, false};  // does not divide 64
+  opt.grid = {4, 48, false};  // does not divide 64: a shorter last group, as GPTQ's reference does
+  EXPECT_NO_THROW(validate_quantize_options(m, opt));
+  opt.grid = {4, 0, false};
   EXPECT_THROW(validate_quantize_options(m, opt), Error);
   opt.grid = {4, -1, false};
   EXPECT_NO_THROW(validate_quantize_options(m, opt));
   opt.plan["model.layers.9.mlp.up_proj"] = {4, 32, false};
   EXPECT_THROW(validate_quantize_options(m, opt), Error);
-  EXPECT_THROW(sample_calib_windows(std::vector<int32_t>(10, 5), 1, 4, 32, 0, "short.txt"), Error);
+  EXPECT_THROW(sample_calib_windows(std::vector<int32_t>(10, 5), {1}, 4, 32, 0, "short.txt"), Error);
   EXPECT_THROW(parse_method("hqq"), Error);
 }
 

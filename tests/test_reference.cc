@@ -43,7 +43,7 @@ class Reference : public ::testing::TestWithParam<std::string> {
 TEST_P(Reference, FirstTokenIds) {
   LlamaWeights m(ck_.dir);
   const auto doc = load_document_tokens(ck_.text, ck_.dir, m.config().vocab_size, {});
-  const auto w = make_windows(Protocol::Gptq, doc, m.config().bos_token_id, 256);
+  const auto w = make_windows(Protocol::Gptq, doc, model_special_tokens(ck_.dir, m.config().bos_token_id), 256);
   const auto& want = ref_[GetParam()]["first_token_ids"];
   ASSERT_EQ(want.size(), 16u);
   for (size_t i = 0; i < want.size(); ++i) EXPECT_EQ(w.tokens[i], want[i].get<int>()) << "position " << i;
@@ -55,7 +55,7 @@ TEST_P(Reference, FirstWindowLogits) {
   LlamaWeights m(ck_.dir);
   const ModelConfig& c = m.config();
   const auto doc = load_document_tokens(ck_.text, ck_.dir, c.vocab_size, {});
-  const auto w = make_windows(Protocol::Gptq, doc, c.bos_token_id, 256);
+  const auto w = make_windows(Protocol::Gptq, doc, model_special_tokens(ck_.dir, c.bos_token_id), 256);
   std::vector<float> x(static_cast<size_t>(256) * c.hidden_size);
   m.embed(w.tokens.data(), 256, x.data());
   LlamaForward fwd(c);
@@ -81,7 +81,7 @@ double eval_ppl(const Checkpoint& ck, Protocol p, int batch, EvalResult* out = n
   DocumentOptions o;
   o.strip_one_trailing_newline = p == Protocol::LlamaCpp;
   const auto doc = load_document_tokens(ck.text, ck.dir, m.config().vocab_size, o);
-  const auto w = make_windows(p, doc, m.config().bos_token_id, 256);
+  const auto w = make_windows(p, doc, model_special_tokens(ck.dir, m.config().bos_token_id), 256);
   EvalOptions opt;
   opt.batch = batch;
   opt.progress = false;

@@ -43,7 +43,7 @@ int cmd_calibrate(const CommandContext& ctx) {
   LlamaWeights model(model_dir);
   const auto doc = load_document_tokens(calib_path, model_dir, model.config().vocab_size, {});
   QS_CHECK(!doc.empty(), calib_path << ": the calibration text is empty");
-  const CalibWindows calib = sample_calib_windows(doc, model.config().bos_token_id, n_calib, seq_len, seed, calib_path);
+  const CalibWindows calib = sample_calib_windows(doc, model_special_tokens(model_dir, model.config().bos_token_id).prefix, n_calib, seq_len, seed, calib_path);
   make_dirs(out_dir);
   std::unique_ptr<QuantizedFileWriter> file;
   if (ctx.comm.rank() == 0) file = std::make_unique<QuantizedFileWriter>(out_dir + "/stats.h5");

@@ -1,6 +1,7 @@
 // cmd_diff.cc — `qsweep diff A B`: exit 0 when two result files (or two sweep directories'
 // sweep.h5) hold identical results — every metric, code, scale and zero point equal bit for bit —
-// ignoring provenance and timings (io/h5_diff.h); exit 1 listing the differences otherwise.
+// ignoring provenance and timings (io/h5_diff.h); exit 1 listing the differences otherwise; exit 2
+// when a file cannot be read (as diff(1) does), so scripts can tell "differ" from "cannot tell".
 #include <sys/stat.h>
 
 #include <cstdio>
@@ -35,10 +36,18 @@ int cmd_diff(const CommandContext& ctx) {
   po::positional_options_description pos;
   pos.add("files", 2);
   po::variables_map vm;
-  if (!parse_args("diff", "qsweep diff A B\n\nA and B are qsweep HDF5 files or sweep directories. Exit 0: identical results\n(provenance and timings excluded); 1: they differ (listed).", desc, ctx.args, vm, &pos)) return 0;
-  QS_CHECK(files.size() == 2, "qsweep diff: expected two files or sweep directories, got " << files.size());
-  const std::string a = as_file(files[0]), b = as_file(files[1]);
-  const std::vector<std::string> d = h5_diff(a, b);
+  if (!parse_args("diff", "qsweep diff A B\n\nA and B are qsweep HDF5 files or sweep directories. Exit 0: identical results\n(provenance and timings excluded); 1: they differ (listed); 2: an error (a file cannot be read).", desc, ctx.args, vm, &pos)) return 0;
+  std::string a, b;
+  std::vector<std::string> d;
+  try {
+    QS_CHECK(files.size() == 2, "qsweep diff: expected two files or sweep directories, got " << files.size());
+    a = as_file(files[0]);
+    b = as_file(files[1]);
+    d = h5_diff(a, b);
+  } catch (const Error& e) {
+    if (ctx.comm.rank() == 0) std::fprintf(stderr, "qsweep: error: %s\n", e.what());
+    return 2;
+  }
   if (ctx.comm.rank() == 0 && !quiet) {
     if (d.empty()) std::printf("identical: %s and %s (provenance and timings excluded)\n", a.c_str(), b.c_str());
     for (const auto& s : d) std::printf("differs: %s\n", s.c_str());

@@ -56,8 +56,8 @@ int cmd_eval(const CommandContext& ctx) {
   DocumentOptions dopt;
   dopt.strip_one_trailing_newline = protocol == Protocol::LlamaCpp;
   const std::vector<int32_t> doc = load_document_tokens(data, model_dir, cfg.vocab_size, dopt);
-  const EvalWindows windows = make_windows(protocol, doc, cfg.bos_token_id, a.ctx, data);
-  log_info("data %s: %lld tokens with BOS, %lld windows of %d (%s protocol), %d rank(s) x %d thread(s); setup %.2f s",
+  const EvalWindows windows = make_windows(protocol, doc, model_special_tokens(model_dir, cfg.bos_token_id), a.ctx, data);
+  log_info("data %s: %lld tokens (special tokens included), %lld windows of %d (%s protocol), %d rank(s) x %d thread(s); setup %.2f s",
            data.c_str(), static_cast<long long>(windows.n_document_tokens),
            static_cast<long long>(windows.n_windows), a.ctx, protocol_name(protocol),
            ctx.comm.size(), prov.threads_per_rank, t_load.seconds());

@@ -49,7 +49,7 @@ int cmd_quantize(const CommandContext& ctx) {
   const ModelConfig& cfg = model.config();
   const auto doc = load_document_tokens(calib_path, model_dir, cfg.vocab_size, {});
   QS_CHECK(!doc.empty(), calib_path << ": the calibration text is empty");
-  const CalibWindows calib = sample_calib_windows(doc, cfg.bos_token_id, a.n_calib, a.seq_len, a.seed, calib_path);
+  const CalibWindows calib = sample_calib_windows(doc, model_special_tokens(model_dir, cfg.bos_token_id).prefix, a.n_calib, a.seq_len, a.seed, calib_path);
   log_info("calibration: %d windows of %d tokens from %s (%lld tokens), seed %llu, chunks of %d sequences",
            a.n_calib, a.seq_len, calib_path.c_str(), static_cast<long long>(calib.n_document_tokens),
            static_cast<unsigned long long>(a.seed), opt.calib_chunk);

@@ -17,6 +17,7 @@
 #include <cstdarg>
 #include <cstdlib>
 #include <map>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -292,9 +293,9 @@ class SweepRunner {
       if (::stat(f.c_str(), &st) != 0) return std::string("?");
       return std::to_string(st.st_size) + "@" + std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec);
     };
-    const std::string cache = out_ + "/shared/tokens-" +
-                              fnv1a_hex(path + "\n" + stamp(path) + "\n" + stamp(plan_.model + "/tokenizer.model") +
-                                            (strip_newline ? "\nstrip" : ""), 12) + ".ids";
+    std::string key_text = path + "\n" + stamp(path);
+    for (const std::string& f : tokenizer_files(plan_.model)) key_text += "\n" + f + "\n" + stamp(f);
+    const std::string cache = out_ + "/shared/tokens-" + fnv1a_hex(key_text + (strip_newline ? "\nstrip" : ""), 12) + ".ids";
     const int vocab = model_.config().vocab_size;
     std::vector<int32_t>& d = docs_[key];
     if (file_exists(cache)) {
@@ -316,20 +317,26 @@ class SweepRunner {
     return d;
   }
 
+  // The special tokens the model's tokenizer puts before a document (read once).
+  const SpecialTokens& special() {
+    if (!special_) special_ = model_special_tokens(plan_.model, model_.config().bos_token_id);
+    return *special_;
+  }
+
   const EvalWindows& windows(const EvalArgs& a) {
     const std::string key = a.protocol + "/" + std::to_string(a.ctx);
     auto it = windows_.find(key);
     if (it != windows_.end()) return it->second;
     const Protocol p = parse_protocol(a.protocol);
     return windows_[key] = make_windows(p, document(plan_.eval_data, p == Protocol::LlamaCpp),
-                                        model_.config().bos_token_id, a.ctx, plan_.eval_data);
+                                        special(), a.ctx, plan_.eval_data);
   }
 
   const CalibWindows& calib(const QuantizeArgs& q) {
     const std::string key = std::to_string(q.n_calib) + "/" + std::to_string(q.seq_len) + "/" + std::to_string(q.seed);
     auto it = calib_.find(key);
     if (it != calib_.end()) return it->second;
-    return calib_[key] = sample_calib_windows(document(plan_.calib, false), model_.config().bos_token_id,
+    return calib_[key] = sample_calib_windows(document(plan_.calib, false), special().prefix,
                                               q.n_calib, q.seq_len, q.seed, plan_.calib);
   }
 
@@ -539,6 +546,7 @@ class SweepRunner {
   int rpc_ = 1, n_groups_ = 1, group_index_ = 0;
   int array_task_ = 0, array_count_ = 1;
   std::map<std::pair<std::string, bool>, std::vector<int32_t>> docs_;
+  std::optional<SpecialTokens> special_;
   std::map<std::string, EvalWindows> windows_;
   std::map<std::string, CalibWindows> calib_;
   std::map<std::string, std::unique_ptr<BlockStatsCache>> stats_caches_;

@@ -7,16 +7,16 @@
 
 namespace qsweep {
 
-CalibWindows sample_calib_windows(const std::vector<int32_t>& doc, int bos_id, int n, int seq_len,
+CalibWindows sample_calib_windows(const std::vector<int32_t>& doc, const std::vector<int32_t>& prefix, int n, int seq_len,
                                   uint64_t seed, const std::string& source) {
   QS_CHECK(n >= 1, "--n-calib " << n << " must be at least 1");
   QS_CHECK(seq_len >= 2, "--seq-len " << seq_len << " must be at least 2");
   std::vector<int32_t> ids;
-  ids.reserve(doc.size() + 1);
-  ids.push_back(bos_id);
+  ids.reserve(doc.size() + prefix.size());
+  ids.insert(ids.end(), prefix.begin(), prefix.end());
   ids.insert(ids.end(), doc.begin(), doc.end());
   const int64_t N = static_cast<int64_t>(ids.size());
-  QS_CHECK(N >= seq_len + 1, source << ": has " << N << " tokens (BOS included), fewer than --seq-len + 1 = "
+  QS_CHECK(N >= seq_len + 1, source << ": has " << N << " tokens (special tokens included), fewer than --seq-len + 1 = "
                                     << seq_len + 1 << " needed to draw calibration windows");
   CalibWindows w;
   w.n = n;

@@ -13,25 +13,26 @@ Protocol parse_protocol(const std::string& s) {
 
 const char* protocol_name(Protocol p) { return p == Protocol::Gptq ? "gptq" : "llamacpp"; }
 
-EvalWindows make_windows(Protocol p, const std::vector<int32_t>& doc, int bos_id, int ctx,
+EvalWindows make_windows(Protocol p, const std::vector<int32_t>& doc, const SpecialTokens& special, int ctx,
                          const std::string& source) {
   QS_CHECK(ctx >= 4, "--ctx " << ctx << " is too small (expected at least 4)");
   EvalWindows w;
   w.protocol = p;
   w.ctx = ctx;
-  w.n_document_tokens = static_cast<int64_t>(doc.size()) + 1;
+  const auto& pre = special.prefix;
+  w.n_document_tokens = static_cast<int64_t>(doc.size() + pre.size());
   w.n_windows = w.n_document_tokens / ctx;
-  QS_CHECK(w.n_windows >= 1, source << ": has " << w.n_document_tokens
-                                                        << " tokens (BOS included), fewer than one "
-                                                        << "window of --ctx " << ctx);
+  QS_CHECK(w.n_windows >= 1, source << ": has " << w.n_document_tokens << " tokens ("
+                                    << (pre.empty() ? "the tokenizer adds no special tokens" : "special tokens included")
+                                    << "), fewer than one window of --ctx " << ctx);
   w.tokens.resize(static_cast<size_t>(w.n_windows) * ctx);
-  w.tokens[0] = bos_id;
-  for (size_t i = 1; i < w.tokens.size(); ++i) w.tokens[i] = doc[i - 1];
+  for (size_t i = 0; i < w.tokens.size(); ++i) w.tokens[i] = i < pre.size() ? pre[i] : doc[i - pre.size()];
   if (p == Protocol::Gptq) {
     w.score_begin = 0;
     w.score_end = ctx - 1;
   } else {
-    for (int64_t k = 0; k < w.n_windows; ++k) w.tokens[static_cast<size_t>(k) * ctx] = bos_id;
+    if (special.adds_bos)
+      for (int64_t k = 0; k < w.n_windows; ++k) w.tokens[static_cast<size_t>(k) * ctx] = special.bos_id;
     w.score_begin = ctx / 2;
     w.score_end = ctx - 1;
   }

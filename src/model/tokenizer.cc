@@ -1,4 +1,5 @@
-// tokenizer.cc — sentencepiece wrapper and the pre-tokenized reader.
+// tokenizer.cc — which tokenizer a model folder uses (tokenizer.json before tokenizer.model), the
+// sentencepiece implementation, and the pre-tokenized reader.
 #include "model/tokenizer.h"
 
 #include <sentencepiece_processor.h>
@@ -9,30 +10,76 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/json_file.h"
+#include "model/hf_tokenizer.h"
 
 namespace qsweep {
 
-Tokenizer::Tokenizer(const std::string& model_path)
-    : path_(model_path), sp_(std::make_unique<sentencepiece::SentencePieceProcessor>()) {
-  const auto st = sp_->Load(model_path);
-  QS_CHECK(st.ok(), model_path << ": cannot load sentencepiece model: " << st.ToString());
-}
-
-Tokenizer::~Tokenizer() = default;
-
-std::vector<int32_t> Tokenizer::encode(const std::string& text) const {
-  std::vector<int> ids;
-  const auto st = sp_->Encode(text, &ids);
-  QS_CHECK(st.ok(), path_ << ": sentencepiece encode failed: " << st.ToString());
-  return std::vector<int32_t>(ids.begin(), ids.end());
-}
-
-int Tokenizer::vocab_size() const { return sp_->GetPieceSize(); }
-int Tokenizer::bos_id() const { return sp_->bos_id(); }
-
 namespace {
 
+bool is_file(const std::string& p) {
+  struct stat st {};
+  return ::stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+// tokenizer_config.json's add_bos_token / add_eos_token when present and boolean.
+struct AddFlags {
+  int add_bos = -1, add_eos = -1;  // -1: not set
+};
+AddFlags read_add_flags(const std::string& config_path) {
+  AddFlags f;
+  if (!is_file(config_path)) return f;
+  const nlohmann::json j = read_json_file(config_path, "tokenizer configuration");
+  QS_CHECK(j.is_object(), config_path << ": expected a JSON object at the top level");
+  for (auto [key, dst] : {std::pair<const char*, int*>{"add_bos_token", &f.add_bos}, {"add_eos_token", &f.add_eos}}) {
+    if (!j.contains(key) || j[key].is_null()) continue;
+    QS_CHECK(j[key].is_boolean(), config_path << ": " << key << ": expected true or false, found " << j[key].dump());
+    *dst = j[key].get<bool>() ? 1 : 0;
+  }
+  return f;
+}
+
+// tokenizer.model through libsentencepiece. Its special tokens follow transformers'
+// LlamaTokenizer: BOS first unless tokenizer_config.json says add_bos_token: false.
+class SentencePieceTokenizer final : public TextTokenizer {
+ public:
+  SentencePieceTokenizer(const std::string& model_path, const std::string& config_path)
+      : path_(model_path), sp_(std::make_unique<sentencepiece::SentencePieceProcessor>()) {
+    const auto st = sp_->Load(model_path);
+    QS_CHECK(st.ok(), model_path << ": cannot load sentencepiece model: " << st.ToString());
+    const AddFlags f = read_add_flags(config_path);
+    special_.bos_id = sp_->bos_id();
+    if (f.add_bos != 0 && sp_->bos_id() >= 0) special_.prefix.push_back(sp_->bos_id());
+    if (f.add_eos == 1 && sp_->eos_id() >= 0) special_.suffix.push_back(sp_->eos_id());
+    special_.adds_bos = !special_.prefix.empty();
+  }
+  std::vector<int32_t> encode(const std::string& text) const override {
+    std::vector<int> ids;
+    const auto st = sp_->Encode(text, &ids);
+    QS_CHECK(st.ok(), path_ << ": sentencepiece encode failed: " << st.ToString());
+    return std::vector<int32_t>(ids.begin(), ids.end());
+  }
+  std::string decode(const std::vector<int32_t>& ids) const override {
+    std::string out;
+    const auto st = sp_->Decode(std::vector<int>(ids.begin(), ids.end()), &out);
+    QS_CHECK(st.ok(), path_ << ": sentencepiece decode failed: " << st.ToString());
+    return out;
+  }
+  int vocab_size() const override { return sp_->GetPieceSize(); }
+  const std::string& path() const override { return path_; }
+  std::string describe() const override {
+    return "tokenizer.model: sentencepiece, " + std::to_string(vocab_size()) + " pieces";
+  }
+
+ private:
+  std::string path_;
+  std::unique_ptr<sentencepiece::SentencePieceProcessor> sp_;
+};
+
 std::string read_file(const std::string& path) {
+  struct stat st {};
+  QS_CHECK(::stat(path.c_str(), &st) == 0, path << ": cannot open data file (no such file)");
+  QS_CHECK(!S_ISDIR(st.st_mode), path << ": is a directory, not a data file");
   std::ifstream in(path, std::ios::binary);
   QS_CHECK(in, path << ": cannot open data file");
   std::stringstream ss;
@@ -74,26 +121,56 @@ std::vector<int32_t> parse_token_ids(const std::string& path, const std::string&
 
 }  // namespace
 
+std::vector<std::string> tokenizer_files(const std::string& model_dir) {
+  std::vector<std::string> files;
+  for (const char* name : {"/tokenizer.json", "/tokenizer.model"}) {
+    if (is_file(model_dir + name)) {
+      files.push_back(model_dir + name);
+      break;
+    }
+  }
+  if (!files.empty() && is_file(model_dir + "/tokenizer_config.json")) files.push_back(model_dir + "/tokenizer_config.json");
+  return files;
+}
+
+std::unique_ptr<TextTokenizer> load_model_tokenizer(const std::string& model_dir) {
+  const std::string config = model_dir + "/tokenizer_config.json";
+  if (is_file(model_dir + "/tokenizer.json")) return load_hf_tokenizer(model_dir + "/tokenizer.json", config);
+  if (is_file(model_dir + "/tokenizer.model"))
+    return std::make_unique<SentencePieceTokenizer>(model_dir + "/tokenizer.model", config);
+  return nullptr;
+}
+
+SpecialTokens model_special_tokens(const std::string& model_dir, int config_bos_id) {
+  if (auto tok = load_model_tokenizer(model_dir)) return tok->special();
+  SpecialTokens s;
+  s.bos_id = config_bos_id;
+  s.prefix = {config_bos_id};
+  s.adds_bos = true;
+  return s;
+}
+
 std::vector<int32_t> load_document_tokens(const std::string& data_path, const std::string& model_dir,
                                           int vocab_size, const DocumentOptions& opt) {
   std::string body = read_file(data_path);
   const std::string hdr = kTokenIdsHeader;
-  if (body.compare(0, hdr.size(), hdr) == 0 &&
-      (body.size() == hdr.size() || body[hdr.size()] == '\n' || body[hdr.size()] == '\r')) {
-    return parse_token_ids(data_path, body, hdr.size(), vocab_size);
+  if (body.compare(0, 17, hdr, 0, 17) == 0) {  // "#qsweep-token-ids": must be exactly the header
+    const size_t eol = body.find('\n');
+    std::string first = body.substr(0, eol);
+    if (!first.empty() && first.back() == '\r') first.pop_back();
+    QS_CHECK(first == hdr, data_path << ":1: the header '" << first << "' is not the supported pre-tokenized header '"
+                                     << hdr << "' (exactly that, nothing after it)");
+    return parse_token_ids(data_path, body, first.size(), vocab_size);
   }
-  const std::string tok_path = model_dir + "/tokenizer.model";
-  struct stat st;
-  QS_CHECK(::stat(tok_path.c_str(), &st) == 0,
-           model_dir << ": has no tokenizer.model, so " << data_path
-                     << " must be pre-tokenized: a first line '" << kTokenIdsHeader
-                     << "' followed by whitespace-separated token ids");
+  auto tok = load_model_tokenizer(model_dir);
+  QS_CHECK(tok != nullptr, model_dir << ": has neither tokenizer.json nor tokenizer.model, so " << data_path
+                                     << " must be pre-tokenized: a first line '" << kTokenIdsHeader
+                                     << "' followed by whitespace-separated token ids");
   if (opt.strip_one_trailing_newline && !body.empty() && body.back() == '\n') body.pop_back();
-  Tokenizer tok(tok_path);
-  QS_CHECK(tok.vocab_size() <= vocab_size,
-           tok_path << ": tokenizer has " << tok.vocab_size() << " pieces but config.json's vocab_size is "
-                    << vocab_size);
-  return tok.encode(body);
+  QS_CHECK(tok->vocab_size() <= vocab_size,
+           tok->path() << ": the tokenizer has " << tok->vocab_size() << " tokens but config.json's vocab_size is "
+                       << vocab_size);
+  return tok->encode(body);
 }
 
 }  // namespace qsweep

@@ -43,22 +43,23 @@ double awq_clip(float* w, int out, int in, const std::vector<double>& gram, cons
     std::vector<float> cur(G);
     std::vector<double> d(G);
     for (int g = 0; g < ng; ++g) {
+      const int n = std::min(G, in - g * G);  // the last group is shorter when G does not divide in
       float* wg = w + static_cast<size_t>(r) * in + static_cast<size_t>(g) * G;
       float amax = 0;
-      for (int c = 0; c < G; ++c) amax = std::max(amax, std::fabs(wg[c]));
+      for (int c = 0; c < n; ++c) amax = std::max(amax, std::fabs(wg[c]));
       double best = INFINITY;
       float best_max = amax;
       int best_i = 0;
       for (int i = 0; i < n_grid / 2; ++i) {
         const float mx = amax * (1.0f - static_cast<float>(i) / n_grid);
-        for (int c = 0; c < G; ++c) cur[c] = std::min(mx, std::max(-mx, wg[c]));
-        const GroupParams p = grid_params(cur.data(), G, grid);
-        for (int c = 0; c < G; ++c) d[c] = static_cast<double>(grid_value(grid_code(cur[c], p, grid.bits), p)) - wg[c];
+        for (int c = 0; c < n; ++c) cur[c] = std::min(mx, std::max(-mx, wg[c]));
+        const GroupParams p = grid_params(cur.data(), n, grid);
+        for (int c = 0; c < n; ++c) d[c] = static_cast<double>(grid_value(grid_code(cur[c], p, grid.bits), p)) - wg[c];
         double e = 0;
-        for (int a = 0; a < G; ++a) {
+        for (int a = 0; a < n; ++a) {
           const double* ga = gram.data() + static_cast<size_t>(g * G + a) * in + static_cast<size_t>(g) * G;
           double t = 0;
-          for (int b = 0; b < G; ++b) t += ga[b] * d[b];
+          for (int b = 0; b < n; ++b) t += ga[b] * d[b];
           e += d[a] * t;
         }
         if (e < best) {
@@ -67,7 +68,7 @@ double awq_clip(float* w, int out, int in, const std::vector<double>& gram, cons
           best_i = i;
         }
       }
-      for (int c = 0; c < G; ++c) wg[c] = std::min(best_max, std::max(-best_max, wg[c]));
+      for (int c = 0; c < n; ++c) wg[c] = std::min(best_max, std::max(-best_max, wg[c]));
       shrink_sum[r] += static_cast<double>(best_i) / n_grid;
     }
   }

@@ -40,17 +40,17 @@ void validate_quantize_options(const LlamaWeights& model, const QuantizeOptions&
       const std::string name = linear_module_name(b, static_cast<Linear>(l));
       known[name] = true;
       const GridSpec g = opt.grid_for(name);
-      const int in = model.checkpoint().find(name + ".weight")->shape[1];
       QS_CHECK(g.bits >= 2 && g.bits <= 8, name << ": bits " << g.bits << " out of range (expected 2..8)");
-      QS_CHECK(g.group_size == -1 || (g.group_size > 0 && in % g.group_size == 0),
-               name << ": group size " << g.group_size << " does not divide its input width " << in
-                    << " (use a divisor of " << in << ", or -1 for one group per row)");
+      // A group size that does not divide the width leaves a shorter last group per row
+      // (in mod G columns), as the GPTQ reference code does: SmolLM2's 576 = 4 x 128 + 64.
+      QS_CHECK(g.group_size == -1 || g.group_size > 0,
+               name << ": group size " << g.group_size << " must be positive, or -1 for one group per row");
     }
   if (opt.quantize_lm_head) {
     const GridSpec g = opt.grid_for("lm_head");
     QS_CHECK(g.bits >= 2 && g.bits <= 8, "lm_head: bits " << g.bits << " out of range (expected 2..8)");
-    QS_CHECK(g.group_size == -1 || (g.group_size > 0 && c.hidden_size % g.group_size == 0),
-             "lm_head: group size " << g.group_size << " does not divide its input width " << c.hidden_size);
+    QS_CHECK(g.group_size == -1 || g.group_size > 0,
+             "lm_head: group size " << g.group_size << " must be positive, or -1 for one group per row");
   }
   known["lm_head"] = true;  // plans from qsweep recommend list it; used with --quantize-lm-head
   for (const auto& kv : opt.plan)
@@ -339,7 +339,8 @@ QuantizeSummary quantize_model(const LlamaWeights& model, const CalibWindows& ca
   }
   if (opt.progress) progress.finish();
   if (opt.quantize_lm_head) {
-    // The head's input: final RMSNorm of the (propagated) last hidden states, Gram per chunk.
+    // The head's input: final RMSNorm of the (propagated) last hidden states, with the family's
+    // scaling (head_input: what lm_head receives in evaluation), Gram per chunk.
     const std::vector<float> fnorm = model.load_final_norm();
     std::vector<std::vector<double>> partials;
     std::vector<float> xn;
@@ -347,8 +348,7 @@ QuantizeSummary quantize_model(const LlamaWeights& model, const CalibWindows& ca
       const int64_t a = c * opt.calib_chunk, b = std::min<int64_t>(calib.n, a + opt.calib_chunk);
       const int64_t rows = (b - a) * T;
       xn.resize(static_cast<size_t>(rows) * H);
-      rmsnorm(x.data() + static_cast<size_t>((a - s0) * T) * H, fnorm.data(), xn.data(), rows, H,
-              static_cast<float>(cfg.rms_norm_eps));
+      head_input(cfg, fnorm.data(), x.data() + static_cast<size_t>((a - s0) * T) * H, xn.data(), rows);
       partials.emplace_back(static_cast<size_t>(H) * H);
       gram_xtx(xn.data(), rows, H, partials.back().data());
     }

@@ -48,7 +48,7 @@ check() {  # name needle args...
   else bad "no clean error for $name (rc $rc): $out"; fi
 }
 check bits-9 "bits 9 out of range" --method rtn --bits 9 --calib "$CAL"
-check group-100 "group size 100 does not divide" --method rtn --group-size 100 --calib "$CAL"
+check group-0 "group size 0 must be positive" --method rtn --group-size 0 --calib "$CAL"
 check empty-calib "empty.txt" --method gptq --calib "$tmp/empty.txt"
 check short-calib "short.txt" --method gptq --calib "$tmp/short.txt"
 check bad-method "hqq" --method hqq --calib "$CAL"

@@ -68,6 +68,8 @@ if "$QS" diff "$tmp/a" "$tmp/b" >"$tmp/diff.out"; then ok "1 group x 2 ranks == 
 else bad "groups differ"; head "$tmp/diff.out"; fi
 "$QS" diff -q "$tmp/a/cells/$(sed -n 2p "$tmp/status.csv" | cut -d, -f2)/cell.h5" "$tmp/a/cells/$(sed -n 3p "$tmp/status.csv" | cut -d, -f2)/cell.h5"
 [ $? -eq 1 ] && ok "qsweep diff reports different cells as different" || bad "diff cannot tell two cells apart"
+"$QS" diff -q "$tmp/a" "$tmp/no-such-dir" 2>/dev/null
+[ $? -eq 2 ] && ok "qsweep diff exits 2 when a side cannot be read" || bad "diff: an unreadable side must exit 2"
 
 # 3. The shared full-precision hidden states give the KL of a side-by-side evaluation, bit for bit.
 id2=$(sed -n 3p "$tmp/status.csv" | cut -d, -f2)
@@ -161,10 +163,10 @@ check bits-range "cell bits=3 bits=9.*bits 9 out of range\|cell.*bits=9.*out of 
 [quantize]
 method = rtn
 bits = 3, 9"
-check group "group size 100 does not divide" "$H
+check group "group size 0 must be positive" "$H
 [quantize]
 method = rtn
-group-size = 100"
+group-size = 0"
 check method "hqq" "$H
 [quantize]
 method = rtn, hqq"
