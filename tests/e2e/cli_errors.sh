@@ -9,7 +9,7 @@ set -u
 
 QSWEEP=${1:?usage: cli_errors.sh QSWEEP_BINARY SOURCE_DIR SHARED_DIR}
 SRC=${2:?source dir}
-# $3 (shared dir) is not needed: everything here uses the bundled demo model.
+# $3 (shared dir) is not needed: everything here uses the bundled demo model or make-model.
 
 MODEL="$SRC/demo/kjv-llama"
 TEXT="$SRC/demo/data/kjv-test.txt"
@@ -110,6 +110,76 @@ expect_error unknown-option "--bogus" -- \
 expect_error unknown-subcommand "frobnicate" -- \
   frobnicate --model "$MODEL"
 
+# ---- tokenizer.json / tokenizer_config.json / config.json of a Hugging Face folder -------------
+# A make-model folder with a small byte-level BPE tokenizer.json copied in is a complete model
+# folder; each broken copy must fail naming the file and what is wrong, with no eval.h5.
+TOKM="$T/tok-model"
+"$QSWEEP" make-model --output "$TOKM" --hidden 64 --intermediate 128 --layers 1 --heads 2 --kv-heads 1 \
+  --vocab 300 >/dev/null 2>&1 || echo "FAIL make-model for the tokenizer cases"
+rm -f "$TOKM"/tokenizer.model
+/usr/bin/python3 - "$TOKM" <<'PY'
+import json, sys
+# GPT-2's byte alphabet: printable bytes map to themselves, the rest to U+0100 onwards.
+keep = list(range(33, 127)) + list(range(161, 173)) + list(range(174, 256))
+chars, n = {}, 0
+for b in range(256):
+    if b in keep: chars[b] = chr(b)
+    else: chars[b] = chr(256 + n); n += 1
+vocab = {chars[b]: b for b in range(256)}
+merges = [["Ġ", "t"], ["h", "e"], ["Ġt", "he"]]
+for a, c in merges: vocab[a + c] = len(vocab)
+tok = {"version": "1.0", "added_tokens": [{"id": 299, "content": "<s>", "special": True, "single_word": False,
+       "lstrip": False, "rstrip": False, "normalized": False}],
+       "normalizer": None,
+       "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": True},
+       "post_processor": None, "decoder": {"type": "ByteLevel"},
+       "model": {"type": "BPE", "dropout": None, "unk_token": None, "byte_fallback": False, "vocab": vocab, "merges": merges}}
+json.dump(tok, open(sys.argv[1] + "/tokenizer.json", "w"))
+json.dump({"add_bos_token": True, "bos_token": "<s>"}, open(sys.argv[1] + "/tokenizer_config.json", "w"))
+PY
+# broken COPY-NAME PYTHON-EDIT: a copy of the folder whose JSON files the edit changes
+# (tj = tokenizer.json, tc = tokenizer_config.json, cj = config.json, as Python objects;
+# an edit may also set raw_tj / raw_tc to write text that is not JSON).
+broken() {
+  cp -r "$TOKM" "$T/$1"
+  /usr/bin/python3 - "$T/$1" "$2" <<'PY'
+import json, sys
+d, edit = sys.argv[1], sys.argv[2]
+tj = json.load(open(d + "/tokenizer.json")); tc = json.load(open(d + "/tokenizer_config.json"))
+cj = json.load(open(d + "/config.json")); raw_tj = raw_tc = None
+exec(edit)
+open(d + "/tokenizer.json", "w").write(raw_tj if raw_tj is not None else json.dumps(tj))
+open(d + "/tokenizer_config.json", "w").write(raw_tc if raw_tc is not None else json.dumps(tc))
+json.dump(cj, open(d + "/config.json", "w"))
+PY
+}
+broken tj-truncated 'raw_tj = json.dumps(tj)[:200]'
+broken tj-wordpiece 'tj["model"]["type"] = "WordPiece"'
+broken tj-pretok 'tj["pre_tokenizer"] = {"type": "Whitespace"}'
+broken tj-split-behavior 'tj["pre_tokenizer"] = {"type": "Split", "pattern": {"Regex": "\\s+"}, "behavior": "Sideways", "invert": False}'
+broken tj-bad-regex 'tj["pre_tokenizer"] = {"type": "Split", "pattern": {"Regex": "(\\p{L}+"}, "behavior": "Isolated", "invert": False}'
+broken tj-normalizer 'tj["normalizer"] = {"type": "BertNormalizer"}'
+broken tj-merge-unknown 'tj["model"]["merges"].append(["zz", "qq"])'
+broken tj-no-vocab 'del tj["model"]["vocab"]'
+broken tc-not-json 'raw_tc = "{\"add_bos_token\": tru"'
+broken tc-add-bos-string 'tc["add_bos_token"] = "yes"'
+broken tc-bos-unknown 'tc["bos_token"] = "<bos-not-there>"'
+broken cj-vocab-small 'tj["added_tokens"].append(dict(tj["added_tokens"][0], id=350, content="<big>"))'
+broken cj-model-type 'cj["model_type"] = "gpt2"'
+expect_error tokenizer-json-not-json "tokenizer.json: not valid JSON at byte" -- eval --model "$T/tj-truncated" --data "$TEXT" -q
+expect_error tokenizer-json-wordpiece "model.type" -- eval --model "$T/tj-wordpiece" --data "$TEXT" -q
+expect_error tokenizer-json-pretokenizer "\"Whitespace\"" -- eval --model "$T/tj-pretok" --data "$TEXT" -q
+expect_error tokenizer-json-split-behavior "Sideways" -- eval --model "$T/tj-split-behavior" --data "$TEXT" -q
+expect_error tokenizer-json-bad-regex "pre_tokenizer.pattern" -- eval --model "$T/tj-bad-regex" --data "$TEXT" -q
+expect_error tokenizer-json-normalizer "BertNormalizer" -- eval --model "$T/tj-normalizer" --data "$TEXT" -q
+expect_error tokenizer-json-merge-unknown "model.merges[3]" -- eval --model "$T/tj-merge-unknown" --data "$TEXT" -q
+expect_error tokenizer-json-no-vocab "model.vocab" -- eval --model "$T/tj-no-vocab" --data "$TEXT" -q
+expect_error tokenizer-config-not-json "tokenizer_config.json" -- eval --model "$T/tc-not-json" --data "$TEXT" -q
+expect_error tokenizer-config-add-bos "add_bos_token" -- eval --model "$T/tc-add-bos-string" --data "$TEXT" -q
+expect_error tokenizer-config-bos-unknown "<bos-not-there>" -- eval --model "$T/tc-bos-unknown" --data "$TEXT" -q
+expect_error config-vocab-below-tokenizer "vocab_size" -- eval --model "$T/cj-vocab-small" --data "$TEXT" -q
+expect_error config-unknown-model-type "gpt2" -- eval --model "$T/cj-model-type" --data "$TEXT" -q
+
 # ---- positive case --------------------------------------------------------------------------
 
 n=$((n + 1))
@@ -134,6 +204,18 @@ else
   echo "FAIL valid-pretokenized-600: $why"
   sed 's/^/    stdout: /' "$T/good.stdout" | head -n 5
   sed 's/^/    stderr: /' "$T/good.stderr" | head -n 5
+fi
+
+# The intact folder works with no extra flags, and add_bos_token puts <s> (id 299) first.
+n=$((n + 1))
+if "$QSWEEP" eval --model "$TOKM" --data "$TEXT" --ctx 64 -q --output-dir "$T/out-tok" >"$T/tok.stdout" 2>"$T/tok.stderr" &&
+   [ -s "$T/out-tok/eval.h5" ] && /usr/bin/python3 -c "
+import h5py, sys
+f = h5py.File(sys.argv[1], 'r')
+print(list(f.attrs.keys()))" "$T/out-tok/eval.h5" >/dev/null 2>&1; then
+  echo "PASS tokenizer-json-folder: $(grep -m1 '^perplexity:' "$T/tok.stdout")"
+else
+  failures=$((failures + 1)); echo "FAIL tokenizer-json-folder"; head -5 "$T/tok.stderr"
 fi
 
 echo "cli_errors: $((n - failures))/$n passed"
