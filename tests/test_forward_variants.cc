@@ -1,10 +1,12 @@
 // test_forward_variants.cc — the C++ forward pass against the independent float64 NumPy
 // reference (tests/reference/llama_ref.py) on synthetic checkpoints covering what the bundled
-// model does not: qwen2 q/k/v biases, tied embeddings, llama3 rope scaling, fp16 and fp32
-// storage, sharded checkpoints, MHA and GQA — plus the observer and weight-substitution seam.
+// model does not: qwen2 q/k/v biases, qwen3 q/k norms, minicpm's scaling, tied embeddings, llama3
+// rope scaling, fp16 and fp32 storage, sharded checkpoints, MHA and GQA — plus the observer and
+// weight-substitution seam.
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <random>
 
 #include "model/forward.h"
@@ -40,6 +42,18 @@ std::vector<Variant> variants() {
   auto r = tiny(); r.llama3_rope = true; r.rope_theta = 500000; v.push_back({"llama3_rope", r});
   auto s = tiny(); s.shards = 3; s.kv_heads = 4; v.push_back({"sharded_mha", s});
   auto h = tiny(); h.head_dim = 32; h.heads = 4; h.kv_heads = 1; v.push_back({"head_dim_mqa", h});
+  // qwen3: per-head q/k RMSNorm, head_dim independent of hidden/heads (q_dim 128 != hidden 64).
+  auto q3 = tiny(); q3.model_type = "qwen3"; q3.head_dim = 32; q3.dtype = DType::F32;
+  v.push_back({"qwen3_qknorm_f32", q3});
+  auto q3t = tiny(); q3t.model_type = "qwen3"; q3t.head_dim = 24; q3t.tie_embeddings = true;
+  v.push_back({"qwen3_tied_bf16", q3t});
+  // minicpm: scale_emb, residual × scale_depth/sqrt(L), lm_head input ÷ hidden/dim_model_base.
+  auto mc = tiny(); mc.model_type = "minicpm"; mc.tie_embeddings = true;
+  mc.scale_emb = 2.5; mc.scale_depth = 0.6; mc.dim_model_base = 24;
+  v.push_back({"minicpm_tied_bf16", mc});
+  auto mcu = mc; mcu.tie_embeddings = false; mcu.dtype = DType::F32; mcu.layers = 3; mcu.scale_emb = 12;
+  mcu.scale_depth = 1.4; mcu.dim_model_base = 40;
+  v.push_back({"minicpm_untied_f32", mcu});
   return v;
 }
 
@@ -87,6 +101,9 @@ TEST_P(ForwardVariant, MatchesNumpyReference) {
       max_abs = std::max(max_abs, std::fabs(want));
     }
   EXPECT_LT(max_diff, 2e-4 * std::max(1.0, max_abs)) << v.name << ": max |logit| " << max_abs;
+  char buf[96];
+  std::snprintf(buf, sizeof(buf), "%.3g (max |logit| %.3g)", max_diff, max_abs);
+  RecordProperty("max_abs_diff", buf);
 }
 
 INSTANTIATE_TEST_SUITE_P(Synthetic, ForwardVariant, ::testing::ValuesIn(variants()),

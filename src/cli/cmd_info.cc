@@ -28,6 +28,13 @@ int cmd_info(const CommandContext& ctx) {
               c.num_attention_heads, c.num_key_value_heads, c.head_dim, c.vocab_size, c.rope_theta,
               c.rope_scaling.type.empty() ? "none" : c.rope_scaling.type.c_str(),
               c.tie_word_embeddings ? "yes" : "no");
+  // Family extras: only for the families that have them, so llama/mistral/qwen2 print as before.
+  if (c.qk_norm)
+    std::printf("family: qwen3 (per-head RMSNorm of q and k before RoPE, eps %g)\n", c.rms_norm_eps);
+  if (c.mup_scaling)
+    std::printf("family: minicpm (muP scaling)\nscale_emb: %g\nscale_depth: %g (residual branches x %.6g)\n"
+                "dim_model_base: %g (lm_head input / %.6g)\n",
+                c.scale_emb, c.scale_depth, c.residual_scale(), c.dim_model_base, c.logit_divisor());
   std::printf("parameters: %lld\nlinear parameters (lm_head included): %lld\n",
               static_cast<long long>(m.total_parameters()),
               static_cast<long long>(m.linear_parameters()));

@@ -1,5 +1,6 @@
 // cmd_make_model.cc — `qsweep make-model`: a synthetic HF checkpoint with Llama-family shapes
-// (presets for the bundled model's shapes and Llama-3.2-1B's) for benchmarks and tests.
+// (presets for the bundled model's shapes and Llama-3.2-1B's) for benchmarks and tests, of any
+// supported model_type (llama, mistral, qwen2, qwen3, minicpm) with that family's extra fields.
 #include "cli/command.h"
 #include "core/error.h"
 #include "core/log.h"
@@ -16,7 +17,7 @@ int cmd_make_model(const CommandContext& ctx) {
   desc.add_options()("help,h", "show this help")
       ("output", po::value(&out)->required(), "model directory to write")
       ("preset", po::value(&preset), "kjv (4 x 256, the bundled model's shapes), 160m (12 x 768), 1b (Llama-3.2-1B: 16 x 2048, vocab 128256); options below override")
-      ("model-type", po::value(&s.model_type)->default_value("llama"), "llama, mistral or qwen2 (qwen2 adds q/k/v biases)")
+      ("model-type", po::value(&s.model_type)->default_value("llama"), "llama, mistral, qwen2 (adds q/k/v biases), qwen3 (adds per-head q/k RMSNorm weights) or minicpm (adds scale_emb, scale_depth, dim_model_base)")
       ("hidden", po::value(&s.hidden), "hidden size")
       ("intermediate", po::value(&s.intermediate), "MLP size")
       ("layers", po::value(&s.layers), "decoder blocks")
@@ -28,6 +29,9 @@ int cmd_make_model(const CommandContext& ctx) {
       ("shards", po::value(&s.shards)->default_value(1), "number of safetensors shards (> 1 writes model.safetensors.index.json)")
       ("tie-embeddings", po::bool_switch(&s.tie_embeddings), "tie lm_head to the embedding (no lm_head.weight)")
       ("llama3-rope", po::bool_switch(&s.llama3_rope), "add llama3 rope_scaling (factor 8, original 64 positions)")
+      ("scale-emb", po::value(&s.scale_emb)->default_value(12.0), "minicpm: embedding multiplier scale_emb")
+      ("scale-depth", po::value(&s.scale_depth)->default_value(1.4), "minicpm: residual branches x scale_depth / sqrt(layers)")
+      ("dim-model-base", po::value(&s.dim_model_base)->default_value(0.0), "minicpm: lm_head input / (hidden / dim_model_base); 0 = hidden / 8")
       ("seed", po::value(&s.seed)->default_value(0), "random seed")
       ("tokenizer", po::value(&s.tokenizer), "tokenizer.model to copy into the directory");
   po::variables_map vm;

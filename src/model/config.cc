@@ -1,6 +1,7 @@
 // config.cc — config.json parsing and validation.
 #include "model/config.h"
 
+#include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -43,7 +44,17 @@ bool get_bool(const json& j, const std::string& path, const char* key, bool def)
   return j[key].get<bool>();
 }
 
+constexpr const char* kSupportedModelTypes = "llama, mistral, qwen2, qwen3, minicpm";
+
 }  // namespace
+
+double ModelConfig::residual_scale() const {
+  return mup_scaling ? scale_depth / std::sqrt(static_cast<double>(num_hidden_layers)) : 1.0;
+}
+
+double ModelConfig::logit_divisor() const {
+  return mup_scaling ? hidden_size / dim_model_base : 1.0;
+}
 
 ModelConfig ModelConfig::from_file(const std::string& path) {
   const json j = read_json_file(path, "a model directory needs a config.json");
@@ -52,11 +63,12 @@ ModelConfig ModelConfig::from_file(const std::string& path) {
   ModelConfig c;
   c.path = path;
   QS_CHECK(j.contains("model_type") && j["model_type"].is_string(),
-           path << ": missing field 'model_type' (expected llama, mistral or qwen2)");
+           path << ": missing field 'model_type' (expected one of " << kSupportedModelTypes << ")");
   c.model_type = j["model_type"].get<std::string>();
-  QS_CHECK(c.model_type == "llama" || c.model_type == "mistral" || c.model_type == "qwen2",
+  QS_CHECK(c.model_type == "llama" || c.model_type == "mistral" || c.model_type == "qwen2" ||
+               c.model_type == "qwen3" || c.model_type == "minicpm",
            path << ": field 'model_type' is '" << c.model_type
-                << "', expected llama, mistral or qwen2");
+                << "', which qsweep does not support (supported: " << kSupportedModelTypes << ")");
   c.hidden_size = get_int(j, path, "hidden_size", true, 0);
   c.intermediate_size = get_int(j, path, "intermediate_size", true, 0);
   c.num_hidden_layers = get_int(j, path, "num_hidden_layers", true, 0);
@@ -64,10 +76,15 @@ ModelConfig ModelConfig::from_file(const std::string& path) {
   c.num_key_value_heads = get_int(j, path, "num_key_value_heads", false, c.num_attention_heads);
   c.vocab_size = get_int(j, path, "vocab_size", true, 0);
   c.max_position_embeddings = get_int(j, path, "max_position_embeddings", false, 0);
-  QS_CHECK(c.hidden_size % c.num_attention_heads == 0 || j.contains("head_dim"),
-           path << ": hidden_size " << c.hidden_size << " is not divisible by num_attention_heads "
-                << c.num_attention_heads << " and no head_dim is given");
-  c.head_dim = get_int(j, path, "head_dim", false, c.hidden_size / c.num_attention_heads);
+  if (c.model_type == "qwen3") {
+    // Qwen3Config declares head_dim = 128 by default, independent of hidden / heads.
+    c.head_dim = get_int(j, path, "head_dim", false, 128);
+  } else {
+    QS_CHECK(c.hidden_size % c.num_attention_heads == 0 || j.contains("head_dim"),
+             path << ": hidden_size " << c.hidden_size << " is not divisible by num_attention_heads "
+                  << c.num_attention_heads << " and no head_dim is given");
+    c.head_dim = get_int(j, path, "head_dim", false, c.hidden_size / c.num_attention_heads);
+  }
   QS_CHECK(c.head_dim % 2 == 0, path << ": field 'head_dim' must be even for RoPE, got "
                                      << c.head_dim);
   QS_CHECK(c.num_attention_heads % c.num_key_value_heads == 0,
@@ -75,16 +92,29 @@ ModelConfig ModelConfig::from_file(const std::string& path) {
                 << " must be a multiple of num_key_value_heads " << c.num_key_value_heads);
   c.rms_norm_eps = get_double(j, path, "rms_norm_eps", 1e-6);
   c.rope_theta = get_double(j, path, "rope_theta", 10000.0);
-  c.tie_word_embeddings = get_bool(j, path, "tie_word_embeddings", false);
+  // MiniCPMConfig ties lm_head to the embedding unless told otherwise; the others do not.
+  c.tie_word_embeddings = get_bool(j, path, "tie_word_embeddings", c.model_type == "minicpm");
   c.attention_bias = get_bool(j, path, "attention_bias", false);
   c.mlp_bias = get_bool(j, path, "mlp_bias", false);
   c.qkv_bias = c.model_type == "qwen2";
+  c.qk_norm = c.model_type == "qwen3";
+  if (c.model_type == "minicpm") {
+    c.mup_scaling = true;
+    c.scale_emb = get_double(j, path, "scale_emb", 1.0);
+    c.scale_depth = get_double(j, path, "scale_depth", 1.0);
+    c.dim_model_base = get_double(j, path, "dim_model_base", 1.0);
+  }
   if (j.contains("hidden_act") && j["hidden_act"].is_string()) {
     const std::string act = j["hidden_act"].get<std::string>();
     QS_CHECK(act == "silu" || act == "swish",
              path << ": field 'hidden_act' is '" << act << "', only silu (SwiGLU) is supported");
   }
   bool use_sw = c.model_type == "mistral" || get_bool(j, path, "use_sliding_window", false);
+  // Qwen3 windows only the layers from max_window_layers on (layer_types); qsweep's attention
+  // takes one window for every layer, so refuse rather than compute something else.
+  QS_CHECK(!(use_sw && c.model_type == "qwen3"),
+           path << ": field 'use_sliding_window' is true; per-layer sliding windows of qwen3 are "
+                   "not supported (set it to false)");
   if (use_sw && j.contains("sliding_window") && !j["sliding_window"].is_null())
     c.sliding_window = get_int(j, path, "sliding_window", false, 0);
   if (j.contains("bos_token_id") && j["bos_token_id"].is_number_integer())

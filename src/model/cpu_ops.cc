@@ -59,6 +59,26 @@ void rmsnorm(const float* x, const float* w, float* y, int64_t rows, int cols, f
   }
 }
 
+void head_rmsnorm(float* x, int64_t ld, int64_t rows, int n_heads, int head_dim, const float* w,
+                  float eps) {
+  const int64_t tasks = rows * n_heads;
+#pragma omp parallel for schedule(static)
+  for (int64_t t = 0; t < tasks; ++t) {
+    float* xh = x + (t / n_heads) * ld + (t % n_heads) * head_dim;
+    float ss = 0.0f;
+#pragma omp simd reduction(+ : ss)
+    for (int c = 0; c < head_dim; ++c) ss += xh[c] * xh[c];
+    const float inv = 1.0f / std::sqrt(ss / static_cast<float>(head_dim) + eps);
+#pragma omp simd
+    for (int c = 0; c < head_dim; ++c) xh[c] = (xh[c] * inv) * w[c];
+  }
+}
+
+void add_scaled(float* x, const float* y, float a, int64_t n) {
+#pragma omp parallel for simd schedule(static)
+  for (int64_t i = 0; i < n; ++i) x[i] += y[i] * a;
+}
+
 void silu_mul(const float* gu, float* act, int64_t rows, int inter) {
 #pragma omp parallel for schedule(static)
   for (int64_t r = 0; r < rows; ++r) {

@@ -1,5 +1,5 @@
-// cpu_ops.h — the non-GEMM operators of the CPU forward pass (RMSNorm, SwiGLU, causal GQA
-// attention, log-softmax NLL), multi-threaded over rows or (sequence, head) pairs with OpenMP.
+// cpu_ops.h — the non-GEMM operators of the CPU forward pass (RMSNorm, per-head RMSNorm, SwiGLU,
+// causal GQA attention, log-softmax NLL), multi-threaded over rows or (sequence, head) pairs with OpenMP.
 // Every output row is produced by one thread with a fixed operation order, so results do not
 // depend on the thread count — the basis of "1 rank and 64 ranks give the same numbers".
 #pragma once
@@ -9,6 +9,15 @@ namespace qsweep {
 
 // y[r,:] = x[r,:] / sqrt(mean(x[r,:]^2) + eps) * w   (x and y may alias)
 void rmsnorm(const float* x, const float* w, float* y, int64_t rows, int cols, float eps);
+
+// RMSNorm of each of n_heads heads of width head_dim in each of `rows` rows of stride ld, in place,
+// with one weight vector w [head_dim] shared by the heads (qwen3's q_norm / k_norm). Same
+// arithmetic per head as rmsnorm() per row.
+void head_rmsnorm(float* x, int64_t ld, int64_t rows, int n_heads, int head_dim, const float* w,
+                  float eps);
+
+// x[i] += y[i] * a (a residual branch scaled before it is added: MiniCPM's scale_depth).
+void add_scaled(float* x, const float* y, float a, int64_t n);
 
 // act[r, i] = silu(gu[r, i]) * gu[r, inter + i]; gu rows are [gate | up].
 void silu_mul(const float* gu, float* act, int64_t rows, int inter);

@@ -1,7 +1,9 @@
 // forward.cc — block forward: norm → fused QKV GEMM → RoPE → attention → O GEMM (+residual via
 // beta=1) → norm → fused gate/up GEMM → SwiGLU → down GEMM (+residual). GEMMs are
 // cblas_sgemm(RowMajor, NoTrans, Trans) against HF's [out, in] weights, so weights are used in
-// place without a transposed copy.
+// place without a transposed copy. Family steps sit beside that path, taken only when the config
+// asks: qwen3's per-head q/k RMSNorm before RoPE; MiniCPM's residual branches computed apart and
+// added × scale_depth/sqrt(L), and its lm_head input ÷ hidden/dim_model_base.
 #include "model/forward.h"
 
 #include <cblas.h>
@@ -43,6 +45,18 @@ T* sized(std::vector<T>& v, size_t n) {
 }
 }  // namespace
 
+void head_input(const ModelConfig& cfg, const float* norm, const float* x, float* y, int64_t rows) {
+  const int H = cfg.hidden_size;
+  rmsnorm(x, norm, y, rows, H, static_cast<float>(cfg.rms_norm_eps));
+  if (cfg.mup_scaling) {
+    // HF: lm_head(hidden_states / (hidden_size / dim_model_base)), the divisor rounded to fp32.
+    const float d = static_cast<float>(cfg.logit_divisor());
+    const int64_t n = rows * H;
+#pragma omp parallel for simd schedule(static)
+    for (int64_t i = 0; i < n; ++i) y[i] /= d;
+  }
+}
+
 HeadWeights HeadWeights::load(const LlamaWeights& w) {
   HeadWeights h;
   h.norm = w.load_final_norm();
@@ -69,6 +83,10 @@ void LlamaForward::run_block(const BlockWeights& w, float* x, int n_seq, int seq
   float* attn = sized(attn_, M * Q);
   float* gu = sized(gu_, M * 2 * I);
   float* act = sized(act_, M * I);
+  // MiniCPM: each residual branch is formed apart, then added × scale_depth / sqrt(L).
+  const bool residual_scaled = cfg_.mup_scaling;
+  const float residual_scale = static_cast<float>(cfg_.residual_scale());
+  float* branch = residual_scaled ? sized(branch_, M * H) : nullptr;
   auto observe = [&](std::initializer_list<Linear> mods, const float* in, int cols) {
     if (!observer) return;
     std::vector<Linear> m(mods);
@@ -81,6 +99,10 @@ void LlamaForward::run_block(const BlockWeights& w, float* x, int n_seq, int seq
   gemm_xwt(xn, w.qkv.data(), qkv, M, QKV, H, 0.0f, QKV);
   if (!w.qkv_bias.empty()) add_bias(qkv, w.qkv_bias.data(), M, QKV, QKV);
   const RopeTable& rt = rope(seq_len);
+  if (cfg_.qk_norm) {
+    head_rmsnorm(qkv, QKV, M, cfg_.num_attention_heads, cfg_.head_dim, w.q_norm.data(), eps);
+    head_rmsnorm(qkv + Q, QKV, M, cfg_.num_key_value_heads, cfg_.head_dim, w.k_norm.data(), eps);
+  }
   rope_apply(qkv, QKV, n_seq, seq_len, cfg_.num_attention_heads, rt);
   rope_apply(qkv + Q, QKV, n_seq, seq_len, cfg_.num_key_value_heads, rt);
   AttentionShape as{n_seq, seq_len, cfg_.num_attention_heads, cfg_.num_key_value_heads,
@@ -93,8 +115,14 @@ void LlamaForward::run_block(const BlockWeights& w, float* x, int n_seq, int seq
   attention(qkv, qkv + Q, qkv + Q + KV, QKV, attn, as);
   if (as.entropy) observer->on_attention_entropy(w.index, entropy.data(), n_seq, cfg_.num_attention_heads, seq_len);
   observe({Linear::O}, attn, Q);
-  gemm_xwt(attn, w.o.data(), x, M, H, Q, 1.0f, H);
-  if (!w.o_bias.empty()) add_bias(x, w.o_bias.data(), M, H, H);
+  if (residual_scaled) {
+    gemm_xwt(attn, w.o.data(), branch, M, H, Q, 0.0f, H);
+    if (!w.o_bias.empty()) add_bias(branch, w.o_bias.data(), M, H, H);
+    add_scaled(x, branch, residual_scale, M * H);
+  } else {
+    gemm_xwt(attn, w.o.data(), x, M, H, Q, 1.0f, H);
+    if (!w.o_bias.empty()) add_bias(x, w.o_bias.data(), M, H, H);
+  }
 
   // MLP half.
   rmsnorm(x, w.post_norm.data(), xn, M, H, eps);
@@ -103,8 +131,14 @@ void LlamaForward::run_block(const BlockWeights& w, float* x, int n_seq, int seq
   if (!w.gate_up_bias.empty()) add_bias(gu, w.gate_up_bias.data(), M, 2 * I, 2 * I);
   silu_mul(gu, act, M, I);
   observe({Linear::Down}, act, I);
-  gemm_xwt(act, w.down.data(), x, M, H, I, 1.0f, H);
-  if (!w.down_bias.empty()) add_bias(x, w.down_bias.data(), M, H, H);
+  if (residual_scaled) {
+    gemm_xwt(act, w.down.data(), branch, M, H, I, 0.0f, H);
+    if (!w.down_bias.empty()) add_bias(branch, w.down_bias.data(), M, H, H);
+    add_scaled(x, branch, residual_scale, M * H);
+  } else {
+    gemm_xwt(act, w.down.data(), x, M, H, I, 1.0f, H);
+    if (!w.down_bias.empty()) add_bias(x, w.down_bias.data(), M, H, H);
+  }
 }
 
 void LlamaForward::head_logits(const HeadWeights& h, const float* x, const int64_t* rows, int64_t n,
@@ -112,7 +146,7 @@ void LlamaForward::head_logits(const HeadWeights& h, const float* x, const int64
   const int H = cfg_.hidden_size;
   float* hx = sized(head_x_, n * H);
   for (int64_t i = 0; i < n; ++i) std::copy(x + rows[i] * H, x + (rows[i] + 1) * H, hx + i * H);
-  rmsnorm(hx, h.norm.data(), hx, n, H, static_cast<float>(cfg_.rms_norm_eps));
+  head_input(cfg_, h.norm.data(), hx, hx, n);
   gemm_xwt(hx, h.lm_head.data(), logits, n, cfg_.vocab_size, H, 0.0f, cfg_.vocab_size);
 }
 

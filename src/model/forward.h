@@ -42,6 +42,11 @@ struct HeadWeights {
   static HeadWeights load(const LlamaWeights& w);
 };
 
+// The lm_head's input for `rows` final hidden states x [rows, hidden] into y (may alias x): the
+// final RMSNorm (weights `norm`), then, for minicpm, ÷ hidden_size/dim_model_base. The
+// evaluation head and the lm_head's calibration (quantize --quantize-lm-head) both use it.
+void head_input(const ModelConfig& cfg, const float* norm, const float* x, float* y, int64_t rows);
+
 class LlamaForward {
  public:
   explicit LlamaForward(const ModelConfig& cfg);
@@ -49,7 +54,7 @@ class LlamaForward {
   // x [n_seq*seq_len, hidden] is updated in place to the block's output.
   void run_block(const BlockWeights& w, float* x, int n_seq, int seq_len,
                  LinearObserver* observer = nullptr);
-  // Final RMSNorm + lm_head of the rows `rows` of x: logits [n, vocab].
+  // Final RMSNorm (+ family scaling, head_input) + lm_head of the rows `rows` of x: logits [n, vocab].
   void head_logits(const HeadWeights& h, const float* x, const int64_t* rows, int64_t n,
                    float* logits);
   // Negative log-likelihood of targets[i] at row rows[i] (log-softmax over the vocabulary).
@@ -63,7 +68,7 @@ class LlamaForward {
   const RopeTable& rope(int seq_len);
   ModelConfig cfg_;
   std::map<int, RopeTable> ropes_;
-  std::vector<float> xn_, qkv_, attn_, gu_, act_, head_x_, head_logits_;
+  std::vector<float> xn_, qkv_, attn_, gu_, act_, branch_, head_x_, head_logits_;
 };
 
 }  // namespace qsweep

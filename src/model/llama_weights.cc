@@ -61,7 +61,7 @@ void BlockWeights::set_linear(Linear l, const float* w) {
 }
 
 size_t BlockWeights::bytes() const {
-  size_t n = input_norm.size() + post_norm.size() + qkv.size() + qkv_bias.size() + o.size() +
+  size_t n = input_norm.size() + post_norm.size() + q_norm.size() + k_norm.size() + qkv.size() + qkv_bias.size() + o.size() +
              o_bias.size() + gate_up.size() + gate_up_bias.size() + down.size() + down_bias.size();
   return n * sizeof(float);
 }
@@ -95,6 +95,10 @@ LlamaWeights::LlamaWeights(const std::string& model_dir)
     const std::string p = block_prefix(i);
     expect(p + "input_layernorm.weight", {H});
     expect(p + "post_attention_layernorm.weight", {H});
+    if (c.qk_norm) {
+      expect(p + "self_attn.q_norm.weight", {c.head_dim});
+      expect(p + "self_attn.k_norm.weight", {c.head_dim});
+    }
     const int64_t out[kNumLinear] = {Q, KV, KV, H, I, I, H};
     const int64_t in[kNumLinear] = {H, H, H, Q, H, H, I};
     for (int l = 0; l < kNumLinear; ++l) {
@@ -123,6 +127,12 @@ std::unique_ptr<BlockWeights> LlamaWeights::load_block(int i) const {
   b->post_norm.resize(c.hidden_size);
   ckpt_.read_f32(p + "input_layernorm.weight", b->input_norm.data());
   ckpt_.read_f32(p + "post_attention_layernorm.weight", b->post_norm.data());
+  if (c.qk_norm) {
+    b->q_norm.resize(c.head_dim);
+    b->k_norm.resize(c.head_dim);
+    ckpt_.read_f32(p + "self_attn.q_norm.weight", b->q_norm.data());
+    ckpt_.read_f32(p + "self_attn.k_norm.weight", b->k_norm.data());
+  }
   const size_t H = c.hidden_size;
   b->qkv.resize((b->q_dim + 2 * b->kv_dim) * H);
   b->o.resize(H * b->q_dim);
@@ -161,6 +171,10 @@ void LlamaWeights::embed(const int32_t* tokens, int64_t n, float* x) const {
              "token id " << tokens[t] << " at position " << t << " is outside the vocabulary [0, "
                          << config_.vocab_size << ") of " << config_.path);
     ckpt_.read_rows_f32("model.embed_tokens.weight", tokens[t], 1, x + t * H);
+  }
+  if (config_.mup_scaling) {
+    const float s = static_cast<float>(config_.scale_emb);
+    for (int64_t k = 0; k < n * H; ++k) x[k] *= s;
   }
 }
 

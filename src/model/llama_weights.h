@@ -5,7 +5,8 @@
 // one decoder block at a time, converted to fp32: memory use is one block, not the model.
 // BlockWeights keeps q/k/v and gate/up fused row-wise ([q;k;v] and [gate;up]) so the forward
 // pass runs one GEMM per shared input; linear(), set_linear() address each module inside them,
-// which is how quantized weights are substituted later.
+// which is how quantized weights are substituted later. Family extras: qwen3's per-head q/k norms
+// are part of the block (q_norm, k_norm); MiniCPM's scale_emb is applied by embed().
 #pragma once
 #include <memory>
 #include <string>
@@ -26,6 +27,7 @@ struct BlockWeights {
   int index = -1;
   int hidden = 0, q_dim = 0, kv_dim = 0, inter = 0;
   std::vector<float> input_norm, post_norm;  // [hidden]
+  std::vector<float> q_norm, k_norm;         // [head_dim] (qwen3), else empty
   std::vector<float> qkv, qkv_bias;          // [q_dim + 2 kv_dim, hidden], bias empty or [..]
   std::vector<float> o, o_bias;              // [hidden, q_dim]
   std::vector<float> gate_up, gate_up_bias;  // [2 inter, hidden]
@@ -49,7 +51,8 @@ class LlamaWeights {
   const std::string& dir() const { return dir_; }
 
   std::unique_ptr<BlockWeights> load_block(int i) const;
-  // Embedding rows of `tokens` into x [n, hidden]. Token ids are checked against the vocabulary.
+  // Embedding rows of `tokens` into x [n, hidden] (× scale_emb for minicpm: the decoder's input).
+  // Token ids are checked against the vocabulary.
   void embed(const int32_t* tokens, int64_t n, float* x) const;
   std::vector<float> load_final_norm() const;
   std::vector<float> load_lm_head() const;  // [vocab, hidden]; the embedding when tied

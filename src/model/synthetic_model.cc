@@ -1,9 +1,12 @@
 // synthetic_model.cc — seeded random checkpoints. Linear weights ~ N(0, 1/in) so activations keep
-// unit scale through the blocks; norms ~ 1 + N(0, 0.1^2); embeddings ~ N(0, 1); biases ~ N(0, 0.1^2).
+// unit scale through the blocks; norms ~ 1 + N(0, 0.1^2) (qwen3's q/k norms 1 + N(0, 0.25^2));
+// embeddings ~ N(0, 1) (minicpm: N(0, 1/scale_emb^2)); biases ~ N(0, 0.1^2). Family tensors are only added for their family, so
+// the other families' tensors (and their seeds, by index) are what they were.
 #include "model/synthetic_model.h"
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -21,11 +24,21 @@ void write_synthetic_model(const std::string& dir, const SyntheticModelSpec& s) 
   const int hd = s.head_dim > 0 ? s.head_dim : s.hidden / s.heads;
   QS_CHECK(hd % 2 == 0, "make-model: head_dim must be even");
   QS_CHECK(s.shards >= 1, "make-model: --shards must be >= 1");
+  QS_CHECK(s.model_type == "llama" || s.model_type == "mistral" || s.model_type == "qwen2" ||
+               s.model_type == "qwen3" || s.model_type == "minicpm",
+           "make-model: --model-type '" << s.model_type
+                                        << "' is not known (expected llama, mistral, qwen2, qwen3 or minicpm)");
+  const bool minicpm = s.model_type == "minicpm";
+  QS_CHECK(!minicpm || (s.scale_emb > 0 && s.scale_depth > 0 && s.dim_model_base >= 0),
+           "make-model: --scale-emb and --scale-depth must be positive, --dim-model-base >= 0");
   ::mkdir(dir.c_str(), 0755);
 
   nlohmann::ordered_json cfg;
-  cfg["architectures"] = {s.model_type == "qwen2" ? "Qwen2ForCausalLM"
-                          : s.model_type == "mistral" ? "MistralForCausalLM" : "LlamaForCausalLM"};
+  cfg["architectures"] = {s.model_type == "qwen2"     ? "Qwen2ForCausalLM"
+                          : s.model_type == "qwen3"   ? "Qwen3ForCausalLM"
+                          : s.model_type == "minicpm" ? "MiniCPMForCausalLM"
+                          : s.model_type == "mistral" ? "MistralForCausalLM"
+                                                      : "LlamaForCausalLM"};
   cfg["model_type"] = s.model_type;
   cfg["hidden_size"] = s.hidden;
   cfg["intermediate_size"] = s.intermediate;
@@ -41,6 +54,12 @@ void write_synthetic_model(const std::string& dir, const SyntheticModelSpec& s) 
   cfg["hidden_act"] = "silu";
   cfg["bos_token_id"] = 1;
   cfg["eos_token_id"] = 2;
+  if (minicpm) {
+    cfg["scale_emb"] = s.scale_emb;
+    cfg["scale_depth"] = s.scale_depth;
+    cfg["dim_model_base"] = s.dim_model_base > 0 ? s.dim_model_base : std::max(1, s.hidden / 8);
+  }
+  if (s.model_type == "qwen3") cfg["attention_bias"] = false;
   if (s.llama3_rope)
     cfg["rope_scaling"] = {{"rope_type", "llama3"}, {"factor", 8.0}, {"low_freq_factor", 1.0},
                            {"high_freq_factor", 4.0}, {"original_max_position_embeddings", 64}};
@@ -59,7 +78,8 @@ void write_synthetic_model(const std::string& dir, const SyntheticModelSpec& s) 
   std::vector<Gen> gens;
   const int64_t H = s.hidden, Q = int64_t(s.heads) * hd, KV = int64_t(s.kv_heads) * hd,
                 I = s.intermediate;
-  gens.push_back({"model.embed_tokens.weight", {s.vocab, H}, 0.0f, 1.0f});
+  // minicpm: N(0, 1/scale_emb^2), so the decoder's input (embedding × scale_emb) is unit-scale too.
+  gens.push_back({"model.embed_tokens.weight", {s.vocab, H}, 0.0f, minicpm ? float(1 / s.scale_emb) : 1.0f});
   for (int l = 0; l < s.layers; ++l) {
     const std::string p = "model.layers." + std::to_string(l) + ".";
     gens.push_back({p + "input_layernorm.weight", {H}, 1.0f, 0.1f});
@@ -72,6 +92,10 @@ void write_synthetic_model(const std::string& dir, const SyntheticModelSpec& s) 
       gens.push_back({p + "self_attn.v_proj.bias", {KV}, 0.0f, 0.1f});
     }
     gens.push_back({p + "self_attn.o_proj.weight", {H, Q}, 0.0f, float(1 / std::sqrt(Q))});
+    if (s.model_type == "qwen3") {
+      gens.push_back({p + "self_attn.q_norm.weight", {hd}, 1.0f, 0.25f});
+      gens.push_back({p + "self_attn.k_norm.weight", {hd}, 1.0f, 0.25f});
+    }
     gens.push_back({p + "post_attention_layernorm.weight", {H}, 1.0f, 0.1f});
     gens.push_back({p + "mlp.gate_proj.weight", {I, H}, 0.0f, float(1 / std::sqrt(H))});
     gens.push_back({p + "mlp.up_proj.weight", {I, H}, 0.0f, float(1 / std::sqrt(H))});

@@ -35,7 +35,11 @@ double awq_clip(float* w, int out, int in, const std::vector<double>& gram, cons
 // Applies AWQ scales s of the group reading `input` to a block in full precision: the group's
 // linears get W·diag(s), and s⁻¹ is folded into what produces the input (input_layernorm for
 // q/k/v, post_attention_layernorm for gate/up, up_proj's rows for down, v_proj's rows for o),
-// so the block computes the same function.
+// so the block computes the same function. This stays exact for the families' extras: qwen3's
+// q/k norms act on q_proj/k_proj outputs, which the input fold leaves unchanged (and v_proj, whose
+// rows take o_proj's fold, has no norm); MiniCPM's residual factor multiplies o_proj's and
+// down_proj's outputs, which their folds leave unchanged too. Power-of-two scales make the folded
+// block bit-identical (test_model_families.cc checks both).
 void awq_apply_scales(BlockWeights& w, BlockInput input, const std::vector<float>& s);
 
 // Σ over rows of δ_rᵀ G δ_r for δ = w − what [out, in]: the summed squared output error over the

@@ -7,9 +7,16 @@ code, straight from the Hugging Face `transformers` semantics, so that a shared
 misunderstanding is unlikely to hide in both. It deliberately depends on NumPy only: no torch,
 no `safetensors` package (the file format is parsed by hand below).
 
-Supported: model_type llama | mistral | qwen2; GQA; optional q/k/v/o and MLP biases; tied or
-untied lm_head; rope_scaling None or "llama3"; F32 / F16 / BF16 (and F64) tensors; a single
-model.safetensors or a sharded checkpoint with model.safetensors.index.json.
+Supported: model_type llama | mistral | qwen2 | qwen3 | minicpm; GQA; optional q/k/v/o and MLP
+biases; tied or untied lm_head; rope_scaling None or "llama3"; F32 / F16 / BF16 (and F64)
+tensors; a single model.safetensors or a sharded checkpoint with model.safetensors.index.json.
+Family extras, as transformers' Qwen3 and MiniCPM (openbmb/MiniCPM-2B modeling_minicpm.py) code:
+  qwen3: q = q_norm(q_proj(h).view(..., head_dim)), k likewise (RMSNorm over each head, eps
+         rms_norm_eps), before RoPE; head_dim defaults to 128 (Qwen3Config), not hidden/heads.
+  minicpm: inputs_embeds = embed_tokens(ids) * scale_emb; each decoder layer adds its attention
+         and MLP outputs as residual + out * (scale_depth / sqrt(num_hidden_layers)); logits =
+         lm_head(norm(h) / (hidden_size / dim_model_base)); MiniCPMConfig defaults scale_emb =
+         scale_depth = dim_model_base = 1 and tie_word_embeddings = True.
 Not supported: sliding-window attention (refused if the sequence is longer than the window).
 
 Usage:
@@ -139,13 +146,22 @@ def silu(x):
 
 def forward(cfg, weights, ids):
     """Return float64 logits [seq, vocab] for the token ids (one sequence, positions 0..n-1)."""
-    if cfg.get("model_type", "llama") not in ("llama", "mistral", "qwen2"):
-        raise ValueError(f"unsupported model_type {cfg.get('model_type')!r}")
+    model_type = cfg.get("model_type", "llama")
+    if model_type not in ("llama", "mistral", "qwen2", "qwen3", "minicpm"):
+        raise ValueError(f"unsupported model_type {model_type!r}")
     hidden = cfg["hidden_size"]
     n_heads = cfg["num_attention_heads"]
     n_kv = cfg.get("num_key_value_heads") or n_heads
-    head_dim = cfg.get("head_dim") or hidden // n_heads
+    head_dim = cfg.get("head_dim") or (128 if model_type == "qwen3" else hidden // n_heads)
     eps = float(cfg["rms_norm_eps"])
+    n_layers = cfg["num_hidden_layers"]
+    minicpm = model_type == "minicpm"
+    qk_norm = model_type == "qwen3"
+    # MiniCPM's muP factors (1 for the other families, where they are not applied at all).
+    scale_emb = float(cfg.get("scale_emb", 1)) if minicpm else 1.0
+    residual_mult = float(cfg.get("scale_depth", 1)) / math.sqrt(n_layers) if minicpm else 1.0
+    logit_div = hidden / float(cfg.get("dim_model_base", 1)) if minicpm else 1.0
+    tied_default = minicpm  # MiniCPMConfig(tie_word_embeddings=True); the others default False
     n = len(ids)
     window = cfg.get("sliding_window")
     uses_window = cfg.get("model_type") == "mistral" or cfg.get("use_sliding_window", False)
@@ -154,6 +170,8 @@ def forward(cfg, weights, ids):
 
     W = lambda name: weights[name]  # noqa: E731  (KeyError names the missing tensor)
     x = W("model.embed_tokens.weight")[np.asarray(ids)]  # [n, hidden]
+    if minicpm:
+        x = x * scale_emb
 
     # RoPE tables: angle[p, i] = p * inv_freq[i]; cos/sin = concat(angle, angle).
     inv_freq = rope_inv_freq(cfg, head_dim)
@@ -165,7 +183,10 @@ def forward(cfg, weights, ids):
     group = n_heads // n_kv
     scale = 1.0 / math.sqrt(head_dim)
 
-    for layer in range(cfg["num_hidden_layers"]):
+    def residual_add(x, out):
+        return x + out * residual_mult if minicpm else x + out
+
+    for layer in range(n_layers):
         p = f"model.layers.{layer}."
         # --- self-attention ---
         h = rms_norm(x, W(p + "input_layernorm.weight"), eps)
@@ -173,8 +194,13 @@ def forward(cfg, weights, ids):
         q = linear(h, W(a + "q_proj.weight"), a + "q_proj", weights)
         k = linear(h, W(a + "k_proj.weight"), a + "k_proj", weights)
         v = linear(h, W(a + "v_proj.weight"), a + "v_proj", weights)
-        q = q.reshape(n, n_heads, head_dim).transpose(1, 0, 2)  # [H, n, d]
-        k = k.reshape(n, n_kv, head_dim).transpose(1, 0, 2)  # [KV, n, d]
+        q = q.reshape(n, n_heads, head_dim)
+        k = k.reshape(n, n_kv, head_dim)
+        if qk_norm:  # Qwen3: RMSNorm over each head's vector, one [head_dim] weight for all heads
+            q = rms_norm(q, W(a + "q_norm.weight"), eps)
+            k = rms_norm(k, W(a + "k_norm.weight"), eps)
+        q = q.transpose(1, 0, 2)  # [H, n, d]
+        k = k.transpose(1, 0, 2)  # [KV, n, d]
         v = v.reshape(n, n_kv, head_dim).transpose(1, 0, 2)
         q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
         # GQA: query head h reads kv head h // group.
@@ -186,16 +212,18 @@ def forward(cfg, weights, ids):
         probs = np.exp(scores)
         probs /= probs.sum(axis=-1, keepdims=True)
         ctx = (probs @ v).transpose(1, 0, 2).reshape(n, n_heads * head_dim)
-        x = x + linear(ctx, W(a + "o_proj.weight"), a + "o_proj", weights)
+        x = residual_add(x, linear(ctx, W(a + "o_proj.weight"), a + "o_proj", weights))
         # --- SwiGLU MLP ---
         h = rms_norm(x, W(p + "post_attention_layernorm.weight"), eps)
         m = p + "mlp."
         gate = linear(h, W(m + "gate_proj.weight"), m + "gate_proj", weights)
         up = linear(h, W(m + "up_proj.weight"), m + "up_proj", weights)
-        x = x + linear(silu(gate) * up, W(m + "down_proj.weight"), m + "down_proj", weights)
+        x = residual_add(x, linear(silu(gate) * up, W(m + "down_proj.weight"), m + "down_proj", weights))
 
     x = rms_norm(x, W("model.norm.weight"), eps)
-    if cfg.get("tie_word_embeddings", False) or "lm_head.weight" not in weights:
+    if minicpm:
+        x = x / logit_div
+    if cfg.get("tie_word_embeddings", tied_default) or "lm_head.weight" not in weights:
         lm_head = W("model.embed_tokens.weight")
     else:
         lm_head = W("lm_head.weight")
