@@ -35,6 +35,10 @@ int cmd_calibrate(const CommandContext& ctx) {
   po::variables_map vm;
   if (!parse_args("calibrate", "qsweep calibrate --model DIR --calib FILE --output-dir DIR", desc, ctx.args, vm))
     return 0;
+  QS_CHECK(n_calib >= 1, "--n-calib " << n_calib << " must be at least 1");
+  QS_CHECK(seq_len >= 2, "--seq-len " << seq_len << " must be at least 2");
+  QS_CHECK(opt.calib_chunk >= 1, "--calib-chunk " << opt.calib_chunk << " must be at least 1");
+  QS_CHECK(opt.sparsity_threshold > 0, "--sparsity-threshold must be positive");
   if (ctx.validate_only) return 0;
   log_set_quiet(quiet);
   opt.stats_only = true;

@@ -9,13 +9,18 @@
 // that fails consistently on its group (bad numbers, a non-finite result) is recorded as failed
 // and the others go on; the run exits 1 naming them. SIGTERM/SIGUSR1 abandon the current cell at
 // the next block boundary of its quantization or evaluation, and the run exits 75.
+// Inputs: DIR/inputs.json fingerprints the model folder and texts; --resume refuses changed inputs
+// (--refresh-shared recomputes the shared stages and redoes every cell). A new sweep that fails
+// before any cell starts removes what it created.
 #include <hdf5.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cmath>
 #include <cstdarg>
 #include <cstdlib>
+#include <filesystem>
 #include <map>
 #include <optional>
 #include <nlohmann/json.hpp>
@@ -31,6 +36,7 @@
 #include "io/h5_reader.h"
 #include "io/reference_hidden.h"
 #include "model/tokenizer.h"
+#include "sweep/input_fingerprint.h"
 #include "sweep/sweep_results.h"
 
 namespace qsweep {
@@ -134,11 +140,27 @@ class SweepRunner {
     for (const auto& c : plan_.cells) std::printf("  %4d  %s  %s\n", c.index, c.id.c_str(), c.label.c_str());
   }
 
+  // --dry-run: every text the grid reads yields what its cells need — at least one evaluation
+  // window at each cell's ctx and protocol, enough calibration tokens for each n-calib x seq-len —
+  // so a run does not fail in its shared stages after the directory was made. Writes nothing.
+  void check_texts() {
+    dry_run_ = true;
+    for (const auto& b : plan_.baselines) windows(b.eval);
+    for (const auto& c : plan_.cells) {
+      calib(c.quantize);
+      if (!c.baseline.empty()) windows(c.eval);
+    }
+  }
+
   // Creates the directory and its manifest; refuses to mix sweeps (the model and data must be the
-  // same as the run being resumed) or to overwrite one without --resume.
-  void prepare_dir(bool resume) {
-    if (world_.rank() == 0) {
-      if (has_manifest(out_)) {
+  // same as the run being resumed) or to overwrite one without --resume; compares the inputs'
+  // fingerprints with those recorded when the sweep started (see input_fingerprint.h).
+  void prepare_dir(bool resume, bool refresh_shared) {
+    std::string error;
+    int fresh = 0;
+    if (world_.rank() == 0) try {
+      fresh = !has_manifest(out_);
+      if (!fresh) {
         const Manifest old = read_manifest(out_);
         QS_CHECK(resume, out_ << " already holds a sweep (" << survey_sweep(out_, old).complete << " of "
                               << old.cells.size() << " cells complete): pass --resume to continue it, or choose another --output-dir");
@@ -156,9 +178,13 @@ class SweepRunner {
           log_warn("%d cell(s) of the earlier run are not in this job's grid: kept in %s/cells, left out of sweep.h5",
                    dropped, out_.c_str());
       }
+      const InputFingerprint inputs = fingerprint_inputs(plan_.model, plan_.calib, plan_.eval_data);
+      if (!fresh) check_inputs(inputs, refresh_shared);
+      fresh_dir_ = fresh && !std::filesystem::exists(out_);
       make_dirs(out_ + "/cells");
       make_dirs(out_ + "/shared");
       write_manifest(out_, manifest_of(plan_));
+      write_fingerprint(out_, inputs);
       bool all_complete = true;
       for (const auto& c : plan_.cells) all_complete &= read_cell_status(out_, c.id).state == CellState::Complete;
       if (array_count_ <= 1) {  // no other task writes here
@@ -171,8 +197,58 @@ class SweepRunner {
       log_info("sweep %s: %zu cells, %d group(s) of %d rank(s)%s -> %s", plan_.job.path.c_str(), plan_.cells.size(),
                n_groups_, rpc_, array_count_ > 1 ? (" (array task " + std::to_string(array_task_) + " of " + std::to_string(array_count_) + ")").c_str() : "",
                out_.c_str());
+    } catch (const Error& e) {
+      error = e.what();
     }
+    world_.agree_or_throw(error);
+    world_.bcast(&fresh, sizeof(fresh), 0);
+    fresh_ = fresh != 0;
     world_.barrier();
+  }
+
+  // On --resume (rank 0): the inputs must be those the sweep started from. A changed text or model
+  // is refused, or with --refresh-shared the shared stages are dropped and every cell is redone;
+  // a changed mtime with the same size and hash is only a warning.
+  void check_inputs(const InputFingerprint& now, bool refresh_shared) {
+    if (!has_fingerprint(out_)) {
+      log_warn("%s records no input fingerprints (started by an older qsweep): recording them now; changes made "
+               "before this run cannot be detected", out_.c_str());
+    } else {
+      const FingerprintChanges ch = compare_fingerprints(read_fingerprint(out_), now);
+      std::string list;
+      for (const auto& c : ch.changed) list += "\n  " + c;
+      if (!ch.changed.empty() && !refresh_shared)
+        QS_THROW(out_ << ": the inputs changed since this sweep started:" << list
+                      << "\nits shared stages (baselines, reference hidden states, statistics) and cells were computed "
+                         "from the old ones: pass --resume --refresh-shared to recompute them and redo every cell, or "
+                         "choose another --output-dir");
+      if (!ch.changed.empty()) log_warn("the inputs changed since this sweep started:%s", list.c_str());
+      for (const auto& t : ch.touched)
+        log_warn("%s: modification time changed, content (size, sha256) unchanged: reusing the sweep's results", t.c_str());
+    }
+    if (refresh_shared) {
+      log_warn("--refresh-shared: recomputing the shared stages and redoing every cell of %s", out_.c_str());
+      std::error_code ec;
+      std::filesystem::remove_all(out_ + "/shared", ec);
+      QS_CHECK(!ec, out_ << "/shared: cannot be removed (" << ec.message() << ")");
+      if (std::filesystem::is_directory(out_ + "/cells"))
+        for (const auto& e : std::filesystem::directory_iterator(out_ + "/cells"))
+          if (e.is_directory()) clear_cell_dir(e.path().string());
+      std::remove((out_ + "/sweep.h5").c_str());
+      std::remove((out_ + "/summary.csv").c_str());
+    }
+  }
+
+  // A new sweep that failed before any cell started leaves nothing behind (rank 0; the files are
+  // this run's own: the manifest, the fingerprints, shared/ and the empty cells/).
+  void remove_new_sweep() {
+    if (world_.rank() != 0 || !fresh_) return;
+    std::error_code ec;
+    if (fresh_dir_) {
+      std::filesystem::remove_all(out_, ec);
+      return;
+    }
+    for (const char* n : {"/shared", "/cells", "/sweep.json", "/inputs.json"}) std::filesystem::remove_all(out_ + n, ec);
   }
 
   bool mine_in_task(const SweepCell& c) const { return array_count_ <= 1 || c.index % array_count_ == array_task_; }
@@ -191,6 +267,9 @@ class SweepRunner {
     Timer total;
     try {
       run_shared();
+    } catch (const Error&) {
+      remove_new_sweep();
+      throw;
     } catch (const Interrupted&) {  // during the full-precision evaluation: nothing partial kept
       log_warn("stopped by signal %d during the shared stages; resume with --resume (exit code %d: requeue)",
                stop_signal_number(), kExitRequeue);
@@ -305,7 +384,7 @@ class SweepRunner {
       DocumentOptions o;
       o.strip_one_trailing_newline = strip_newline;
       d = load_document_tokens(path, plan_.model, vocab, o);
-      if (world_.rank() == 0) {
+      if (world_.rank() == 0 && !dry_run_) {
         std::string text = std::string(kTokenIdsHeader) + "\n";
         for (size_t i = 0; i < d.size(); ++i) text += std::to_string(d[i]) + (i % 32 == 31 || i + 1 == d.size() ? "\n" : " ");
         write_text_atomic(cache, text);
@@ -551,18 +630,48 @@ class SweepRunner {
   std::map<std::string, CalibWindows> calib_;
   std::map<std::string, std::unique_ptr<BlockStatsCache>> stats_caches_;
   bool cache_warned_ = false;
+  bool dry_run_ = false;              // check_texts: tokenize without writing the cache
+  bool fresh_ = false;                // this run created the sweep (no manifest before)
+  bool fresh_dir_ = false;            // ... and its directory
 
  public:
   int64_t stats_cache_mb_ = 4096;
 
 };
 
+// Parses a shared stage's section as its command would (validate only); an error names the job
+// file, the section and the key the command's message is about ("--n-calib" -> n-calib).
+void validate_shared_section(const std::string& job, const char* section, CommandFn fn,
+                             const std::vector<std::string>& section_args, std::vector<std::string> fixed,
+                             const CommandContext& ctx) {
+  std::vector<std::string> a = section_args;
+  a.insert(a.begin(), fixed.begin(), fixed.end());
+  CommandContext v{a, ctx.command_line, ctx.comm, true};
+  try {
+    fn(v);
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    for (size_t i = 0; i < section_args.size(); ++i) {
+      const std::string& k = section_args[i];
+      if (k.rfind("--", 0) != 0) continue;
+      for (size_t at = msg.find(k); at != std::string::npos; at = msg.find(k, at + 1)) {
+        const size_t end = at + k.size();
+        if (end < msg.size() && (std::isalnum(static_cast<unsigned char>(msg[end])) || msg[end] == '-')) continue;
+        const bool has_value = i + 1 < section_args.size() && section_args[i + 1].rfind("--", 0) != 0;
+        QS_THROW(job << ": [" << section << "] " << k.substr(2)
+                     << (has_value ? " = " + section_args[i + 1] : std::string()) << ": " << msg);
+      }
+    }
+    QS_THROW(job << ": [" << section << "]: " << msg);
+  }
+}
+
 }  // namespace
 
 int cmd_run(const CommandContext& ctx) {
   std::string job_path, out_dir;
   std::vector<std::string> sets;
-  bool resume = false, quiet = false, dry_run = false;
+  bool resume = false, quiet = false, dry_run = false, refresh_shared = false;
   int ranks_per_cell = 0, threads = 0;
   int64_t stats_cache_mb = 4096;
   po::options_description desc("qsweep run options");
@@ -570,6 +679,7 @@ int cmd_run(const CommandContext& ctx) {
       ("job", po::value(&job_path)->required(), "the job file (also the first positional argument)")
       ("output-dir", po::value(&out_dir), "sweep directory (default: the job's output-dir, else results/<job name>)")
       ("resume", po::bool_switch(&resume), "continue a sweep: skip complete cells, redo the others")
+      ("refresh-shared", po::bool_switch(&refresh_shared), "with --resume: recompute the shared stages and redo every cell (after an input changed)")
       ("set", po::value(&sets)->composing(), "override a job-file key: section.key=value (repeatable), e.g. --set quantize.bits=2,3")
       ("ranks-per-cell", po::value(&ranks_per_cell)->default_value(0), "ranks per cell group; groups run different cells concurrently (0: all ranks)")
       ("threads", po::value(&threads)->default_value(0), "threads per rank (0: the job's threads, else cores / ranks per node)")
@@ -588,22 +698,16 @@ int cmd_run(const CommandContext& ctx) {
     return 0;
   log_set_quiet(quiet);
   check_slurm_world(ctx.comm);
+  QS_CHECK(ranks_per_cell >= 0, "--ranks-per-cell " << ranks_per_cell << " must be 0 (all ranks) or a divisor of the rank count");
 
   SweepPlan plan = load_sweep_plan(job_path, sets, &out_dir);
   if (threads == 0) threads = plan.threads;
   // The shared stages' options are checked now too, before any work.
-  if (plan.spectrum) {
-    std::vector<std::string> a = plan.spectrum_args;
-    a.insert(a.begin(), {"--model", plan.model});
-    CommandContext v{a, ctx.command_line, ctx.comm, true};
-    cmd_spectrum(v);
-  }
-  if (plan.calibrate) {
-    std::vector<std::string> a = plan.calibrate_args;
-    a.insert(a.begin(), {"--model", plan.model, "--calib", plan.calib, "--output-dir", out_dir});
-    CommandContext v{a, ctx.command_line, ctx.comm, true};
-    cmd_calibrate(v);
-  }
+  if (plan.spectrum)
+    validate_shared_section(plan.job.path, "spectrum", cmd_spectrum, plan.spectrum_args, {"--model", plan.model}, ctx);
+  if (plan.calibrate)
+    validate_shared_section(plan.job.path, "calibrate", cmd_calibrate, plan.calibrate_args,
+                            {"--model", plan.model, "--calib", plan.calib, "--output-dir", out_dir}, ctx);
   log_set_quiet(quiet);
   QS_CHECK(plan.eval_data.empty() || file_exists(plan.eval_data), plan.job.path << ": eval = " << plan.eval_data << ": no such file");
   QS_CHECK(plan.calib.empty() || file_exists(plan.calib), plan.job.path << ": calib = " << plan.calib << ": no such file");
@@ -613,10 +717,12 @@ int cmd_run(const CommandContext& ctx) {
   runner.stats_cache_mb_ = stats_cache_mb;
   runner.validate();
   if (dry_run) {
+    runner.check_texts();
     runner.list_cells();
     return 0;
   }
-  runner.prepare_dir(resume);
+  QS_CHECK(!refresh_shared || resume, "--refresh-shared needs --resume (it redoes an existing sweep's shared stages and cells)");
+  runner.prepare_dir(resume, refresh_shared);
   return runner.run();
 }
 

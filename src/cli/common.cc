@@ -35,6 +35,8 @@ bool parse_args(const char* cmd, const char* usage, const po::options_descriptio
 }
 
 int setup_threads(const Comm& comm, int threads) {
+  QS_CHECK(threads >= 0 && threads <= 4096,
+           "--threads " << threads << " must be 0 (cores / ranks per node) or a thread count from 1 to 4096");
   const int n = threads > 0 ? threads : default_num_threads(comm.local_size());
   return set_num_threads(n);
 }

@@ -145,6 +145,21 @@ std::vector<double> Comm::ordered_sum(const std::vector<std::vector<double>>& mi
   return s;
 }
 
+void Comm::agree_or_throw(const std::string& my_error) const {
+  if (!comm_ || size_ == 1) {
+    if (!my_error.empty()) throw Error(my_error);
+    return;
+  }
+  int mine = my_error.empty() ? size_ : rank_, first = size_;
+  MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, as_mpi(comm_));
+  if (first == size_) return;
+  uint64_t n = rank_ == first ? my_error.size() : 0;
+  MPI_Bcast(&n, 1, MPI_UINT64_T, first, as_mpi(comm_));
+  std::string msg = rank_ == first ? my_error : std::string(n, '\0');
+  bcast(&msg[0], n, first);
+  throw Error(msg);
+}
+
 void Comm::abort(int code) const {
   if (comm_ && size_ > 1) MPI_Abort(as_mpi(comm_), code);
   finalize();  // a single rank exits cleanly, so mpirun -n 1 reports only our exit code
@@ -165,6 +180,9 @@ std::vector<double> Comm::allgatherv(const std::vector<double>& mine) const { re
 std::vector<int64_t> Comm::allgatherv(const std::vector<int64_t>& mine) const { return mine; }
 double Comm::allreduce_max(double v) const { return v; }
 void Comm::abort(int code) const { std::exit(code); }
+void Comm::agree_or_throw(const std::string& my_error) const {
+  if (!my_error.empty()) throw Error(my_error);
+}
 void Comm::bcast(void*, size_t, int) const {}
 void Comm::allreduce_max(std::vector<double>&) const {}
 std::vector<double> Comm::ordered_sum(const std::vector<std::vector<double>>& mine, size_t n) const {

@@ -40,6 +40,12 @@ class Comm {
   // so the sum is bit-identical on 1 or N ranks (ranks must own contiguous chunk ranges in rank
   // order). `n` is the vector length.
   std::vector<double> ordered_sum(const std::vector<std::vector<double>>& my_partials, size_t n) const;
+  // Failure agreement, collective: every rank passes the error it caught since the last
+  // agreement ("" for none). When any rank has one, every rank throws qsweep::Error with the
+  // message of the lowest-numbered failing rank, so a check that fails on one rank (the owner of
+  // a task, the rank holding a bad window) stops all of them at the same point instead of leaving
+  // the others waiting in the next collective. One small allreduce when nothing failed.
+  void agree_or_throw(const std::string& my_error) const;
   [[noreturn]] void abort(int code) const;
 
  private:

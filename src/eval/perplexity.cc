@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/timer.h"
+#include "eval/non_finite.h"
 #include "io/quant_store.h"
 #include "io/reference_hidden.h"
 #include "model/cpu_ops.h"
@@ -53,6 +54,10 @@ EvalResult evaluate_perplexity(const LlamaWeights& model, const EvalWindows& w, 
   std::vector<float> x;
   std::vector<int64_t> rows;
   std::vector<int32_t> targets;
+  std::vector<float> x_block_in;  // a batch's block input, kept to trace a non-finite output
+  // The first non-finite activation or loss this rank met: agreed at the next poll, so every
+  // rank stops at the same point with the same message (a rank alone may hold the bad window).
+  std::string pending;
 
   const int64_t my_windows = win_end - win_begin;
   const int64_t total_steps =
@@ -66,6 +71,7 @@ EvalResult evaluate_perplexity(const LlamaWeights& model, const EvalWindows& w, 
   int64_t polls = 0;
   auto poll = [&] {
     ++polls;
+    comm.agree_or_throw(pending);
     if (opt.should_stop && opt.should_stop(comm)) throw Interrupted();
   };
   for (int64_t cb = b_begin; cb < b_end; cb += batches_per_chunk) {
@@ -89,7 +95,12 @@ EvalResult evaluate_perplexity(const LlamaWeights& model, const EvalWindows& w, 
         for (int64_t b = cb; b < ce; ++b) {
           const int64_t bw0 = b * opt.batch, bw1 = std::min(w.n_windows, (b + 1) * opt.batch);
           const int n_seq = static_cast<int>(bw1 - bw0);
-          fwd.run_block(*bw, xs + (bw0 - w0) * ctx * H, n_seq, ctx);
+          float* xb = xs + (bw0 - w0) * ctx * H;
+          x_block_in.assign(xb, xb + static_cast<size_t>(n_seq) * ctx * H);
+          fwd.run_block(*bw, xb, n_seq, ctx);
+          if (pending.empty())
+            pending = check_block_output(pass == 0 ? "eval (full-precision model)" : opt.quantized ? "eval (quantized model)" : "eval",
+                                         fwd, *bw, l, x_block_in.data(), xb, n_seq, ctx, H);
           flops += fwd.block_flops(n_seq, ctx);
         }
       }
@@ -148,6 +159,12 @@ EvalResult evaluate_perplexity(const LlamaWeights& model, const EvalWindows& w, 
       for (int64_t k = 0; k < nb; ++k) {
         double s = 0;
         for (int p = 0; p < S; ++p) s += pos_nll[k * S + p];
+        if (pending.empty() && !std::isfinite(s))
+          pending = "eval: non-finite loss (NLL " + std::to_string(s) + ") in window " + std::to_string(bw0 + k) +
+                    ", layer lm_head: the final hidden states of block " + std::to_string(cfg.num_hidden_layers - 1) +
+                    " are finite, the logits are not";
+        if (pending.empty() && kl && !std::isfinite(my_kl[my_kl.size() - nb + k]))
+          pending = "eval: non-finite KL-divergence in window " + std::to_string(bw0 + k) + ", layer lm_head";
         my_nll.push_back(s);
         my_count.push_back(S);
       }
@@ -157,6 +174,7 @@ EvalResult evaluate_perplexity(const LlamaWeights& model, const EvalWindows& w, 
     if (opt.progress) progress.update(++step, tokens_done);
   }
   while (polls < max_chunks * cfg.num_hidden_layers) poll();
+  comm.agree_or_throw(pending);  // the last block's and the head's checks
   if (opt.progress && comm.rank() == 0) progress.finish(tokens_done);
   QS_ASSERT(static_cast<int64_t>(my_nll.size()) == my_windows, "window count");
 

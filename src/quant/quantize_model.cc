@@ -4,12 +4,14 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 
 #include "core/error.h"
 #include "core/log.h"
 #include "core/timer.h"
+#include "eval/non_finite.h"
 #include "model/cpu_ops.h"
 #include "model/forward.h"
 #include "quant/awq.h"
@@ -108,12 +110,23 @@ void get_linear(Bytes& i, LinearResult& r) {
 }
 
 // Runs tasks[k]() on its LPT owner and broadcasts the bytes; returns every task's bytes in order.
+// A task that throws on its owner stops the owner's other tasks; the ranks agree on the failure
+// before the broadcasts, so every rank throws the owner's message instead of waiting for bytes.
 std::vector<Bytes> run_distributed(const std::vector<double>& cost,
                                    const std::function<Bytes(size_t)>& task, const Comm& comm) {
   const std::vector<int> owner = lpt_assign(cost, comm.size());
   std::vector<Bytes> out(cost.size());
-  for (size_t k = 0; k < cost.size(); ++k)
-    if (owner[k] == comm.rank()) out[k] = task(k);
+  std::string error;
+  for (size_t k = 0; k < cost.size() && error.empty(); ++k) {
+    if (owner[k] != comm.rank()) continue;
+    try {
+      out[k] = task(k);
+    } catch (const Error& e) {
+      error = e.what();
+      if (error.empty()) error = "a quantization task failed (no message)";
+    }
+  }
+  comm.agree_or_throw(error);
   for (size_t k = 0; k < cost.size(); ++k) {
     uint64_t n = out[k].b.size();
     comm.bcast(&n, sizeof(n), owner[k]);
@@ -122,6 +135,57 @@ std::vector<Bytes> run_distributed(const std::vector<double>& cost,
     out[k].pos = 0;
   }
   return out;
+}
+
+// The test hook documented in quantize_model.h: QSWEEP_TEST_FAIL_LAYER=<module>[@<method>] makes
+// the rank that quantizes that module throw, as a failed check on the owner would.
+void maybe_fail_for_test(const std::string& module, QuantMethod method, const Comm& comm) {
+  const char* v = std::getenv("QSWEEP_TEST_FAIL_LAYER");
+  if (!v || !*v) return;
+  std::string target = v, want_method;
+  const size_t at = target.find('@');
+  if (at != std::string::npos) {
+    want_method = target.substr(at + 1);
+    target.resize(at);
+  }
+  if (target != module || (!want_method.empty() && want_method != method_name(method))) return;
+  QS_THROW(module << ": failure injected by QSWEEP_TEST_FAIL_LAYER on rank " << comm.rank() << " of "
+                  << comm.size() << ", the rank that quantizes it");
+}
+
+// Non-finite reduced statistics of a block (one scan per input after the reduction; identical
+// on every rank, so every rank throws alike). Of Σxxᵀ only the diagonal is scanned: with a finite
+// diagonal every entry is finite (|G_ab| ≤ √(G_aa G_bb)).
+bool gram_diagonal_finite(const std::vector<double>& g, int channels) {
+  if (g.empty()) return true;
+  for (int c = 0; c < channels; ++c)
+    if (!std::isfinite(g[static_cast<size_t>(c) * channels + c])) return false;
+  return true;
+}
+
+void check_stats_finite(const char* what, int blk, const BlockCalibStats& st) {
+  const BlockInput inputs[] = {BlockInput::Qkv, BlockInput::O, BlockInput::GateUp, BlockInput::Down};
+  const Linear first[] = {Linear::Q, Linear::O, Linear::Gate, Linear::Down};
+  for (int i = 0; i < kNumBlockInputs; ++i) {
+    const InputStats& s = st.input(inputs[i]);
+    const bool ok = all_finite(s.sum_sq) && all_finite(s.sum_abs) && all_finite(s.max_abs) && gram_diagonal_finite(s.gram, s.channels) &&
+                    std::isfinite(s.s1) && std::isfinite(s.s2) && std::isfinite(s.s3) && std::isfinite(s.s4);
+    QS_CHECK(ok, what << ": non-finite activation statistics in block " << blk << ", layer "
+                      << linear_module_name(blk, first[i]) << " (input " << block_input_name(inputs[i]) << ")");
+  }
+  QS_CHECK(all_finite(st.entropy_sum), what << ": non-finite attention entropy in block " << blk << ", layer "
+                                            << linear_module_name(blk, Linear::O) << " (the attention's softmax)");
+}
+
+// Non-finite scales or errors of a quantized layer (checked once per layer, after the broadcast).
+void check_linear_finite(int blk, const LinearResult& r) {
+  const std::string where = blk < 0 ? "layer " + r.name : "block " + std::to_string(blk) + ", layer " + r.name;
+  bool scales_ok = true;
+  for (float v : r.q.scales) scales_ok &= std::isfinite(v);
+  QS_CHECK(scales_ok, "quantize: non-finite scale in " << where);
+  QS_CHECK(std::isfinite(r.weight_mse) && std::isfinite(r.output_error),
+           "quantize: non-finite error in " << where << " (weight MSE " << r.weight_mse << ", output error "
+                                              << r.output_error << ")");
 }
 
 // GPTQ on the Hessian of the layer's input, or the plain grid.
@@ -175,12 +239,22 @@ QuantizeSummary quantize_model(const LlamaWeights& model, const CalibWindows& ca
   std::vector<float> x(static_cast<size_t>((s1 - s0) * T) * H), x_in;
   model.embed(calib.tokens.data() + s0 * T, (s1 - s0) * T, x.data());
   LlamaForward fwd(cfg);
-  auto run_chunks = [&](const BlockWeights& w, LinearObserver* obs, BlockCalibStats* stats) {
+  const char* stage = opt.stats_only ? "calibrate" : "quantize";
+  // Runs the rank's chunks through block `blk`, scanning each chunk's output; the ranks then agree
+  // on the first non-finite activation any of them met (collective: every rank calls it alike).
+  std::vector<float> chunk_in;
+  auto run_chunks = [&](int blk, const BlockWeights& w, LinearObserver* obs, BlockCalibStats* stats,
+                        const std::string& what) {
+    std::string error;
     for (int64_t c = c0; c < c1; ++c) {
       const int64_t a = c * opt.calib_chunk, b = std::min<int64_t>(calib.n, a + opt.calib_chunk);
       if (stats) stats->begin_chunk();
-      fwd.run_block(w, x.data() + static_cast<size_t>((a - s0) * T) * H, static_cast<int>(b - a), T, obs);
+      float* xc = x.data() + static_cast<size_t>((a - s0) * T) * H;
+      chunk_in.assign(xc, xc + static_cast<size_t>((b - a) * T) * H);
+      fwd.run_block(w, xc, static_cast<int>(b - a), T, obs);
+      if (error.empty()) error = check_block_output(what, fwd, w, blk, chunk_in.data(), xc, static_cast<int>(b - a), T, H);
     }
+    comm.agree_or_throw(error);
   };
 
   QuantizeSummary summary;
@@ -198,9 +272,10 @@ QuantizeSummary quantize_model(const LlamaWeights& model, const CalibWindows& ca
     if (!sp) {
       auto own = std::make_unique<BlockCalibStats>(cfg, T, opt.sparsity_threshold, !opt.stats_only);
       Timer ft;
-      run_chunks(*w, own.get(), own.get());
+      run_chunks(blk, *w, own.get(), own.get(), stage);
       summary.forward_seconds += ft.seconds();
       own->reduce(comm);
+      check_stats_finite(stage, blk, *own);
       if (cache) cache->put(blk, std::move(own));
       sp = cache ? cache->get(blk) : own.get();
       block_stats = std::move(own);
@@ -257,6 +332,11 @@ QuantizeSummary quantize_model(const LlamaWeights& model, const CalibWindows& ca
       for (size_t k = 0; k < groups.size(); ++k) {
         const double alpha = searches[k].template get<double>();
         const std::vector<float> s = searches[k].template get_vec<float>();
+        bool finite = std::isfinite(alpha);
+        for (float v : s) finite &= std::isfinite(v);
+        QS_CHECK(finite, "quantize: non-finite AWQ scales in block " << blk << ", layer "
+                                                                    << linear_module_name(blk, groups[k].linears[0])
+                                                                    << " (α " << alpha << ")");
         for (Linear l : groups[k].linears) {
           col_scale[static_cast<int>(l)] = s;
           awq_alpha[static_cast<int>(l)] = alpha;
@@ -285,6 +365,7 @@ QuantizeSummary quantize_model(const LlamaWeights& model, const CalibWindows& ca
       const int li = static_cast<int>(l);
       const int out = w->out_features(l), in = w->in_features(l);
       const std::string name = linear_module_name(blk, l);
+      maybe_fail_for_test(name, opt.method, comm);
       const GridSpec g = opt.grid_for(name);
       const InputStats& st = stats.input(input_of(l));
       const float* M = w->linear(l);  // AWQ: already scaled
@@ -320,6 +401,7 @@ QuantizeSummary quantize_model(const LlamaWeights& model, const CalibWindows& ca
       LinearResult r;
       r.name = linear_module_name(blk, kAll[k]);
       get_linear(results[k], r);
+      check_linear_finite(blk, r);
       const std::vector<float> deq = r.q.dequantize();
       w->set_linear(kAll[k], deq.data());
       summary.quantized_bits += quantized_bits(r.q.out, r.q.in, r.q.grid);
@@ -330,7 +412,7 @@ QuantizeSummary quantize_model(const LlamaWeights& model, const CalibWindows& ca
     br.post_norm = w->post_norm;
     if (opt.propagate) {
       x.swap(x_in);
-      run_chunks(*w, nullptr, nullptr);
+      run_chunks(blk, *w, nullptr, nullptr, "quantize (the quantized block, propagating)");
     }
     br.stats = &stats;
     br.seconds = bt.seconds();
@@ -355,12 +437,16 @@ QuantizeSummary quantize_model(const LlamaWeights& model, const CalibWindows& ca
     InputStats head_in;
     head_in.channels = H;
     head_in.gram = comm.ordered_sum(partials, static_cast<size_t>(H) * H);
+    QS_CHECK(gram_diagonal_finite(head_in.gram, H),
+             "quantize: non-finite statistics of layer lm_head (its input: the final norm of block "
+                 << cfg.num_hidden_layers - 1 << "'s output)");
     head_in.tokens = static_cast<double>(calib.n) * T;
     const GridSpec g = opt.grid_for("lm_head");
     auto res = run_distributed({1.0}, [&](size_t) {
       Timer t;
       const std::vector<float> W = model.load_lm_head();
       const int out = cfg.vocab_size, in = H;
+      maybe_fail_for_test("lm_head", opt.method, comm);
       LinearResult r;
       r.name = "lm_head";
       quantize_weights(r, W.data(), out, in, head_in, g, opt);  // AWQ: plain RTN, as AutoAWQ
@@ -373,6 +459,7 @@ QuantizeSummary quantize_model(const LlamaWeights& model, const CalibWindows& ca
     LinearResult r;
     r.name = "lm_head";
     get_linear(res[0], r);
+    check_linear_finite(-1, r);
     summary.quantized_bits += quantized_bits(r.q.out, r.q.in, r.q.grid);
     summary.quantized_params += double(r.q.out) * r.q.in;
     if (sink) sink->on_lm_head(r);

@@ -9,6 +9,14 @@
 // weights and, unless --no-propagate, reruns its activations through the quantized block so block
 // i+1 sees the outputs of quantized blocks < i+1 (GPTQ/AWQ's sequential mode). Only one block's
 // weights and the rank's own activations are in memory at a time.
+//
+// Reliability: every block's output activations are scanned for inf/NaN (per chunk, after the
+// block), the reduced statistics once per block, and every layer's scales and errors once after
+// the broadcast; anything non-finite throws an Error naming the block and the layer. A check that
+// fails on one rank only (an owner's task, one rank's chunk) is agreed on before the next
+// collective (Comm::agree_or_throw), so every rank throws the same message and none hangs.
+// Test hook: QSWEEP_TEST_FAIL_LAYER=<module>[@<method>] (e.g. model.layers.1.mlp.down_proj@gptq)
+// makes the rank that quantizes that module throw (read in quantize_model.cc, nowhere else).
 #pragma once
 #include <functional>
 #include <limits>

@@ -218,7 +218,8 @@ std::vector<LayerSpectrum> run_spectrum(const LlamaWeights& model, const Spectru
 #pragma omp critical(spectrum_progress)
     if (opt.progress) progress.update(++done);
   }
-  if (failed) throw first_error;
+  // A layer that failed on this rank alone fails the command on every rank, before the gather.
+  comm.agree_or_throw(failed ? (*first_error.what() ? first_error.what() : "spectrum: a layer failed") : "");
   if (opt.progress) progress.finish();
 
   std::vector<double> buf;

@@ -44,6 +44,7 @@ void finish_quantize_args(QuantizeArgs& a) {
   QS_CHECK(!opt.awq_clip || opt.method == QuantMethod::Awq, "--awq-clip applies to --method awq only");
   opt.quantize_lm_head = a.lm_head;
   QS_CHECK(opt.gptq.damp > 0, "--gptq-damp must be positive");
+  QS_CHECK(opt.gptq.block_size >= 1, "--gptq-block-size " << opt.gptq.block_size << " must be at least 1");
   QS_CHECK(a.n_calib >= 1, "--n-calib " << a.n_calib << " must be at least 1");
   QS_CHECK(a.seq_len >= 2, "--seq-len " << a.seq_len << " must be at least 2");
   QS_CHECK(opt.calib_chunk >= 1, "--calib-chunk " << opt.calib_chunk << " must be at least 1");

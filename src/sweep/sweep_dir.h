@@ -4,6 +4,8 @@
 //
 //   DIR/sweep.json              manifest: job file (path and text), shared paths, the cells
 //                               (index, id, label, parameters) in grid order
+//   DIR/inputs.json             fingerprints of the model, tokenizer and texts (input_fingerprint.h),
+//                               compared on --resume
 //   DIR/cells/<id>/started      JSON: host, pid, ranks, time — a cell being run (or killed)
 //   DIR/cells/<id>/quantized.h5, eval.h5   the cell's stage outputs
 //   DIR/cells/<id>/cell.h5      parameters and metrics; its `complete` attribute is written last

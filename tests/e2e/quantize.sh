@@ -6,11 +6,8 @@
 # Args: $1 qsweep binary, $2 source dir, $3 shared dir.
 set -u
 QS=$1 SRC=$2
-MPIRUN=(mpirun --allow-run-as-root --oversubscribe --mca btl_vader_single_copy_mechanism none)
+source "$SRC/tests/e2e/lib/common.sh"
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-fail=0
-ok() { echo "PASS $1"; }
-bad() { echo "FAIL $1"; fail=1; }
 M="$SRC/demo/kjv-llama"
 CAL="$SRC/demo/data/kjv-test.txt"   # small text: tokenizes fast; any text calibrates
 EV="$tmp/eval.ids"

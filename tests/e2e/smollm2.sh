@@ -16,10 +16,8 @@ M=$B/models/smollm2
 REF=$SH/models/smollm2/reference.json
 if [ ! -f "$M/.complete" ]; then echo "SKIP: $M is not built (scripts/test.sh builds it with $SH/models/smollm2/make.sh)"; exit 77; fi
 PY=$(bash "$SRC/scripts/test_venv.sh" "$B") || { echo "FAIL: test venv"; exit 1; }
+source "$SRC/tests/e2e/lib/common.sh"
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-fail=0
-ok() { echo "PASS $1"; }
-bad() { echo "FAIL $1"; fail=1; }
 TEST=$SH/data/kjv-test.txt
 close() {  # close A B RELTOL: |A/B - 1| <= RELTOL
   /usr/bin/python3 -c "import sys; a,b,t=map(float,sys.argv[1:]); sys.exit(0 if abs(a/b-1)<=t else 1)" "$1" "$2" "$3"
@@ -63,7 +61,6 @@ done
 
 # 4. Quantize and evaluate with no extra flags (2 ranks; the methods' 1-vs-2-rank identity is
 #    tested on kjv-llama in quantize.sh).
-MPIRUN=(mpirun --allow-run-as-root --oversubscribe --mca btl_vader_single_copy_mechanism none)
 for method in gptq awq; do
   if "${MPIRUN[@]}" -n 2 "$QS" quantize --model "$M" --method $method --bits 4 --calib "$SH/data/kjv-valid.txt" \
        --n-calib 8 --seq-len 128 -q --output-dir "$tmp/q$method" >/dev/null 2>"$tmp/err" &&

@@ -9,11 +9,8 @@
 # Args: $1 qsweep binary, $2 source dir, $3 shared dir.
 set -u
 QS=$1 SRC=$2
-MPIRUN=(mpirun --allow-run-as-root --oversubscribe --mca btl_vader_single_copy_mechanism none)
+source "$SRC/tests/e2e/lib/common.sh"
 tmp=$(mktemp -d); trap 'pkill -9 -f "$tmp/" 2>/dev/null; rm -rf "$tmp"' EXIT
-fail=0
-ok() { echo "PASS $1"; }
-bad() { echo "FAIL $1"; fail=1; }
 M="$SRC/demo/kjv-llama"
 source "$SRC/tests/e2e/lib/small_data.sh"
 small_data "$QS" "$SRC" "$tmp" || { echo "FAIL: test data"; exit 1; }
@@ -95,7 +92,7 @@ else bad "resume after SIGKILL (rc $rc)"; cat "$tmp/k.err" "$tmp/diff.out"; fi
 run "$tmp/u" & pid=$!
 for _ in $(seq 1 200); do ls "$tmp/u/cells/"*/started >/dev/null 2>&1 && break; sleep 0.1; done
 sleep 0.5
-pkill -USR1 -x mpirun
+pkill -USR1 -x -P $pid mpirun || kill -USR1 $pid  # this test's mpirun only, never other jobs' mpiruns
 wait $pid; rc=$?
 st=$("$QS" status "$tmp/u" | tail -1)
 if [ $rc -eq 75 ] && [ ! -e "$tmp/u/sweep.h5" ] && grep -q "stopped by signal 10" "$tmp/u.err"; then ok "SIGUSR1: exit 75, no sweep.h5 ($st)"
@@ -115,7 +112,7 @@ else bad "SIGTERM gave rc $rc"; cat "$tmp/t.err"; fi
 
 # 6. A cell with a non-finite result fails alone; the run exits 1 naming it; resume redoes it.
 QSWEEP_TEST_POISON_CELL=$id2 run "$tmp/f"; rc=$?
-if [ $rc -eq 1 ] && grep -q "1 cell(s) failed" "$tmp/f.err" && grep -q "$id2.*non-finite perplexity" "$tmp/f.err" &&
+if [ $rc -eq 1 ] && grep -q "1 cell(s) failed" "$tmp/f.err" && grep -q "$id2.*non-finite activations in block 0, layer model.layers.0.self_attn.q_proj" "$tmp/f.err" &&
    [ "$(grep -c ',complete,' "$tmp/f/summary.csv")" -eq 3 ] && grep -q "$id2.*,failed,.*non-finite" "$tmp/f/summary.csv"; then
   ok "failed cell recorded (summary.csv, sweep.h5), other cells complete, exit 1 naming it"
 else bad "failed cell handling (rc $rc)"; cat "$tmp/f.err"; fi

@@ -1,0 +1,7 @@
+# common.sh — what every e2e script shares: the mpirun command line for real ranks on this host
+# (as root, oversubscribed, without the single-copy mechanism containers refuse), and the
+# PASS/FAIL reporting (`ok NAME`, `bad NAME` sets fail=1; the script exits $fail).
+MPIRUN=(mpirun --allow-run-as-root --oversubscribe --mca btl_vader_single_copy_mechanism none)
+fail=0
+ok() { echo "PASS $1"; }
+bad() { echo "FAIL $1"; fail=1; }
