@@ -37,6 +37,7 @@
 #include "io/reference_hidden.h"
 #include "model/tokenizer.h"
 #include "sweep/input_fingerprint.h"
+#include "sweep/shared_inputs.h"
 #include "sweep/sweep_results.h"
 
 namespace qsweep {
@@ -144,11 +145,11 @@ class SweepRunner {
   // window at each cell's ctx and protocol, enough calibration tokens for each n-calib x seq-len —
   // so a run does not fail in its shared stages after the directory was made. Writes nothing.
   void check_texts() {
-    dry_run_ = true;
-    for (const auto& b : plan_.baselines) windows(b.eval);
+    shared_.set_dry_run(true);
+    for (const auto& b : plan_.baselines) shared_.windows(b.eval);
     for (const auto& c : plan_.cells) {
-      calib(c.quantize);
-      if (!c.baseline.empty()) windows(c.eval);
+      shared_.calib(c.quantize);
+      if (!c.baseline.empty()) shared_.windows(c.eval);
     }
   }
 
@@ -358,88 +359,6 @@ class SweepRunner {
                  c.label.empty() ? "no grid axes" : c.label.c_str(), msg);
   }
 
-  // A text's token ids, tokenized once per sweep directory: the ids are kept in
-  // shared/tokens-<key>.ids (the pre-tokenized format), keyed by the text's and the tokenizer's
-  // path, size and modification time, so a resumed run does not tokenize again. Not collective:
-  // any rank may call it; world rank 0 writes the file (atomically).
-  const std::vector<int32_t>& document(const std::string& path, bool strip_newline) {
-    auto key = std::make_pair(path, strip_newline);
-    auto it = docs_.find(key);
-    if (it != docs_.end()) return it->second;
-    Timer t;
-    auto stamp = [](const std::string& f) {
-      struct stat st {};
-      if (::stat(f.c_str(), &st) != 0) return std::string("?");
-      return std::to_string(st.st_size) + "@" + std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec);
-    };
-    std::string key_text = path + "\n" + stamp(path);
-    for (const std::string& f : tokenizer_files(plan_.model)) key_text += "\n" + f + "\n" + stamp(f);
-    const std::string cache = out_ + "/shared/tokens-" + fnv1a_hex(key_text + (strip_newline ? "\nstrip" : ""), 12) + ".ids";
-    const int vocab = model_.config().vocab_size;
-    std::vector<int32_t>& d = docs_[key];
-    if (file_exists(cache)) {
-      d = load_document_tokens(cache, plan_.model, vocab, {});
-      log_info("%s: %zu tokens from %s (%.2f s)", path.c_str(), d.size(), cache.c_str(), t.seconds());
-    } else {
-      DocumentOptions o;
-      o.strip_one_trailing_newline = strip_newline;
-      d = load_document_tokens(path, plan_.model, vocab, o);
-      if (world_.rank() == 0 && !dry_run_) {
-        std::string text = std::string(kTokenIdsHeader) + "\n";
-        for (size_t i = 0; i < d.size(); ++i) text += std::to_string(d[i]) + (i % 32 == 31 || i + 1 == d.size() ? "\n" : " ");
-        write_text_atomic(cache, text);
-      }
-      log_info("tokenized %s: %zu tokens (%.2f s; kept in %s for every cell and resume)", path.c_str(), d.size(),
-               t.seconds(), cache.c_str());
-    }
-    QS_CHECK(!d.empty(), path << ": the text is empty");
-    return d;
-  }
-
-  // The special tokens the model's tokenizer puts before a document (read once).
-  const SpecialTokens& special() {
-    if (!special_) special_ = model_special_tokens(plan_.model, model_.config().bos_token_id);
-    return *special_;
-  }
-
-  const EvalWindows& windows(const EvalArgs& a) {
-    const std::string key = a.protocol + "/" + std::to_string(a.ctx);
-    auto it = windows_.find(key);
-    if (it != windows_.end()) return it->second;
-    const Protocol p = parse_protocol(a.protocol);
-    return windows_[key] = make_windows(p, document(plan_.eval_data, p == Protocol::LlamaCpp),
-                                        special(), a.ctx, plan_.eval_data);
-  }
-
-  const CalibWindows& calib(const QuantizeArgs& q) {
-    const std::string key = std::to_string(q.n_calib) + "/" + std::to_string(q.seq_len) + "/" + std::to_string(q.seed);
-    auto it = calib_.find(key);
-    if (it != calib_.end()) return it->second;
-    return calib_[key] = sample_calib_windows(document(plan_.calib, false), special().prefix,
-                                              q.n_calib, q.seq_len, q.seed, plan_.calib);
-  }
-
-  // The full-precision statistics shared by --no-propagate cells of one calibration setting,
-  // held in memory while they fit --stats-cache-mb (per rank); nullptr otherwise.
-  BlockStatsCache* stats_cache(const QuantizeArgs& q) {
-    if (!q.no_propagate || q.lm_head) return nullptr;
-    const ModelConfig& cfg = model_.config();
-    const double H = cfg.hidden_size, I = cfg.intermediate_size, Q = cfg.q_dim();
-    const double per_block = 8.0 * (2 * H * H + Q * Q + I * I);  // the four inputs' Σxxᵀ in fp64
-    if (per_block * cfg.num_hidden_layers > stats_cache_mb_ * 1048576.0) {
-      if (!cache_warned_) log_warn("--no-propagate cells compute their own statistics: the shared copy would need %.0f MB (--stats-cache-mb %lld)",
-                                   per_block * cfg.num_hidden_layers / 1048576.0, static_cast<long long>(stats_cache_mb_));
-      cache_warned_ = true;
-      return nullptr;
-    }
-    char key[160];
-    std::snprintf(key, sizeof(key), "%d/%d/%llu/%d/%.17g", q.n_calib, q.seq_len, static_cast<unsigned long long>(q.seed),
-                  q.opt.calib_chunk, q.opt.sparsity_threshold);
-    auto& slot = stats_caches_[key];
-    if (!slot) slot = std::make_unique<BlockStatsCache>(cfg.num_hidden_layers);
-    return slot.get();
-  }
-
   int call_command(CommandFn fn, std::vector<std::string> args, const std::string& dir) {
     args.insert(args.begin(), {"--model", plan_.model, "--output-dir", dir, "--threads",
                                std::to_string(prov_.threads_per_rank)});
@@ -458,7 +377,7 @@ class SweepRunner {
     for (const auto& c : plan_.cells)
       cells_left |= mine_in_task(c) && read_cell_status(out_, c.id).state != CellState::Complete;
     if (agreed(world_, cells_left)) {  // tokenize now: errors surface before any cell, timings stay per cell
-      if (!plan_.calib.empty()) document(plan_.calib, false);
+      if (!plan_.calib.empty()) shared_.document(plan_.calib, false);
     }
     if (plan_.spectrum && lead_task && agreed(world_, !file_exists(out_ + "/shared/spectrum/results.h5"))) {
       log_info("shared: weight spectrum -> %s/shared/spectrum", out_.c_str());
@@ -494,7 +413,7 @@ class SweepRunner {
     world_.barrier();
     EvalArgs a = b.eval;
     a.kl = false;
-    const EvalWindows& w = windows(a);
+    const EvalWindows& w = shared_.windows(a);
     log_info("shared: full-precision evaluation %s (%s, ctx %d, %lld windows)%s", b.key.c_str(), a.protocol.c_str(),
              a.ctx, static_cast<long long>(w.n_windows), b.eval.kl ? ", keeping its hidden states for KL" : "");
     EvalOptions eo = eval_options(a, !quiet_);
@@ -536,10 +455,10 @@ class SweepRunner {
       if (!c.quantize.plan.empty()) opt.plan = read_plan(c.quantize.plan, &opt.grid);
       opt.progress = !quiet_;
       opt.should_stop = [](const Comm& g) { return stop_requested(g); };
-      opt.fp_stats_cache = stats_cache(c.quantize);
+      opt.fp_stats_cache = shared_.stats_cache(c.quantize);
       if (opt.fp_stats_cache && opt.fp_stats_cache->complete())
         cell_log(c, "full-precision statistics shared with earlier --no-propagate cells: no calibration forward pass");
-      const CalibWindows& cw = calib(c.quantize);
+      const CalibWindows& cw = shared_.calib(c.quantize);
       std::unique_ptr<QuantizedFileWriter> file;
       if (lead) file = std::make_unique<QuantizedFileWriter>(cd + "/quantized.h5");
       const QuantizeSummary sum = quantize_model(model_, cw, opt, group_, file.get());
@@ -559,7 +478,7 @@ class SweepRunner {
       group_.barrier();
       if (!c.baseline.empty()) {
         Timer te;
-        const EvalWindows& w = windows(c.eval);
+        const EvalWindows& w = shared_.windows(c.eval);
         QuantizedModel qm(cd + "/quantized.h5");
         EvalOptions eo = eval_options(c.eval, !quiet_);
         eo.should_stop = opt.should_stop;
@@ -624,18 +543,12 @@ class SweepRunner {
   LlamaWeights model_;
   int rpc_ = 1, n_groups_ = 1, group_index_ = 0;
   int array_task_ = 0, array_count_ = 1;
-  std::map<std::pair<std::string, bool>, std::vector<int32_t>> docs_;
-  std::optional<SpecialTokens> special_;
-  std::map<std::string, EvalWindows> windows_;
-  std::map<std::string, CalibWindows> calib_;
-  std::map<std::string, std::unique_ptr<BlockStatsCache>> stats_caches_;
-  bool cache_warned_ = false;
-  bool dry_run_ = false;              // check_texts: tokenize without writing the cache
+  SharedInputs shared_{plan_, model_, out_, world_};  // after the members it refers to
   bool fresh_ = false;                // this run created the sweep (no manifest before)
   bool fresh_dir_ = false;            // ... and its directory
 
  public:
-  int64_t stats_cache_mb_ = 4096;
+  void set_stats_cache_mb(int64_t mb) { shared_.set_stats_cache_mb(mb); }
 
 };
 
@@ -714,7 +627,7 @@ int cmd_run(const CommandContext& ctx) {
 
   Provenance prov = start_provenance(ctx, threads);
   SweepRunner runner(ctx, std::move(plan), out_dir, ranks_per_cell, quiet, prov);
-  runner.stats_cache_mb_ = stats_cache_mb;
+  runner.set_stats_cache_mb(stats_cache_mb);
   runner.validate();
   if (dry_run) {
     runner.check_texts();

@@ -38,8 +38,8 @@ sys.exit(0 if ok else 1)
 PY
 then ok "tokenize kjv-test: the Rust tokenizers library's ids"; else bad "tokenize kjv-test"; cat "$tmp/err"; fi
 
-# 2. llama.cpp's perplexity on the whole of kjv-test.
-out=$("$QS" eval --model "$M" --data "$TEST" --ctx 256 --protocol llamacpp -q --output-dir "$tmp/lc" 2>&1)
+# 2. llama.cpp's perplexity on the whole of kjv-test (2 ranks).
+out=$("${MPIRUN[@]}" -n 2 "$QS" eval --model "$M" --data "$TEST" --ctx 256 --protocol llamacpp -q --output-dir "$tmp/lc" 2>&1)
 p=$(sed -n 's/^perplexity: //p' <<<"$out"); want=$(ref llamacpp.kjv-test.ppl)
 echo "  llamacpp protocol: qsweep $p, llama.cpp $want"
 if [ -n "$p" ] && close "$p" "$want" 1e-4; then ok "llamacpp protocol = llama-perplexity to 1e-4"; else bad "llamacpp protocol: $out"; fi
@@ -59,8 +59,8 @@ for spec in "gptq t16 1e-6" "llamacpp t8 1e-6"; do
   else bad "$1 protocol vs NumPy: $q / $r"; fi
 done
 
-# 4. Quantize and evaluate with no extra flags (2 ranks; the methods' 1-vs-2-rank identity is
-#    tested on kjv-llama in quantize.sh).
+# 4. Quantize (g128: each row's last group of 64 columns) and evaluate with no extra flags (2 ranks;
+#    the methods' 1-vs-2-rank identity is tested on kjv-llama in quantize.sh).
 for method in gptq awq; do
   if "${MPIRUN[@]}" -n 2 "$QS" quantize --model "$M" --method $method --bits 4 --calib "$SH/data/kjv-valid.txt" \
        --n-calib 8 --seq-len 128 -q --output-dir "$tmp/q$method" >/dev/null 2>"$tmp/err" &&
