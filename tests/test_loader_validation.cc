@@ -12,9 +12,13 @@
 // Bad files are made by writing a valid model with write_synthetic_model into a scratch
 // directory and then corrupting it (truncating, rewriting the JSON header in place, patching
 // data bytes, editing config.json / the shard index), or by writing safetensors by hand.
+// The make-model folder tests check that write_synthetic_model replaces its own earlier output
+// completely (no stale index or shards for the loader to prefer), refuses other files, and
+// leaves nothing behind when it fails.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -344,6 +348,9 @@ TEST(LoaderWeights, ShapeDisagreesAfterConfigEdit) {
 
 // ---- sharded checkpoints (model.safetensors.index.json) -----------------------------------------
 
+void expect_same_floats(const std::vector<float>& a, const std::vector<float>& b,
+                        const std::string& what);
+
 const char* kShard1 = "model-00001-of-00003.safetensors";
 const char* kShard2 = "model-00002-of-00003.safetensors";
 
@@ -379,6 +386,93 @@ TEST(LoaderShards, CorruptShardNamedByPath) {
   const std::string p = dir + "/" + kShard2;
   ASSERT_EQ(::truncate(p.c_str(), 6), 0);
   expect_error([&] { Checkpoint c(dir); }, {p});
+}
+
+TEST(LoaderShards, SingleFileNextToDisagreeingIndexRefused) {
+  // A sharded folder that also holds a model.safetensors (a newer single file next to an old
+  // index, or the reverse): which one is stale cannot be told, so neither is read.
+  SyntheticModelSpec s = small_spec();
+  s.shards = 3;
+  const std::string dir = make_model("both", s);
+  const std::string single = make_model("both-single");
+  std::filesystem::copy_file(single + "/model.safetensors", dir + "/model.safetensors");
+  const std::string msg = expect_error([&] { Checkpoint c(dir); },
+                                       {dir + "/model.safetensors", dir + "/model.safetensors.index.json",
+                                        kShard1, "not model.safetensors"});
+  expect_error([&] { LlamaWeights w(dir); }, {"model.safetensors.index.json", "disagree"});
+  // An index that maps some tensors to model.safetensors and others to a shard disagrees too.
+  edit_json_file(dir + "/model.safetensors.index.json",
+                 [](ordered_json& j) { j["weight_map"]["model.norm.weight"] = "model.safetensors"; });
+  expect_error([&] { Checkpoint c(dir); }, {dir + "/model.safetensors", "besides model.safetensors"});
+}
+
+TEST(LoaderShards, IndexListingOnlyModelSafetensorsAgrees) {
+  // Some exports ship a single file with an index naming it: both say the same, so it loads.
+  const std::string dir = make_model("both-agree");
+  ordered_json idx;
+  idx["metadata"] = ordered_json::object();
+  {
+    Checkpoint c(dir);
+    for (const auto& n : c.tensor_names()) idx["weight_map"][n] = "model.safetensors";
+  }
+  std::ofstream(dir + "/model.safetensors.index.json") << idx.dump(2);
+  LlamaWeights w(dir);
+  EXPECT_EQ(w.checkpoint().file_of("lm_head.weight"), dir + "/model.safetensors");
+}
+
+// ---- make-model folders (write_synthetic_model) --------------------------------------------------
+
+std::vector<std::string> entries(const std::string& dir) {
+  std::vector<std::string> v;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) v.push_back(e.path().filename().string());
+  std::sort(v.begin(), v.end());
+  return v;
+}
+
+TEST(LoaderMakeModel, ReplacesEarlierShardedOutputCompletely) {
+  // The bug: a single-file model written over a sharded one left the old index and shards, and
+  // the loader read the old weights.
+  SyntheticModelSpec sharded = small_spec();
+  sharded.shards = 3;
+  const std::string dir = make_model("replace", sharded);
+  SyntheticModelSpec single = small_spec();
+  single.seed = 8;
+  write_synthetic_model(dir, single);
+  EXPECT_EQ(entries(dir), (std::vector<std::string>{".qsweep-make-model", "config.json", "model.safetensors"}));
+  // Bit-identical to the same spec written into a fresh folder.
+  const std::string fresh = make_model("replace-fresh", single);
+  LlamaWeights a(dir), b(fresh);
+  expect_same_floats(a.load_lm_head(), b.load_lm_head(), "lm_head");
+  expect_same_floats(a.load_block(1)->qkv, b.load_block(1)->qkv, "block 1 qkv");
+  // And back: sharded over single leaves no model.safetensors.
+  write_synthetic_model(dir, sharded);
+  EXPECT_FALSE(test::path_exists(dir + "/model.safetensors"));
+  EXPECT_TRUE(test::path_exists(dir + "/model.safetensors.index.json"));
+  LlamaWeights c(dir);
+  // Nothing left in the parent but the model folder (no temporary or set-aside folders).
+  EXPECT_EQ(entries(std::filesystem::path(dir).parent_path().string()), (std::vector<std::string>{"replace"}));
+}
+
+TEST(LoaderMakeModel, RefusesFolderWithOtherFilesNamingThem) {
+  const std::string dir = scratch("foreign");
+  std::ofstream(dir + "/notes.txt") << "mine";
+  expect_error([&] { write_synthetic_model(dir, small_spec()); }, {dir, "notes.txt"});
+  EXPECT_EQ(entries(dir), (std::vector<std::string>{"notes.txt"}));
+  // An earlier make-model output with a file added by hand is not make-model's either.
+  const std::string m = make_model("foreign-added");
+  std::ofstream(m + "/tokenizer.json") << "{}";
+  expect_error([&] { write_synthetic_model(m, small_spec()); }, {m, "tokenizer.json"});
+  EXPECT_TRUE(test::path_exists(m + "/model.safetensors"));
+  EXPECT_EQ(entries(std::filesystem::path(m).parent_path().string()),
+            (std::vector<std::string>{"foreign-added"}));
+}
+
+TEST(LoaderMakeModel, MissingTokenizerWritesNothing) {
+  const std::string parent = scratch("notok");
+  SyntheticModelSpec s = small_spec();
+  s.tokenizer = parent + "/no-such-tokenizer.model";
+  expect_error([&] { write_synthetic_model(parent + "/m", s); }, {s.tokenizer});
+  EXPECT_TRUE(entries(parent).empty());
 }
 
 // ---- non-finite weights (found when the tensor is converted) ------------------------------------
@@ -469,6 +563,72 @@ TEST(LoaderConfig, MissingConfigFile) {
   const std::string dir = make_model("cfg-none");
   ASSERT_EQ(::unlink((dir + "/config.json").c_str()), 0);
   expect_error([&] { LlamaWeights w(dir); }, {dir + "/config.json"});
+}
+
+TEST(LoaderConfig, Llama3RopeScalingMissingFieldRefusedByName) {
+  // transformers needs all four; a default would silently move every rotary frequency.
+  for (const char* field : {"factor", "low_freq_factor", "high_freq_factor",
+                            "original_max_position_embeddings"}) {
+    SyntheticModelSpec s = small_spec();
+    s.llama3_rope = true;
+    const std::string dir = make_model(std::string("cfg-llama3-") + field, s);
+    EXPECT_NO_THROW(ModelConfig::from_file(dir + "/config.json"));
+    edit_json_file(dir + "/config.json", [&](ordered_json& j) { j["rope_scaling"].erase(field); });
+    expect_error([&] { LlamaWeights w(dir); }, {dir + "/config.json", "rope_scaling", field});
+  }
+}
+
+TEST(LoaderConfig, CheckpointHoldsMoreBlocksThanConfig) {
+  // 2 blocks in the checkpoint, num_hidden_layers 1: evaluating one block would be another model.
+  const std::string dir = make_model("cfg-layers");
+  edit_json_file(dir + "/config.json", [](ordered_json& j) { j["num_hidden_layers"] = 1; });
+  expect_error([&] { LlamaWeights w(dir); },
+               {dir + "/model.safetensors", "model.layers.1.", "num_hidden_layers", "config.json"});
+}
+
+TEST(LoaderConfig, TiedEmbeddingsIgnoreLmHeadWithWarning) {
+  // As transformers does: tie_word_embeddings true makes the output layer the embedding even
+  // when lm_head.weight is stored; qsweep says so on stderr.
+  const std::string dir = make_model("cfg-tied-head");
+  edit_json_file(dir + "/config.json", [](ordered_json& j) { j["tie_word_embeddings"] = true; });
+  testing::internal::CaptureStderr();
+  LlamaWeights w(dir);
+  const std::string err = testing::internal::GetCapturedStderr();
+  EXPECT_NE(err.find("lm_head.weight"), std::string::npos) << err;
+  EXPECT_NE(err.find("tie_word_embeddings"), std::string::npos) << err;
+  EXPECT_EQ(w.lm_head_name(), "model.embed_tokens.weight");
+  std::vector<float> emb(static_cast<size_t>(128 * 64));
+  w.checkpoint().read_f32("model.embed_tokens.weight", emb.data());
+  expect_same_floats(w.load_lm_head(), emb, "tied lm_head");
+}
+
+// Replaces `"key": <old>` in a JSON file's text by `"key": <literal>` (numbers nlohmann would
+// re-print differently: 1e19, 10000000000000000000).
+void set_literal(const std::string& path, const std::string& key, const std::string& literal) {
+  std::string text = read_bytes(path);
+  const std::string k = "\"" + key + "\": ";
+  const size_t p = text.find(k);
+  ASSERT_NE(p, std::string::npos) << key;
+  const size_t v = p + k.size(), end = text.find_first_of(",\n}", v);
+  text.replace(v, end - v, literal);
+  write_bytes(path, text);
+}
+
+TEST(LoaderConfig, OverflowingSizesReportedAsWrittenAndOutOfRange) {
+  for (const std::string lit : {"10000000000000000000", "3000000000", "1e19", "18446744073709551616"}) {
+    const std::string dir = make_model("cfg-overflow");
+    set_literal(dir + "/config.json", "hidden_size", lit);
+    const std::string msg = expect_error([&] { LlamaWeights w(dir); },
+                                         {dir + "/config.json", "hidden_size", lit, "out of range"});
+    EXPECT_EQ(msg.find(" -"), std::string::npos) << "a negative number in: " << msg;
+  }
+  const std::string dir = make_model("cfg-overflow-bos");
+  set_literal(dir + "/config.json", "bos_token_id", "3000000000");
+  expect_error([&] { LlamaWeights w(dir); }, {"bos_token_id", "3000000000", "out of range"});
+  // Each size fits an int but the fused q/k/v rows would not.
+  const std::string d2 = make_model("cfg-overflow-heads");
+  edit_json_file(d2 + "/config.json", [](ordered_json& j) { j["head_dim"] = 1 << 30; });
+  expect_error([&] { LlamaWeights w(d2); }, {d2 + "/config.json", "head_dim", "out of range"});
 }
 
 // ---- a good checkpoint ------------------------------------------------------------------------

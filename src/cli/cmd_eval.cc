@@ -1,9 +1,11 @@
 // cmd_eval.cc — `qsweep eval`: perplexity of a model on a text file, windows shared across MPI
 // ranks. Prints "perplexity: <value>" with 17 significant digits (the double round-trips) plus
-// token counts and throughput, and writes eval.h5 (results, per-window NLL, provenance).
+// token counts and throughput, and writes eval.h5 (results, per-window NLL, provenance). A run
+// that fails leaves no eval.h5 and no --output-dir it created.
 #include <cstdio>
 
 #include "cli/command.h"
+#include "cli/output_dir.h"
 #include "sweep/stage_args.h"
 #include "core/backend.h"
 #include "core/error.h"
@@ -40,7 +42,6 @@ int cmd_eval(const CommandContext& ctx) {
   Provenance prov = start_provenance(ctx, threads);
   finish_eval_args(a);
   const Protocol protocol = parse_protocol(a.protocol);
-  make_dirs(out_dir);
 
   log_info("backend: %s", backend_summary().c_str());
   Timer t_load;
@@ -67,6 +68,11 @@ int cmd_eval(const CommandContext& ctx) {
     quantized = std::make_unique<QuantizedModel>(quantized_dir + "/quantized.h5");
     log_info("quantized weights: %s (%s)", quantized->path().c_str(), quantized->describe().c_str());
   }
+  // Created once the model, data and quantized weights have loaded (an error there leaves no
+  // folder), before the long part (an unwritable folder is reported now, not after it); a later
+  // failure removes it again while it is empty.
+  OutputDir out_guard;
+  if (ctx.comm.rank() == 0) out_guard.create(out_dir);
   EvalOptions opt = eval_options(a, !quiet);
   opt.quantized = quantized.get();
   const EvalResult r = evaluate_perplexity(model, windows, ctx.comm, opt);

@@ -1,7 +1,9 @@
 // cmd_make_model.cc — `qsweep make-model`: a synthetic HF checkpoint with Llama-family shapes
 // (presets for the bundled model's shapes and Llama-3.2-1B's) for benchmarks and tests, of any
 // supported model_type (llama, mistral, qwen2, qwen3, minicpm) with that family's extra fields.
+// Rerunning it over its own earlier output replaces that folder completely; a failure leaves none.
 #include "cli/command.h"
+#include "cli/output_dir.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "model/synthetic_model.h"
@@ -63,7 +65,13 @@ int cmd_make_model(const CommandContext& ctx) {
   else if (dtype == "bf16") s.dtype = DType::BF16;
   else QS_THROW("--dtype '" << dtype << "' is not known (expected f32, f16 or bf16)");
   if (ctx.comm.rank() == 0) {
-    make_dirs(out);
+    // The parent folders are made here (write_synthetic_model needs the parent for its temporary
+    // folder) and taken back if the model is not written, so an error leaves nothing behind.
+    OutputDir parent;
+    const size_t slash = out.find_last_not_of('/') == std::string::npos
+                             ? std::string::npos
+                             : out.rfind('/', out.find_last_not_of('/'));
+    if (slash != std::string::npos && slash > 0) parent.create(out.substr(0, slash));
     write_synthetic_model(out, s);
     log_info("wrote %s: %s, %d x %d, %d heads (%d kv), vocab %d, %s, %d shard(s)", out.c_str(),
              s.model_type.c_str(), s.layers, s.hidden, s.heads, s.kv_heads, s.vocab, dtype.c_str(),

@@ -1,10 +1,12 @@
 // cmd_spectrum.cc — `qsweep spectrum`: Alpha-Hill and WeightWatcher-style spectral metrics of
 // every linear layer across storage precisions, layer-parallel over MPI ranks; writes
 // results.h5, the two CSV tables and (unless --no-plots) plots via analysis/spectrum_plots.py.
+// A run that fails before writing leaves no --output-dir it created.
 #include <cstdio>
 #include <cstdlib>
 
 #include "cli/command.h"
+#include "cli/output_dir.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/timer.h"
@@ -51,9 +53,12 @@ int cmd_spectrum(const CommandContext& ctx) {
   info.precisions = parse_precisions(precs_s);
   info.save_eigenvalues = save_eig;
   info.provenance = start_provenance(ctx, threads);
-  make_dirs(out_dir);
 
   LlamaWeights model(model_dir);
+  // Created once the model has loaded (a model error leaves no folder); a later failure removes
+  // it again while it is empty.
+  OutputDir out_guard;
+  if (ctx.comm.rank() == 0) out_guard.create(out_dir);
   SpectrumOptions opt;
   opt.precisions = info.precisions;
   opt.filter = filter;

@@ -1,9 +1,12 @@
-// checkpoint.cc — single-file and sharded checkpoints, fp32 conversion with finiteness checks.
+// checkpoint.cc — single-file and sharded checkpoints, fp32 conversion with finiteness checks. A
+// folder with both model.safetensors and an index is refused unless the index lists exactly that
+// one file: which of the two is stale cannot be told, and guessing evaluates the wrong weights.
 #include "model/checkpoint.h"
 
 #include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 #include <sys/stat.h>
 
@@ -26,6 +29,30 @@ Checkpoint::Checkpoint(const std::string& model_dir) : dir_(model_dir) {
     const nlohmann::json j = read_json_file(index, "the shard index");
     QS_CHECK(j.is_object() && j.contains("weight_map") && j["weight_map"].is_object(),
              index << ": missing field 'weight_map' (expected {tensor name: shard file})");
+    // Both files present: transformers reads the index, so a model.safetensors the index does not
+    // list (a stale leftover, or a newer single file next to an old index) would be ignored
+    // silently. Only an index that maps every tensor to model.safetensors agrees with it.
+    if (file_exists(single)) {
+      std::set<std::string> named;
+      for (const auto& v : j["weight_map"])
+        if (v.is_string()) named.insert(v.get<std::string>());
+      std::string others;
+      int n_others = 0;
+      for (const auto& n : named) {
+        if (n == "model.safetensors") continue;
+        if (++n_others <= 3) others += (others.empty() ? "" : ", ") + n;
+      }
+      if (n_others > 3) others += " and " + std::to_string(n_others - 3) + " more";
+      const bool lists_single = named.count("model.safetensors") > 0;
+      QS_CHECK(others.empty() && lists_single,
+               dir_ << ": holds both " << single << " and " << index
+                    << ", and they disagree: the index "
+                    << (others.empty() ? std::string("lists no tensors")
+                                       : "names " + others +
+                                             (lists_single ? " besides model.safetensors"
+                                                           : ", not model.safetensors"))
+                    << "; remove whichever of the two is stale");
+    }
     std::map<std::string, const SafetensorsFile*> shards;
     for (auto it = j["weight_map"].begin(); it != j["weight_map"].end(); ++it) {
       QS_CHECK(it.value().is_string(),
@@ -84,7 +111,7 @@ void Checkpoint::read_rows_f32(const std::string& name, int64_t row0, int64_t nr
   QS_CHECK(dtype_is_float_storage(t.dtype),
            e.file->path() << ": tensor '" << name << "' has dtype " << dtype_name(t.dtype)
                           << ", expected F32, F16 or BF16");
-  const int64_t cols = t.shape.size() >= 2 ? t.numel() / t.shape[0] : 1;
+  const int64_t cols = t.shape.size() >= 2 ? (t.shape[0] ? t.numel() / t.shape[0] : 0) : 1;
   const int64_t rows = t.shape.empty() ? 1 : t.shape[0];
   QS_ASSERT(row0 >= 0 && row0 + nrows <= rows, name << ": rows out of range");
   const size_t es = dtype_size(t.dtype);

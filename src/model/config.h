@@ -1,6 +1,8 @@
 // config.h — the Hugging Face config.json of a Llama-family model (llama, mistral, qwen2, qwen3,
 // minicpm), validated: every field qsweep's forward pass depends on is checked for presence, type
-// and consistency, and an error names config.json and the field.
+// and consistency, and an error names config.json and the field. A size beyond int range is
+// reported as written in the file and called out of range; llama3 rope_scaling must give all
+// four of its fields (no defaults that would change the positions).
 //
 // The families share the Llama block (RMSNorm, RoPE, GQA attention, SwiGLU MLP) and differ in:
 //   qwen2    q/k/v biases; optional sliding window (use_sliding_window).

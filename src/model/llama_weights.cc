@@ -1,9 +1,12 @@
-// llama_weights.cc — tensor names, shape validation, block loading.
+// llama_weights.cc — tensor names, shape validation, block loading. Beyond shapes, the checkpoint
+// must not hold blocks the config does not count, and a tied config's lm_head.weight is ignored
+// with a warning (see the constructor for why).
 #include "model/llama_weights.h"
 
 #include <algorithm>
 
 #include "core/error.h"
+#include "core/log.h"
 
 namespace qsweep {
 
@@ -91,6 +94,29 @@ LlamaWeights::LlamaWeights(const std::string& model_dir)
   expect("model.embed_tokens.weight", {c.vocab_size, H});
   expect("model.norm.weight", {H});
   if (!c.tie_word_embeddings) expect("lm_head.weight", {c.vocab_size, H});
+  // Tied with an lm_head.weight in the checkpoint: transformers ties after loading, so the output
+  // layer is the embedding and lm_head.weight goes unused. qsweep does the same (lm_head_name())
+  // rather than refuse: such checkpoints are in circulation (exports that save both copies) and
+  // transformers runs them; the warning says which tensor is used, for when the copies differ.
+  if (c.tie_word_embeddings && ckpt_.find("lm_head.weight"))
+    log_warn("%s: tie_word_embeddings is true, so the checkpoint's lm_head.weight (%s) is ignored "
+             "and the output layer is model.embed_tokens.weight, as in transformers",
+             c.path.c_str(), ckpt_.file_of("lm_head.weight").c_str());
+  // Blocks beyond num_hidden_layers: transformers drops them with a warning that is easy to miss,
+  // and a config cut short (or the wrong config) then evaluates a different, shallower model.
+  for (const std::string& name : ckpt_.tensor_names()) {
+    const std::string pre = "model.layers.";
+    if (name.compare(0, pre.size(), pre) != 0) continue;
+    const size_t dot = name.find('.', pre.size());
+    const std::string num = name.substr(pre.size(), dot == std::string::npos ? std::string::npos : dot - pre.size());
+    if (num.empty() || num.size() > 9 || num.find_first_not_of("0123456789") != std::string::npos) continue;
+    const int block = std::stoi(num);
+    QS_CHECK(block < c.num_hidden_layers,
+             ckpt_.file_of(name) << ": tensor '" << name << "' belongs to block " << block << ", but "
+                                 << c.path << " says num_hidden_layers " << c.num_hidden_layers
+                                 << " (blocks 0.." << c.num_hidden_layers - 1
+                                 << "); the config and the checkpoint disagree");
+  }
   for (int i = 0; i < c.num_hidden_layers; ++i) {
     const std::string p = block_prefix(i);
     expect(p + "input_layernorm.weight", {H});

@@ -29,6 +29,11 @@ struct SyntheticModelSpec {
   std::string tokenizer;  // tokenizer.model to copy, or empty
 };
 
+// Writes the model to `dir`, whose parent must exist. `dir` may be absent, empty, or hold an
+// earlier make-model output (its .qsweep-make-model lists the files), which is replaced
+// completely; any other file there is refused, by name. The spec (including that `tokenizer`
+// exists) is checked first, and the files are written to a temporary sibling folder renamed into
+// place, so an error leaves `dir` as it was and no other file or folder behind.
 void write_synthetic_model(const std::string& dir, const SyntheticModelSpec& spec);
 
 }  // namespace qsweep

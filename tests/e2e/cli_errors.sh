@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # cli_errors.sh — `qsweep eval` on bad inputs fails cleanly: a non-zero exit that is not a crash,
 # a stderr line "qsweep: error: ..." naming the bad file or option, and no eval.h5 (nor a stray
-# eval.h5.tmp.*) in --output-dir — a half-written result must never look like a result. One
+# eval.h5.tmp.*) in --output-dir, nor the --output-dir itself when the run created it — a
+# half-written result must never look like a result. One
 # positive case checks that a tiny valid pre-tokenized run still succeeds and writes eval.h5.
 #
 # usage: bash cli_errors.sh <qsweep-binary> <source-dir> <shared-dir>   (run by ctest)
@@ -47,6 +48,8 @@ expect_error() {
     why="left $(find "$out" -mindepth 1 -printf '%f ')in --output-dir"
   elif [ -e "$T/eval.h5" ] || compgen -G "$T/eval.h5.tmp*" >/dev/null; then
     why="left eval.h5 in the working directory"
+  elif [ -e "$out" ]; then
+    why="created --output-dir $out (a failed run leaves no folder behind)"
   fi
   if [ -z "$why" ]; then
     echo "PASS $name: $(grep -m1 '^qsweep: error:' "$T/$name.stderr")"
