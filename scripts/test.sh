@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # test.sh — the README's second command: sets everything up and runs the whole test suite
 # (GoogleTest unit and reference tests, MPI end-to-end tests with real ranks, the CLI error
-# tests), then checks that the CUDA build (-DQSWEEP_WITH_CUDA=ON) compiles and links; its GPU
-# tests skip at run time when no GPU is present.
+# tests, a real pretrained model), fuzzes the file parsers for 10 s each (clang, scripts/fuzz.sh),
+# then checks that the CUDA build (-DQSWEEP_WITH_CUDA=ON) compiles and links; its GPU tests skip at
+# run time when no GPU is present.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 shared=${QSWEEP_SHARED_DIR:-../shared}
@@ -17,6 +18,8 @@ if [ -f "$shared/models/smollm2/make.sh" ]; then
   bash "$shared/models/smollm2/make.sh" build/models/smollm2
 fi
 (cd build && ctest --output-on-failure -j1)
+echo "test: fuzzing the file parsers, 10 s per target under ASan+UBSan (scripts/fuzz.sh, build-fuzz/)"
+bash scripts/fuzz.sh 10
 echo "test: CUDA build (QSWEEP_WITH_CUDA=ON) in build-cuda/"
 cmake -S . -B build-cuda -DCMAKE_BUILD_TYPE=Release -DQSWEEP_WITH_CUDA=ON -DQSWEEP_BUILD_BENCH=OFF >/dev/null
 cmake --build build-cuda -j"$(nproc)"

@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "core/utf8.h"
+#include "model/hf_bpe.h"
 
 namespace qsweep {
 
@@ -15,7 +16,7 @@ std::vector<AddedToken> parse_added_tokens(const JsonAt& j) {
     const JsonAt t = j.at(i);
     AddedToken a;
     const int64_t id = t["id"].integer();
-    if (id < 0 || id >= INT32_MAX) t["id"].fail("token id " + std::to_string(id) + " is out of range [0, 2^31-1)");
+    if (id < 0 || id >= kMaxTokenId) t["id"].fail("token id " + std::to_string(id) + " is out of range [0, 2^24)");
     a.id = static_cast<int32_t>(id);
     a.content = t["content"].str();
     if (a.content.empty()) t["content"].fail("an added token cannot be empty");

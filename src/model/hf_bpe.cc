@@ -22,7 +22,7 @@ BpeModel::BpeModel(const JsonAt& j) : where_(j.file() + ": " + j.path()) {
   for (const auto& [tok, idj] : vocab.json().items()) {
     const JsonAt at(idj, j.file(), vocab.path() + "[\"" + tok + "\"]");
     const int64_t id = at.integer();
-    if (id < 0 || id >= INT32_MAX) at.fail("token id " + std::to_string(id) + " is out of range [0, 2^31-1)");
+    if (id < 0 || id >= kMaxTokenId) at.fail("token id " + std::to_string(id) + " is out of range [0, 2^24)");
     max_id = std::max(max_id, id);
   }
   by_id_.assign(size_t(max_id + 1), std::string());

@@ -21,6 +21,11 @@
 
 namespace qsweep {
 
+/// Token ids (model.vocab, added_tokens) must stay below this: they index dense id -> token
+/// tables, so 2^24 (64x the largest real vocabulary) keeps those under 1 GB where an id near
+/// 2^31 would ask for 64 GB.
+constexpr int64_t kMaxTokenId = int64_t(1) << 24;
+
 class BpeModel {
  public:
   /// j = the "model" member (type "BPE").

@@ -101,6 +101,8 @@ nlohmann::json parse_json_file(const std::string& path, const std::string& what)
     return nlohmann::json::parse(ss.str());
   } catch (const nlohmann::json::parse_error& e) {
     QS_THROW(path << ": not valid JSON at byte " << e.byte << " (" << what << "): " << e.what());
+  } catch (const nlohmann::json::exception& e) {  // out_of_range: a number like 1e400
+    QS_THROW(path << ": not valid JSON (" << what << "): " << e.what());
   }
 }
 

@@ -102,6 +102,9 @@ JobFile read_job_file(const std::string& path) {
   po::parsed_options parsed(&none);
   try {
     parsed = po::parse_config_file(is, none, /*allow_unregistered=*/true);
+  } catch (const po::invalid_config_file_syntax& e) {
+    // Not e.what(): Boost's placeholder substitution loops forever on a line holding "%invalid_line%".
+    QS_THROW(path << ": invalid line '" << e.tokens() << "' (expected 'key = value' lines and [section] headers)");
   } catch (const po::error& e) {
     QS_THROW(path << ": " << e.what() << " (expected 'key = value' lines and [section] headers)");
   }
