@@ -79,4 +79,28 @@ for d in sorted(glob.glob(f"{out}/c*/cells/*")):
                  f"{e.get('kl_divergence', float('nan')):.5f} | {e.get('top1_agreement', float('nan')):.4f} | {o['perplexity']:.4f} |"))
 for r in sorted(rows):
     print(r[3])
+
+# Paired per-window comparison against RTN at the same bits (kjv-test): mean difference of the
+# windows' mean NLL (method - rtn; negative = better), its 95% t interval, windows won.
+import numpy as np
+def windows(d):
+    with h5py.File(f"{d}/eval.h5", "r") as f:
+        g = f["windows"]
+        return g["nll_sum"][()] / g["scored"][()], g["kl_sum"][()] / g["scored"][()]
+cells = {}
+for d in sorted(glob.glob(f"{out}/c*/cells/*")):
+    q = attrs(f"{d}/quantized.h5")
+    cells[(q["method"], int(q["bits"]), int(q["n_calib"]))] = d
+print()
+print("| method | bits | calib | ΔNLL vs rtn (95% CI) | windows better | ΔKL vs rtn (95% CI) |")
+print("|---|---|---|---|---|---|")
+for (m, b, n), d in sorted(cells.items()):
+    if m == "rtn" or ("rtn", b, 128) not in cells:
+        continue
+    nll, kl = windows(d)
+    rn, rk = windows(cells[("rtn", b, 128)])
+    def ci(x):
+        se = x.std(ddof=1) / np.sqrt(len(x))
+        return f"{x.mean():+.4f} ({x.mean() - 1.96 * se:+.4f}, {x.mean() + 1.96 * se:+.4f})"
+    print(f"| {m} | W{b} | {n} | {ci(nll - rn)} | {(nll < rn).sum()} of {len(nll)} | {ci(kl - rk)} |")
 PY
