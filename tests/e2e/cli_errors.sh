@@ -96,6 +96,9 @@ expect_error config-not-json "$T/badconfig-model/config.json" -- \
   eval --model "$T/badconfig-model" --data "$TEXT" -q
 expect_error missing-data "$T/no-such-data.txt" -- \
   eval --model "$MODEL" --data "$T/no-such-data.txt" -q
+mkdir -p "$T/a-directory"
+expect_error data-is-directory "is a directory, not a data file" -- \
+  eval --model "$MODEL" --data "$T/a-directory" -q
 expect_error bogus-protocol "--protocol" -- \
   eval --model "$MODEL" --data "$TEXT" --protocol bogus -q
 expect_error ctx-too-small "--ctx" -- \

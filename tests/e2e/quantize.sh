@@ -46,6 +46,8 @@ check() {  # name needle args...
 }
 check bits-9 "bits 9 out of range" --method rtn --bits 9 --calib "$CAL"
 check group-0 "group size 0 must be positive" --method rtn --group-size 0 --calib "$CAL"
+mkdir -p "$tmp/calib-dir"
+check calib-directory "calib-dir: is a directory, not a data file" --method rtn --calib "$tmp/calib-dir"
 check empty-calib "empty.txt" --method gptq --calib "$tmp/empty.txt"
 check short-calib "short.txt" --method gptq --calib "$tmp/short.txt"
 check bad-method "hqq" --method hqq --calib "$CAL"

@@ -132,4 +132,18 @@ opt_err "--ranks-per-cell -1" "--ranks-per-cell -1 must be 0" "$tmp/job.ini" --r
 opt_err "gptq-block-size 0" "--gptq-block-size 0 must be at least 1" "$tmp/job.ini" --set quantize.gptq-block-size=0
 opt_err "[calibrate] n-calib list" "jobs.ini: [calibrate] n-calib = 2, 4:" "$tmp/jobs.ini"
 opt_err "[spectrum] k-frac 2" "jobk.ini: [spectrum] k-frac = 2: --k-frac 2 must lie in (0, 1)" "$tmp/jobk.ini"
+# A first line that starts with #qsweep-token-ids but is not exactly the supported header is an
+# error on 1 and 2 ranks (it used to be read as text: ppl 140, exit 0), with no eval.h5.
+printf '#qsweep-token-ids v2\n1 2 3\n' >"$tmp/ids-v2.txt"
+printf '#qsweep-token-ids v1 \n1 2 3\n' >"$tmp/ids-v1-space.txt"
+for f in ids-v2 ids-v1-space; do
+  for n in 1 2; do
+    launch=("$QS"); [ $n -gt 1 ] && launch=("${MPIRUN[@]}" -n $n "$QS")
+    d="$tmp/hdr_${f}_$n"
+    timeout 120 "${launch[@]}" eval --model "$M" --data "$tmp/$f.txt" --ctx 64 -q --output-dir "$d" >"$d.out" 2>"$d.err"; rc=$?
+    if [ $rc -ne 0 ] && [ $rc -ne 124 ] && grep -q "$f.txt:1: the header .* is not the supported pre-tokenized header" "$d.err" &&
+       [ ! -e "$d/eval.h5" ]; then ok "$f on $n rank(s): not the supported header, clear error, no eval.h5"
+    else bad "$f on $n rank(s) (rc $rc): $(cat "$d.err")"; fi
+  done
+done
 exit $fail
