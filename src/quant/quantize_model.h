@@ -66,7 +66,7 @@ struct QuantizeOptions {
   bool propagate = true;
   double sparsity_threshold = 0.01;
   int awq_grid = 20;
-  bool awq_l2 = false;
+  bool awq_l2 = true;  // salience sqrt(mean x²); false: mean |x| (AutoAWQ)
   bool awq_clip = false;
   GptqOptions gptq;
   bool quantize_lm_head = false;

@@ -28,7 +28,7 @@ void add_quantize_cell_options(po::options_description& d, QuantizeArgs& a) {
       ("calib-chunk", po::value(&opt.calib_chunk)->default_value(4), "sequences per statistics chunk (fixes the reduction order; not the rank count)")
       ("sparsity-threshold", po::value(&opt.sparsity_threshold)->default_value(0.01), "sparsity: share of |x| below this x the input's RMS")
       ("awq-grid", po::value(&opt.awq_grid)->default_value(20), "AWQ: number of α grid points")
-      ("awq-salience", po::value(&a.salience)->default_value("l1"), "AWQ: l1 (mean |x|) or l2 (root mean x²)")
+      ("awq-salience", po::value(&a.salience)->default_value("l2"), "AWQ's activation salience per input channel: l2 (root mean x², the standard AWQ of the study, matching the squared-error objective) or l1 (mean |x|, AutoAWQ's get_act_scale)")
       ("awq-clip", po::bool_switch(&opt.awq_clip), "AWQ: clipping search on each group's weights (not q/k), as AutoAWQ's auto_clip")
       ("gptq-damp", po::value(&opt.gptq.damp)->default_value(0.01), "GPTQ: damping as a fraction of mean(diag H)")
       ("gptq-act-order", po::bool_switch(&opt.gptq.act_order), "GPTQ: columns by decreasing H_ii, static groups")

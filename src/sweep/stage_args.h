@@ -19,7 +19,7 @@ class H5Writer;
 struct Provenance;
 
 struct QuantizeArgs {
-  std::string method, plan, salience = "l1";
+  std::string method, plan, salience = "l2";
   int n_calib = 128, seq_len = 256;
   uint64_t seed = 0;
   bool no_propagate = false, lm_head = false;
