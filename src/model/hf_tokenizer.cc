@@ -16,7 +16,6 @@
 #include <sstream>
 
 #include "core/error.h"
-#include "core/log.h"
 #include "core/utf8.h"
 #include "model/hf_added_tokens.h"
 #include "model/hf_bpe.h"
@@ -125,11 +124,9 @@ std::vector<int32_t> HfTokenizer::encode(const std::string& text) const {
   std::lock_guard<std::mutex> lock(mu_);
   std::string fixed;
   std::string_view s = text;
-  const size_t bad = utf8_first_invalid(text);
-  if (bad != text.size()) {
-    log_warn("%s: the text is not valid UTF-8 (first ill-formed byte at offset %zu); each ill-formed "
-             "sequence is encoded as U+FFFD, as Python's errors=\"replace\" reads it",
-             path_.c_str(), bad);
+  // Ill-formed UTF-8 is encoded as U+FFFD per maximal ill-formed sequence, as Python's
+  // errors="replace" reads it; load_document_tokens warns naming the data file and the offset.
+  if (utf8_first_invalid(text) != text.size()) {
     fixed = utf8_replace_invalid(text);
     s = fixed;
   }

@@ -11,6 +11,8 @@
 
 #include "core/error.h"
 #include "core/json_file.h"
+#include "core/log.h"
+#include "core/utf8.h"
 #include "model/hf_tokenizer.h"
 
 namespace qsweep {
@@ -167,6 +169,12 @@ std::vector<int32_t> load_document_tokens(const std::string& data_path, const st
                                      << " must be pre-tokenized: a first line '" << kTokenIdsHeader
                                      << "' followed by whitespace-separated token ids");
   if (opt.strip_one_trailing_newline && !body.empty() && body.back() == '\n') body.pop_back();
+  const size_t bad = utf8_first_invalid(body);
+  if (bad != body.size())
+    log_warn("%s: not valid UTF-8 (first ill-formed byte at offset %zu): binary data, or another encoding? "
+             "Each ill-formed sequence is tokenized as U+FFFD (tokenizer.json) or as the tokenizer.model's "
+             "unknown piece",
+             data_path.c_str(), bad);
   QS_CHECK(tok->vocab_size() <= vocab_size,
            tok->path() << ": the tokenizer has " << tok->vocab_size() << " tokens but config.json's vocab_size is "
                        << vocab_size);

@@ -212,6 +212,17 @@ else
   sed 's/^/    stderr: /' "$T/good.stderr" | head -n 5
 fi
 
+# Text that is not valid UTF-8 still evaluates, with a warning naming the file and the offset of
+# the first ill-formed byte.
+n=$((n + 1))
+{ head -c 3000 "$TEXT"; printf 'abc\xff\xfe def\n'; head -c 3000 "$TEXT"; } >"$T/latin1.txt"
+if "$QSWEEP" eval --model "$TOKM" --data "$T/latin1.txt" --ctx 64 -q --output-dir "$T/out-latin1" >/dev/null 2>"$T/latin1.err" &&
+   grep -q "latin1.txt: not valid UTF-8 (first ill-formed byte at offset 3003)" "$T/latin1.err"; then
+  echo "PASS invalid-utf8-warns: $(grep -m1 'not valid UTF-8' "$T/latin1.err")"
+else
+  failures=$((failures + 1)); echo "FAIL invalid-utf8-warns"; head -3 "$T/latin1.err"
+fi
+
 # The intact folder works with no extra flags, and add_bos_token puts <s> (id 299) first.
 n=$((n + 1))
 if "$QSWEEP" eval --model "$TOKM" --data "$TEXT" --ctx 64 -q --output-dir "$T/out-tok" >"$T/tok.stdout" 2>"$T/tok.stderr" &&
