@@ -68,7 +68,7 @@ if [ $rc -eq 1 ] && grep -q "2 cell(s) failed" "$tmp/r.err" &&
   ok "run on 2 ranks: the gptq cells fail with the owner's message, the rtn cells complete, exit 1"
 else bad "run with an owner failure (rc $rc)"; cat "$tmp/r.err"; fi
 
-# Fingerprints on resume (1 rank, one cell with KL so the shared baseline and hidden states matter).
+# Fingerprints on resume (1 rank, and the refusals on 2; one cell with KL so the shared baseline and hidden states matter).
 one=(--set quantize.method=rtn --set quantize.bits=4)
 cp "$tmp/eval.ids" "$tmp/eval.orig"
 "$QS" run "$tmp/job.ini" --output-dir "$tmp/fp" -q "${one[@]}" >/dev/null 2>&1 || bad "fingerprint: first run"
@@ -80,6 +80,9 @@ cp "$tmp/eval.ids" "$tmp/eval.orig"
 if [ $rc -ne 0 ] && grep -q "the inputs changed since this sweep started" "$tmp/fp.err" && grep -q "evaluation text .*eval.ids" "$tmp/fp.err" &&
    grep -q -- "--refresh-shared" "$tmp/fp.err"; then ok "resume after the eval text changed in place: refused, naming it"
 else bad "resume with a changed eval text (rc $rc)"; cat "$tmp/fp.err"; fi
+timeout 120 "${MPIRUN[@]}" -n 2 "$QS" run "$tmp/job.ini" --output-dir "$tmp/fp" -q "${one[@]}" --resume >/dev/null 2>"$tmp/fp2.err"; rc=$?
+if [ $rc -ne 0 ] && [ $rc -ne 124 ] && grep -q "the inputs changed since this sweep started" "$tmp/fp2.err"; then
+  ok "the same on 2 ranks: refused"; else bad "changed eval text on 2 ranks (rc $rc)"; cat "$tmp/fp2.err"; fi
 "$QS" run "$tmp/job.ini" --output-dir "$tmp/fp" -q "${one[@]}" --resume --refresh-shared >/dev/null 2>"$tmp/fp.err" &&
 "$QS" run "$tmp/job.ini" --output-dir "$tmp/fp_new" -q "${one[@]}" >/dev/null 2>&1 && "$QS" diff -q "$tmp/fp" "$tmp/fp_new" &&
   ok "--resume --refresh-shared recomputes the shared stages and the cell: identical to a fresh run on the new text" ||
@@ -98,6 +101,9 @@ rm -rf "$tmp/model"
 "$QS" run "$tmp/jobm.ini" --output-dir "$tmp/fm" -q "${one[@]}" --resume >/dev/null 2>"$tmp/fm.err"; rc=$?
 if [ $rc -ne 0 ] && grep -q "safetensors header .*model.safetensors" "$tmp/fm.err"; then ok "resume after the model folder was replaced: refused, naming it"
 else bad "resume with a replaced model (rc $rc)"; cat "$tmp/fm.err"; fi
+timeout 120 "${MPIRUN[@]}" -n 2 "$QS" run "$tmp/jobm.ini" --output-dir "$tmp/fm" -q "${one[@]}" --resume >/dev/null 2>"$tmp/fm2.err"; rc=$?
+if [ $rc -ne 0 ] && [ $rc -ne 124 ] && grep -q "safetensors header .*model.safetensors" "$tmp/fm2.err"; then
+  ok "the same on 2 ranks: refused"; else bad "replaced model on 2 ranks (rc $rc)"; cat "$tmp/fm2.err"; fi
 
 # --dry-run checks the texts; a run failing before any cell leaves nothing behind.
 { head -1 "$tmp/eval.orig"; sed 1d "$tmp/eval.orig" | tr ' ' '\n' | head -50 | tr '\n' ' '; echo; } >"$tmp/eval.ids"
