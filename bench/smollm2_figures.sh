@@ -6,7 +6,8 @@
 # demo/data/licenses.txt (another domain: legal English), perplexity, KL and top-1 agreement
 # against full precision on kjv-test, perplexity on the other text.
 # Prints one Markdown table; results stay in $OUT.
-#   bash bench/smollm2_figures.sh            (after scripts/build.sh; QS=..., OUT=... to change)
+#   bash bench/smollm2_figures.sh            (after scripts/build.sh; QS=..., OUT=... to change;
+#   CALIB=FILE calibrates on another text, PROTOCOLS="gptq" skips the llama.cpp-protocol FP run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 QS=${QS:-$PWD/build/qsweep}
@@ -17,9 +18,10 @@ MPI=(mpirun --allow-run-as-root --oversubscribe -n 2)
 bash "$SH/models/smollm2/make.sh" "$M"
 mkdir -p "$OUT"
 TEST=$PWD/demo/data/kjv-test.txt OTHER=$PWD/demo/data/licenses.txt
+CALIB=${CALIB:-$PWD/demo/data/kjv-train.txt}
 
 # 1. Full precision, both protocols, whole kjv-test (reference.json: llama.cpp 16.6551, PyTorch 21.4809).
-for p in llamacpp gptq; do
+for p in ${PROTOCOLS:-llamacpp gptq}; do
   [ -s "$OUT/fp-$p/eval.h5" ] || "${MPI[@]}" "$QS" eval --model "$M" --data "$TEST" --ctx 256 --protocol $p -q \
     --output-dir "$OUT/fp-$p" | tee "$OUT/fp-$p.txt"
 done
@@ -28,7 +30,7 @@ done
 job() {  # job NAME METHODS NCALIB
   cat >"$OUT/$1.ini" <<INI
 model = $M
-calib = $PWD/demo/data/kjv-train.txt
+calib = $CALIB
 eval  = $TEST
 [quantize]
 method     = $2

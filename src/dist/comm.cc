@@ -132,6 +132,49 @@ void Comm::bcast(void* data, size_t bytes, int root) const {
     MPI_Bcast(p + off, static_cast<int>(std::min(kMax, bytes - off)), MPI_BYTE, root, as_mpi(comm_));
 }
 
+void Comm::send(const void* data, size_t bytes, int dest, int tag) const {
+  const char* p = static_cast<const char*>(data);
+  const size_t kMax = size_t(1) << 30;
+  for (size_t off = 0; off < bytes || off == 0; off += kMax) {
+    MPI_Send(p + off, static_cast<int>(std::min(kMax, bytes - off)), MPI_BYTE, dest, tag, as_mpi(comm_));
+    if (bytes == 0) break;
+  }
+}
+
+void Comm::recv(void* data, size_t bytes, int src, int tag) const {
+  char* p = static_cast<char*>(data);
+  const size_t kMax = size_t(1) << 30;
+  for (size_t off = 0; off < bytes || off == 0; off += kMax) {
+    MPI_Recv(p + off, static_cast<int>(std::min(kMax, bytes - off)), MPI_BYTE, src, tag, as_mpi(comm_),
+             MPI_STATUS_IGNORE);
+    if (bytes == 0) break;
+  }
+}
+
+namespace {
+void add_i128(void* in, void* inout, int* len, MPI_Datatype*) {
+  const unsigned __int128* a = static_cast<const unsigned __int128*>(in);
+  unsigned __int128* b = static_cast<unsigned __int128*>(inout);
+  for (int i = 0; i < *len; ++i) b[i] += a[i];
+}
+}  // namespace
+
+void Comm::allreduce_sum_i128(void* data, size_t n) const {
+  if (!comm_ || size_ == 1 || n == 0) return;
+  static MPI_Datatype type = MPI_DATATYPE_NULL;
+  static MPI_Op op = MPI_OP_NULL;
+  if (type == MPI_DATATYPE_NULL) {
+    MPI_Type_contiguous(16, MPI_BYTE, &type);
+    MPI_Type_commit(&type);
+    MPI_Op_create(&add_i128, 1, &op);
+  }
+  // Slices of 4M elements (64 MB), so the library's temporary buffers stay small.
+  char* p = static_cast<char*>(data);
+  const size_t kSlice = size_t(1) << 22;
+  for (size_t off = 0; off < n; off += kSlice)
+    MPI_Allreduce(MPI_IN_PLACE, p + off * 16, static_cast<int>(std::min(kSlice, n - off)), type, op, as_mpi(comm_));
+}
+
 std::vector<double> Comm::ordered_sum(const std::vector<std::vector<double>>& mine, size_t n) const {
   std::vector<double> s(n, 0.0);
   if (comm_ && size_ > 1 && rank_ > 0)
@@ -185,6 +228,10 @@ void Comm::agree_or_throw(const std::string& my_error) const {
 }
 void Comm::bcast(void*, size_t, int) const {}
 void Comm::allreduce_max(std::vector<double>&) const {}
+void Comm::send(const void*, size_t, int, int) const { QS_THROW("Comm::send on a single-rank build"); }
+void Comm::recv(void*, size_t, int, int) const { QS_THROW("Comm::recv on a single-rank build"); }
+void Comm::allreduce_sum_i128(void*, size_t) const {}
+
 std::vector<double> Comm::ordered_sum(const std::vector<std::vector<double>>& mine, size_t n) const {
   std::vector<double> s(n, 0.0);
   for (const auto& c : mine)

@@ -34,6 +34,13 @@ class Comm {
   void allreduce_max(std::vector<double>& v) const;  // element-wise, in place
   // Broadcast of raw bytes from `root`.
   void bcast(void* data, size_t bytes, int root) const;
+  // Point-to-point raw bytes (any size; sent in pieces of at most 1 GiB).
+  void send(const void* data, size_t bytes, int dest, int tag) const;
+  void recv(void* data, size_t bytes, int src, int tag) const;
+  // Element-wise sum of n 128-bit two's-complement integers (16 bytes each, little-endian) over
+  // all ranks, in place on every rank. Integer addition wraps exactly, so the result does not
+  // depend on the order the MPI library combines ranks in (see stats/exact_gram.h).
+  void allreduce_sum_i128(void* data, size_t n) const;
   // Σ of every rank's chunk partials in global chunk order: rank 0 starts from zero and adds its
   // partials one by one, passes the running sum to rank 1, which adds its own, and so on; the
   // result goes to every rank. The additions happen in the same order whatever the rank count,

@@ -15,6 +15,7 @@
 #include "model/cpu_ops.h"
 #include "model/forward.h"
 #include "quant/awq.h"
+#include "stats/exact_gram.h"
 #include "stats/spectrum.h"
 
 namespace qsweep {
@@ -270,7 +271,8 @@ QuantizeSummary quantize_model(const LlamaWeights& model, const CalibWindows& ca
     if (opt.propagate) x_in = x;
     const BlockCalibStats* sp = cached ? cache->get(blk) : nullptr;
     if (!sp) {
-      auto own = std::make_unique<BlockCalibStats>(cfg, T, opt.sparsity_threshold, !opt.stats_only);
+      auto own = std::make_unique<BlockCalibStats>(cfg, T, opt.sparsity_threshold, !opt.stats_only,
+                                                   ChunkRange{n_chunks, c0, c1});
       Timer ft;
       run_chunks(blk, *w, own.get(), own.get(), stage);
       summary.forward_seconds += ft.seconds();
@@ -424,19 +426,21 @@ QuantizeSummary quantize_model(const LlamaWeights& model, const CalibWindows& ca
     // The head's input: final RMSNorm of the (propagated) last hidden states, with the family's
     // scaling (head_input: what lm_head receives in evaluation), Gram per chunk.
     const std::vector<float> fnorm = model.load_final_norm();
-    std::vector<std::vector<double>> partials;
+    ExactGram gram(H);
     std::vector<float> xn;
     for (int64_t c = c0; c < c1; ++c) {
       const int64_t a = c * opt.calib_chunk, b = std::min<int64_t>(calib.n, a + opt.calib_chunk);
       const int64_t rows = (b - a) * T;
       xn.resize(static_cast<size_t>(rows) * H);
       head_input(cfg, fnorm.data(), x.data() + static_cast<size_t>((a - s0) * T) * H, xn.data(), rows);
-      partials.emplace_back(static_cast<size_t>(H) * H);
-      gram_xtx(xn.data(), rows, H, partials.back().data());
+      gram.add(xn.data(), rows);
     }
     InputStats head_in;
     head_in.channels = H;
-    head_in.gram = comm.ordered_sum(partials, static_cast<size_t>(H) * H);
+    const int status = gram.agree_status(comm);
+    QS_CHECK(status != 2, "quantize: Σxxᵀ of layer lm_head's input has an entry of at least 2^62 in one chunk");
+    gram.allreduce(comm);
+    head_in.gram = gram.to_double(status);
     QS_CHECK(gram_diagonal_finite(head_in.gram, H),
              "quantize: non-finite statistics of layer lm_head (its input: the final norm of block "
                  << cfg.num_hidden_layers - 1 << "'s output)");

@@ -1,4 +1,4 @@
-// activation_stats.cc — chunk partials and their ordered reduction.
+// activation_stats.cc — per-chunk sums, their tree reduction, and the exact Gram.
 #include "stats/activation_stats.h"
 
 #include <cblas.h>
@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "stats/exact_gram.h"
 
 namespace qsweep {
 
@@ -49,31 +50,48 @@ void gram_xtx(const float* x, int64_t rows, int cols, double* out) {
   }
 }
 
-BlockCalibStats::BlockCalibStats(const ModelConfig& cfg, int seq_len, double threshold, bool with_gram)
+BlockCalibStats::BlockCalibStats(const ModelConfig& cfg, int seq_len, double threshold, bool with_gram,
+                                 ChunkRange chunks)
     : seq_len_(seq_len), threshold_(threshold), with_gram_(with_gram), heads_(cfg.num_attention_heads) {
   channels_ = {cfg.hidden_size, cfg.q_dim(), cfg.hidden_size, cfg.intermediate_size};
+  size_t off = 0;
+  for (int i = 0; i < kNumBlockInputs; ++i) {
+    offset_[i] = off;
+    off += 2 * static_cast<size_t>(channels_[i]) + 6;
+    max_abs_[i].assign(static_cast<size_t>(channels_[i]), 0.0);
+    if (with_gram_) grams_.emplace_back(channels_[i]);
+  }
+  offset_[kNumBlockInputs] = off;
+  tree_ = std::make_unique<TreeSum>(chunks.n, chunks.first, chunks.last, off + static_cast<size_t>(heads_) + 1);
+}
+
+BlockCalibStats::~BlockCalibStats() = default;
+
+void BlockCalibStats::close_chunk() {
+  if (cur_.empty()) return;
+  tree_->add(std::move(cur_));
+  cur_.clear();
 }
 
 void BlockCalibStats::begin_chunk() {
-  Partial p;
-  for (int i = 0; i < kNumBlockInputs; ++i) {
-    const size_t C = static_cast<size_t>(channels_[i]);
-    p.stats[i].assign(2 * C + 6, 0.0);
-    p.max_abs[i].assign(C, 0.0);
-    if (with_gram_) p.gram[i].assign(C * C, 0.0);
-  }
-  p.entropy.assign(static_cast<size_t>(heads_) + 1, 0.0);
-  partials_.push_back(std::move(p));
+  close_chunk();
+  cur_.assign(offset_[kNumBlockInputs] + static_cast<size_t>(heads_) + 1, 0.0);
+}
+
+size_t BlockCalibStats::bytes_held() const {
+  size_t b = tree_ ? tree_->held() * (offset_[kNumBlockInputs] + heads_ + 1) * sizeof(double) : 0;
+  for (const auto& g : grams_) b += g.bytes();
+  for (int i = 0; i < kNumBlockInputs; ++i) b += totals_[i].gram.size() * sizeof(double);
+  return b;
 }
 
 void BlockCalibStats::on_linear_input(const LinearInput& in) {
-  QS_ASSERT(!partials_.empty(), "begin_chunk() before the forward pass");
-  Partial& p = partials_.back();
+  QS_ASSERT(!cur_.empty(), "begin_chunk() before the forward pass");
   const int i = static_cast<int>(input_of(in.modules[0]));
   const int C = in.cols;
   QS_ASSERT(C == channels_[i], "input width");
-  std::vector<double>& st = p.stats[i];
-  std::vector<double>& mx = p.max_abs[i];
+  double* st = cur_.data() + offset_[i];
+  std::vector<double>& mx = max_abs_[i];
   const int64_t seq = seq_len_;
   // Each sequence is judged against its own RMS; rows are then accumulated in fixed tiles of
   // kRows rows (partials combined in tile order), so the sums do not depend on the thread count.
@@ -134,48 +152,48 @@ void BlockCalibStats::on_linear_input(const LinearInput& in) {
     for (int k = 0; k < 5; ++k) st[2 * C + k] += pt[3 * C + k];
   }
   st[2 * C + 5] += static_cast<double>(in.rows);
-  if (with_gram_) {
-    std::vector<double> g(static_cast<size_t>(C) * C);
-    gram_xtx(in.x, in.rows, C, g.data());
-    for (size_t k = 0; k < g.size(); ++k) p.gram[i][k] += g[k];
-  }
+  if (with_gram_) grams_[i].add(in.x, in.rows);
 }
 
 void BlockCalibStats::on_attention_entropy(int, const double* sums, int n_seq, int n_heads, int seq_len) {
-  Partial& p = partials_.back();
+  QS_ASSERT(!cur_.empty(), "begin_chunk() before the forward pass");
+  double* e = cur_.data() + offset_[kNumBlockInputs];
   for (int s = 0; s < n_seq; ++s)
-    for (int h = 0; h < n_heads; ++h) p.entropy[h] += sums[s * n_heads + h];
-  p.entropy[n_heads] += static_cast<double>(n_seq) * seq_len;
+    for (int h = 0; h < n_heads; ++h) e[h] += sums[s * n_heads + h];
+  e[n_heads] += static_cast<double>(n_seq) * seq_len;
 }
 
 void BlockCalibStats::reduce(const Comm& comm) {
-  auto collect = [&](auto member, int i) {
-    std::vector<std::vector<double>> v;
-    for (const Partial& p : partials_) v.push_back((p.*member)[i]);
-    return v;
-  };
+  close_chunk();
+  const std::vector<double> all = tree_->finish(comm);
+  tree_.reset();
   for (int i = 0; i < kNumBlockInputs; ++i) {
     const int C = channels_[i];
-    const auto st = comm.ordered_sum(collect(&Partial::stats, i), 2 * static_cast<size_t>(C) + 6);
+    const double* st = all.data() + offset_[i];
     InputStats& t = totals_[i];
     t.channels = C;
-    t.sum_sq.assign(st.begin(), st.begin() + C);
-    t.sum_abs.assign(st.begin() + C, st.begin() + 2 * C);
+    t.sum_sq.assign(st, st + C);
+    t.sum_abs.assign(st + C, st + 2 * C);
     t.s1 = st[2 * C]; t.s2 = st[2 * C + 1]; t.s3 = st[2 * C + 2]; t.s4 = st[2 * C + 3];
     t.n_below = st[2 * C + 4];
     t.tokens = st[2 * C + 5];
-    t.max_abs.assign(C, 0.0);
-    for (const Partial& p : partials_)
-      for (int c = 0; c < C; ++c) t.max_abs[c] = std::max(t.max_abs[c], p.max_abs[i][c]);
+    t.max_abs = std::move(max_abs_[i]);
     comm.allreduce_max(t.max_abs);
-    if (with_gram_) t.gram = comm.ordered_sum(collect(&Partial::gram, i), static_cast<size_t>(C) * C);
   }
-  std::vector<std::vector<double>> ent;
-  for (const Partial& p : partials_) ent.push_back(p.entropy);
-  const auto e = comm.ordered_sum(ent, static_cast<size_t>(heads_) + 1);
-  entropy_sum.assign(e.begin(), e.begin() + heads_);
+  for (int i = 0; i < static_cast<int>(grams_.size()); ++i) {
+    ExactGram& g = grams_[static_cast<size_t>(i)];
+    const int status = g.agree_status(comm);  // collective: every rank throws alike
+    QS_CHECK(status != 2, "Σxxᵀ of input " << block_input_name(static_cast<BlockInput>(i))
+                                           << ": an entry of one chunk's xᵀx is at least 2^62 (4.6e18); "
+                                              "activations this large cannot be accumulated exactly");
+    g.allreduce(comm);
+    totals_[i].gram = g.to_double(status);
+    g = ExactGram(0);  // free the accumulator before the next input's conversion
+  }
+  grams_.clear();
+  const double* e = all.data() + offset_[kNumBlockInputs];
+  entropy_sum.assign(e, e + heads_);
   entropy_queries = e[heads_];
-  partials_.clear();
 }
 
 }  // namespace qsweep

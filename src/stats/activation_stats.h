@@ -8,12 +8,20 @@
 // input matrix, so each sequence is judged on its own scale); and, when asked, the Gram matrix
 // Σ x xᵀ that GPTQ's Hessian (2/n Σ x xᵀ) and every layer's output error are computed from.
 // Per attention head: Σ over query positions of the attention entropy.
+//
+// Memory does not grow with the number of chunks: the small per-chunk sums go into a pairwise
+// TreeSum (O(log chunks) vectors of a few channels each), max|x| into a running maximum, and Σxxᵀ
+// into one ExactGram per input (exact integer sums: order-free). Both are bit-identical for any
+// rank count, given the same chunks.
 #pragma once
 #include <array>
 #include <string>
 #include <vector>
 
+#include <memory>
+
 #include "dist/comm.h"
+#include "dist/tree_sum.h"
 #include "model/config.h"
 #include "model/forward.h"
 
@@ -36,31 +44,44 @@ struct InputStats {
   double sparsity() const { return n_below / elements(); }
 };
 
+class ExactGram;
+
+// The calibration chunks of a run and this rank's contiguous share [first, last) of them.
+struct ChunkRange {
+  int64_t n = 1, first = 0, last = 1;
+};
+
 class BlockCalibStats : public LinearObserver {
  public:
-  BlockCalibStats(const ModelConfig& cfg, int seq_len, double sparsity_threshold, bool with_gram);
+  BlockCalibStats(const ModelConfig& cfg, int seq_len, double sparsity_threshold, bool with_gram,
+                  ChunkRange chunks = {});
+  ~BlockCalibStats() override;
+  // Starts the rank's next chunk (chunks must come in order: first, first + 1, ...).
   void begin_chunk();
   void on_linear_input(const LinearInput& in) override;
   bool wants_attention_entropy() const override { return true; }
   void on_attention_entropy(int block, const double* sums, int n_seq, int n_heads, int seq_len) override;
-  // Combines every rank's chunk partials in chunk order; afterwards input() and entropy are valid.
+  // Collective: combines every rank's chunks; afterwards input() and entropy are valid.
   void reduce(const Comm& comm);
+  // Bytes of statistics held now (for the memory log and tests).
+  size_t bytes_held() const;
 
   const InputStats& input(BlockInput i) const { return totals_[static_cast<int>(i)]; }
   std::vector<double> entropy_sum;  // per head
   double entropy_queries = 0;       // query positions per head
 
  private:
-  struct Partial {
-    std::array<std::vector<double>, kNumBlockInputs> stats, gram, max_abs;
-    std::vector<double> entropy;
-  };
+  void close_chunk();
   int seq_len_;
   double threshold_;
   bool with_gram_;
   int heads_;
   std::array<int, kNumBlockInputs> channels_;
-  std::vector<Partial> partials_;
+  std::array<size_t, kNumBlockInputs + 1> offset_;  // of each input's sums (and the entropy) in cur_
+  std::vector<double> cur_;                         // the open chunk's sums; empty when none is open
+  std::unique_ptr<TreeSum> tree_;
+  std::array<std::vector<double>, kNumBlockInputs> max_abs_;
+  std::vector<ExactGram> grams_;
   std::array<InputStats, kNumBlockInputs> totals_;
 };
 

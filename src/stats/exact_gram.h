@@ -1,0 +1,47 @@
+// exact_gram.h — Σxxᵀ accumulated exactly, so that its total does not depend on how the
+// calibration chunks are spread over ranks, and one accumulator per input replaces the per-chunk
+// partials (whose number grew with --n-calib: 640 MB each at hidden 2048 / FFN 8192).
+//
+// Each chunk's contribution xᵀx is computed in fp64 by a dgemm per fixed 64-column tile (the same
+// call whatever the thread or rank count), then cut to a fixed-point grid of 2^-64 (truncated
+// toward zero; only |v| < 2^-12 loses bits, at most 5.4e-20 absolute) and added into a 128-bit
+// two's-complement integer per element. Integer addition is exact and associative, so chunks can
+// be added in any order and ranks combined by a plain allreduce: the result is bit-identical for
+// any rank count. to_double() rounds the exact total to the nearest double once. The cost: 16
+// bytes per element instead of 8, one accumulator instead of one partial per chunk. An entry of
+// a chunk's xᵀx of magnitude ≥ 2^62 (4.6e18) or non-finite is recorded and reported by check().
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "dist/comm.h"
+
+namespace qsweep {
+
+class ExactGram {
+ public:
+  explicit ExactGram(int channels);
+  int channels() const { return c_; }
+  // acc += xᵀx for x [rows, channels] (fp32).
+  void add(const float* x, int64_t rows);
+  // Collective: the sum over ranks, in place on every rank.
+  void allreduce(const Comm& comm);
+  // Collective: agrees on the worst input any rank met (0 fine, 1 non-finite, 2 out of range).
+  int agree_status(const Comm& comm) const;
+  // The total rounded to nearest; non-finite input makes the diagonal NaN (so callers' finite
+  // checks name the layer).
+  std::vector<double> to_double(int status) const;
+  size_t bytes() const { return acc_.size() * sizeof(acc_[0]); }
+
+ private:
+  int c_;
+  int status_ = 0;
+  std::vector<unsigned __int128> acc_;
+};
+
+// The fixed-point conversion and back (exposed for tests): v·2^64 truncated toward zero, for
+// |v| < 2^62; and the nearest double to an integer total times 2^-64.
+unsigned __int128 fixed_from_double(double v);
+double fixed_to_double(unsigned __int128 t);
+
+}  // namespace qsweep
