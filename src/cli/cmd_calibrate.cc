@@ -18,6 +18,7 @@ int cmd_calibrate(const CommandContext& ctx) {
   std::string model_dir, calib_path, out_dir;
   QuantizeOptions opt;
   int n_calib = 128, seq_len = 256, threads = 0;
+  int64_t activation_mb = 1024;
   uint64_t seed = 0;
   bool quiet = false;
   po::options_description desc("qsweep calibrate options");
@@ -29,6 +30,8 @@ int cmd_calibrate(const CommandContext& ctx) {
       ("seed", po::value(&seed)->default_value(0), "seed of the window sampler")
       ("calib-chunk", po::value(&opt.calib_chunk)->default_value(4), "sequences per statistics chunk")
       ("sparsity-threshold", po::value(&opt.sparsity_threshold)->default_value(0.01), "sparsity: |x| below this x the RMS")
+      ("activation-budget-mb", po::value(&activation_mb)->default_value(1024), "calibration hidden states kept in memory per rank; beyond it they go to a scratch file")
+      ("scratch-dir", po::value(&opt.scratch_dir)->default_value(""), "folder for that scratch file (default: the output directory)")
       ("output-dir", po::value(&out_dir)->required(), "directory for stats.h5")
       ("threads", po::value(&threads)->default_value(0), "threads per rank")
       ("quiet,q", po::bool_switch(&quiet), "no progress output");
@@ -39,6 +42,9 @@ int cmd_calibrate(const CommandContext& ctx) {
   QS_CHECK(seq_len >= 2, "--seq-len " << seq_len << " must be at least 2");
   QS_CHECK(opt.calib_chunk >= 1, "--calib-chunk " << opt.calib_chunk << " must be at least 1");
   QS_CHECK(opt.sparsity_threshold > 0, "--sparsity-threshold must be positive");
+  QS_CHECK(activation_mb >= 1, "--activation-budget-mb " << activation_mb << " must be positive");
+  opt.activation_budget = activation_mb << 20;
+  if (opt.scratch_dir.empty()) opt.scratch_dir = out_dir;
   if (ctx.validate_only) return 0;
   log_set_quiet(quiet);
   opt.stats_only = true;

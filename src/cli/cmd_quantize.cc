@@ -40,6 +40,7 @@ int cmd_quantize(const CommandContext& ctx) {
   log_set_quiet(quiet);
   finish_quantize_args(a);
   opt.progress = !quiet;
+  if (opt.scratch_dir.empty()) opt.scratch_dir = out_dir;
   if (!a.plan.empty()) opt.plan = read_plan(a.plan, &opt.grid);
 
   Provenance prov = start_provenance(ctx, threads);

@@ -454,6 +454,7 @@ class SweepRunner {
       QuantizeOptions opt = c.quantize.opt;
       if (!c.quantize.plan.empty()) opt.plan = read_plan(c.quantize.plan, &opt.grid);
       opt.progress = !quiet_;
+      if (opt.scratch_dir.empty()) opt.scratch_dir = cd;
       opt.should_stop = [](const Comm& g) { return stop_requested(g); };
       opt.fp_stats_cache = shared_.stats_cache(c.quantize);
       if (opt.fp_stats_cache && opt.fp_stats_cache->complete())

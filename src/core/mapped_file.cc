@@ -6,7 +6,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 
 #include "core/error.h"
@@ -32,6 +34,16 @@ MappedFile::MappedFile(const std::string& path) : path_(path) {
   } else {
     ::close(fd);
   }
+}
+
+void MappedFile::release(const void* p, size_t bytes) const {
+  if (!data_ || bytes == 0) return;
+  static const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const uintptr_t lo = reinterpret_cast<uintptr_t>(p) & ~(page - 1);
+  const uintptr_t hi = (reinterpret_cast<uintptr_t>(p) + bytes + page - 1) & ~(page - 1);
+  const uintptr_t begin = reinterpret_cast<uintptr_t>(data_), end = begin + size_;
+  const uintptr_t a = std::max(lo, begin & ~(page - 1)), b = std::min(hi, (end + page - 1) & ~(page - 1));
+  if (a < b) ::madvise(reinterpret_cast<void*>(a), b - a, MADV_DONTNEED);  // advisory: failure is harmless
 }
 
 MappedFile::~MappedFile() {

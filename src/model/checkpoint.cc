@@ -116,8 +116,11 @@ void Checkpoint::read_rows_f32(const std::string& name, int64_t row0, int64_t nr
   QS_ASSERT(row0 >= 0 && row0 + nrows <= rows, name << ": rows out of range");
   const size_t es = dtype_size(t.dtype);
   const int64_t n = nrows * cols;
-  convert_to_f32(t.dtype, e.file->data(t) + static_cast<size_t>(row0 * cols) * es, dst,
-                 static_cast<size_t>(n));
+  const unsigned char* src = e.file->data(t) + static_cast<size_t>(row0 * cols) * es;
+  convert_to_f32(t.dtype, src, dst, static_cast<size_t>(n));
+  // Whole tensors and large row ranges are read once per pass: give their pages back (a row of
+  // the embedding is left resident; repeated tokens read it again).
+  if (static_cast<size_t>(n) * es >= (size_t(256) << 10)) e.file->release(src, static_cast<size_t>(n) * es);
   for (int64_t i = 0; i < n; ++i) {
     if (!std::isfinite(dst[i])) {
       QS_THROW(e.file->path() << ": tensor '" << name << "' holds a non-finite value ("

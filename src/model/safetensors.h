@@ -41,6 +41,8 @@ class SafetensorsFile {
   const TensorInfo* find(const std::string& name) const;
   // Raw bytes of a tensor inside the map (no copy).
   const unsigned char* data(const TensorInfo& t) const { return data_ + t.begin; }
+  // Gives back the resident pages of bytes read from data() (MappedFile::release).
+  void release(const void* p, size_t bytes) const { file_->release(p, bytes); }
 
  private:
   std::unique_ptr<MappedFile> file_;

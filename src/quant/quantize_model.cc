@@ -14,6 +14,7 @@
 #include "eval/non_finite.h"
 #include "model/cpu_ops.h"
 #include "model/forward.h"
+#include "quant/activation_store.h"
 #include "quant/awq.h"
 #include "stats/exact_gram.h"
 #include "stats/spectrum.h"
@@ -237,23 +238,42 @@ QuantizeSummary quantize_model(const LlamaWeights& model, const CalibWindows& ca
   block_range(n_chunks, comm.rank(), comm.size(), &c0, &c1);
   const int64_t s0 = std::min<int64_t>(calib.n, c0 * opt.calib_chunk);
   const int64_t s1 = std::min<int64_t>(calib.n, c1 * opt.calib_chunk);
-  std::vector<float> x(static_cast<size_t>((s1 - s0) * T) * H), x_in;
-  model.embed(calib.tokens.data() + s0 * T, (s1 - s0) * T, x.data());
+  // The rank's hidden states between blocks: in memory within the budget, else a scratch file.
+  ActivationStore acts(s1 - s0, T, H, opt.activation_budget, opt.scratch_dir);
+  const double act_mb = static_cast<double>(acts.bytes()) / (1 << 20);
+  if (acts.spilled())
+    log_info("activations: %.1f MiB per rank exceed --activation-budget-mb %lld: kept in a scratch file in %s "
+             "(read and written a chunk at a time, %s per block)",
+             act_mb, static_cast<long long>(opt.activation_budget >> 20), opt.scratch_dir.c_str(),
+             opt.propagate ? "two reads and one write" : "one read and one write");
+  else
+    log_info("activations: %.1f MiB per rank, in memory (--activation-budget-mb %lld)", act_mb,
+             static_cast<long long>(opt.activation_budget >> 20));
+  std::vector<float> chunk_in, chunk_out;
+  for (int64_t c = c0; c < c1; ++c) {
+    const int64_t a = c * opt.calib_chunk, b = std::min<int64_t>(calib.n, a + opt.calib_chunk);
+    chunk_out.resize(static_cast<size_t>((b - a) * T) * H);
+    model.embed(calib.tokens.data() + a * T, (b - a) * T, chunk_out.data());
+    acts.write(a - s0, b - a, chunk_out.data());
+  }
   LlamaForward fwd(cfg);
   const char* stage = opt.stats_only ? "calibrate" : "quantize";
-  // Runs the rank's chunks through block `blk`, scanning each chunk's output; the ranks then agree
-  // on the first non-finite activation any of them met (collective: every rank calls it alike).
-  std::vector<float> chunk_in;
+  // Runs the rank's chunks through block `blk` (writing the outputs over the inputs when
+  // `write_back`), scanning each chunk's output; the ranks then agree on the first non-finite
+  // activation any of them met (collective: every rank calls it alike).
   auto run_chunks = [&](int blk, const BlockWeights& w, LinearObserver* obs, BlockCalibStats* stats,
-                        const std::string& what) {
+                        bool write_back, const std::string& what) {
     std::string error;
     for (int64_t c = c0; c < c1; ++c) {
       const int64_t a = c * opt.calib_chunk, b = std::min<int64_t>(calib.n, a + opt.calib_chunk);
       if (stats) stats->begin_chunk();
-      float* xc = x.data() + static_cast<size_t>((a - s0) * T) * H;
-      chunk_in.assign(xc, xc + static_cast<size_t>((b - a) * T) * H);
-      fwd.run_block(w, xc, static_cast<int>(b - a), T, obs);
-      if (error.empty()) error = check_block_output(what, fwd, w, blk, chunk_in.data(), xc, static_cast<int>(b - a), T, H);
+      chunk_in.resize(static_cast<size_t>((b - a) * T) * H);
+      acts.read(a - s0, b - a, chunk_in.data());
+      chunk_out = chunk_in;
+      fwd.run_block(w, chunk_out.data(), static_cast<int>(b - a), T, obs);
+      if (error.empty())
+        error = check_block_output(what, fwd, w, blk, chunk_in.data(), chunk_out.data(), static_cast<int>(b - a), T, H);
+      if (write_back) acts.write(a - s0, b - a, chunk_out.data());
     }
     comm.agree_or_throw(error);
   };
@@ -268,13 +288,13 @@ QuantizeSummary quantize_model(const LlamaWeights& model, const CalibWindows& ca
     Timer bt;
     std::unique_ptr<BlockWeights> w = model.load_block(blk);
     std::unique_ptr<BlockCalibStats> block_stats;  // this block's own statistics, unless cached
-    if (opt.propagate) x_in = x;
     const BlockCalibStats* sp = cached ? cache->get(blk) : nullptr;
     if (!sp) {
       auto own = std::make_unique<BlockCalibStats>(cfg, T, opt.sparsity_threshold, !opt.stats_only,
                                                    ChunkRange{n_chunks, c0, c1});
       Timer ft;
-      run_chunks(blk, *w, own.get(), own.get(), stage);
+      // With propagation the full-precision outputs are not needed: the quantized block's are.
+      run_chunks(blk, *w, own.get(), own.get(), !opt.propagate, stage);
       summary.forward_seconds += ft.seconds();
       own->reduce(comm);
       check_stats_finite(stage, blk, *own);
@@ -412,10 +432,7 @@ QuantizeSummary quantize_model(const LlamaWeights& model, const CalibWindows& ca
     }
     br.input_norm = w->input_norm;
     br.post_norm = w->post_norm;
-    if (opt.propagate) {
-      x.swap(x_in);
-      run_chunks(blk, *w, nullptr, nullptr, "quantize (the quantized block, propagating)");
-    }
+    if (opt.propagate) run_chunks(blk, *w, nullptr, nullptr, true, "quantize (the quantized block, propagating)");
     br.stats = &stats;
     br.seconds = bt.seconds();
     if (sink) sink->on_block(br);
@@ -432,7 +449,9 @@ QuantizeSummary quantize_model(const LlamaWeights& model, const CalibWindows& ca
       const int64_t a = c * opt.calib_chunk, b = std::min<int64_t>(calib.n, a + opt.calib_chunk);
       const int64_t rows = (b - a) * T;
       xn.resize(static_cast<size_t>(rows) * H);
-      head_input(cfg, fnorm.data(), x.data() + static_cast<size_t>((a - s0) * T) * H, xn.data(), rows);
+      chunk_in.resize(static_cast<size_t>(rows) * H);
+      acts.read(a - s0, b - a, chunk_in.data());
+      head_input(cfg, fnorm.data(), chunk_in.data(), xn.data(), rows);
       gram.add(xn.data(), rows);
     }
     InputStats head_in;

@@ -8,7 +8,9 @@
 // over ranks longest-first and their results broadcast; every rank substitutes the quantized
 // weights and, unless --no-propagate, reruns its activations through the quantized block so block
 // i+1 sees the outputs of quantized blocks < i+1 (GPTQ/AWQ's sequential mode). Only one block's
-// weights and the rank's own activations are in memory at a time.
+// weights are in memory at a time; the rank's hidden states (one copy: each chunk's output is
+// written over its input) stay in memory within activation_budget and go to a scratch file
+// beyond it (ActivationStore); the statistics take O(1) Grams and O(log chunks) small vectors.
 //
 // Reliability: every block's output activations are scanned for inf/NaN (per chunk, after the
 // block), the reduced statistics once per block, and every layer's scales and errors once after
@@ -63,6 +65,8 @@ struct QuantizeOptions {
   GridSpec grid;                              // default for every linear
   std::map<std::string, GridSpec> plan;       // per module name (from --plan)
   int calib_chunk = 4;                        // sequences per chunk (fixes the reduction order)
+  int64_t activation_budget = int64_t(1) << 30;  // bytes of hidden states per rank kept in memory
+  std::string scratch_dir = ".";                 // where they go beyond it
   bool propagate = true;
   double sparsity_threshold = 0.01;
   int awq_grid = 20;

@@ -35,12 +35,26 @@ double fixed_to_double(unsigned __int128 t) {
   return neg ? -d : d;
 }
 
-ExactGram::ExactGram(int channels) : c_(channels), acc_(static_cast<size_t>(channels) * channels, 0) {}
+namespace {
+constexpr int kTile = 64;
+// Packed upper triangle by column tiles: tile t holds columns [64t, 64t + jn) for rows
+// [0, 64t + jn) (the tile's diagonal block whole), row-major; returns the offset of tile t.
+size_t tile_offset(int t, int C) {
+  size_t off = 0;
+  for (int u = 0; u < t; ++u) {
+    const int j0 = u * kTile, jn = std::min(kTile, C - j0);
+    off += static_cast<size_t>(j0 + jn) * jn;
+  }
+  return off;
+}
+}  // namespace
+
+ExactGram::ExactGram(int channels)
+    : c_(channels), acc_(tile_offset((channels + kTile - 1) / kTile, channels), 0) {}
 
 void ExactGram::add(const float* x, int64_t rows) {
   const int C = c_;
   std::vector<double> xd(x, x + rows * C);
-  constexpr int kTile = 64;
   const int tiles = (C + kTile - 1) / kTile;
   int status = 0;
   const double kMax = std::ldexp(1.0, 62);
@@ -48,12 +62,13 @@ void ExactGram::add(const float* x, int64_t rows) {
   {
     std::vector<double> tile(static_cast<size_t>(C) * kTile);
 #pragma omp for schedule(dynamic, 1)
-    for (int t = 0; t < tiles; ++t) {
-      const int j0 = t * kTile, jn = std::min(kTile, C - j0);
-      cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, C, jn, static_cast<int>(rows), 1.0, xd.data(), C,
+    for (int t = tiles - 1; t >= 0; --t) {  // largest tiles first
+      const int j0 = t * kTile, jn = std::min(kTile, C - j0), m = j0 + jn;
+      cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, m, jn, static_cast<int>(rows), 1.0, xd.data(), C,
                   xd.data() + j0, C, 0.0, tile.data(), jn);
-      for (int i = 0; i < C; ++i) {
-        unsigned __int128* a = acc_.data() + static_cast<size_t>(i) * C + j0;
+      unsigned __int128* base = acc_.data() + tile_offset(t, C);
+      for (int i = 0; i < m; ++i) {
+        unsigned __int128* a = base + static_cast<size_t>(i) * jn;
         const double* g = tile.data() + static_cast<size_t>(i) * jn;
         for (int j = 0; j < jn; ++j) {
           const double v = g[j];
@@ -76,8 +91,19 @@ int ExactGram::agree_status(const Comm& comm) const {
 }
 
 std::vector<double> ExactGram::to_double(int status) const {
-  std::vector<double> out(acc_.size());
-  for (size_t k = 0; k < acc_.size(); ++k) out[k] = fixed_to_double(acc_[k]);
+  const size_t C = static_cast<size_t>(c_);
+  std::vector<double> out(C * C);
+  const int tiles = (c_ + kTile - 1) / kTile;
+  for (int t = 0; t < tiles; ++t) {
+    const int j0 = t * kTile, jn = std::min(kTile, c_ - j0);
+    const unsigned __int128* base = acc_.data() + tile_offset(t, c_);
+    for (int j = j0; j < j0 + jn; ++j)
+      for (int i = 0; i <= j; ++i) {
+        const double v = fixed_to_double(base[static_cast<size_t>(i) * jn + (j - j0)]);
+        out[i * C + j] = v;
+        out[j * C + i] = v;
+      }
+  }
   if (status == 1)
     for (int c = 0; c < c_; ++c) out[static_cast<size_t>(c) * c_ + c] = std::nan("");
   return out;

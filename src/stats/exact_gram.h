@@ -2,13 +2,15 @@
 // calibration chunks are spread over ranks, and one accumulator per input replaces the per-chunk
 // partials (whose number grew with --n-calib: 640 MB each at hidden 2048 / FFN 8192).
 //
-// Each chunk's contribution xᵀx is computed in fp64 by a dgemm per fixed 64-column tile (the same
-// call whatever the thread or rank count), then cut to a fixed-point grid of 2^-64 (truncated
+// Each chunk's contribution xᵀx is computed in fp64 by a dgemm per fixed 64-column tile of the
+// upper triangle (the same call whatever the thread or rank count; the lower triangle is its
+// mirror, so half the work and half the memory), then cut to a fixed-point grid of 2^-64 (truncated
 // toward zero; only |v| < 2^-12 loses bits, at most 5.4e-20 absolute) and added into a 128-bit
 // two's-complement integer per element. Integer addition is exact and associative, so chunks can
 // be added in any order and ranks combined by a plain allreduce: the result is bit-identical for
 // any rank count. to_double() rounds the exact total to the nearest double once. The cost: 16
-// bytes per element instead of 8, one accumulator instead of one partial per chunk. An entry of
+// bytes per stored element (the upper triangle: about 8·C² bytes in all, as much as one fp64
+// C × C partial), one accumulator instead of one partial per chunk. An entry of
 // a chunk's xᵀx of magnitude ≥ 2^62 (4.6e18) or non-finite is recorded and reported by check().
 #pragma once
 #include <cstdint>

@@ -26,6 +26,8 @@ void add_quantize_cell_options(po::options_description& d, QuantizeArgs& a) {
       ("plan", po::value(&a.plan), "per-layer bits/group sizes (JSON written by qsweep recommend)")
       ("no-propagate", po::bool_switch(&a.no_propagate), "calibrate every block on full-precision inputs")
       ("calib-chunk", po::value(&opt.calib_chunk)->default_value(4), "sequences per statistics chunk (fixes the reduction order; not the rank count)")
+      ("activation-budget-mb", po::value(&a.activation_mb)->default_value(1024), "calibration hidden states kept in memory per rank; beyond it they go to a scratch file (memory only: results are the same)")
+      ("scratch-dir", po::value(&opt.scratch_dir)->default_value(""), "folder for that scratch file (default: the output directory)")
       ("sparsity-threshold", po::value(&opt.sparsity_threshold)->default_value(0.01), "sparsity: share of |x| below this x the input's RMS")
       ("awq-grid", po::value(&opt.awq_grid)->default_value(20), "AWQ: number of α grid points")
       ("awq-salience", po::value(&a.salience)->default_value("l2"), "AWQ's activation salience per input channel: l2 (root mean x², the standard AWQ of the study, matching the squared-error objective) or l1 (mean |x|, AutoAWQ's get_act_scale)")
@@ -48,6 +50,8 @@ void finish_quantize_args(QuantizeArgs& a) {
   QS_CHECK(a.n_calib >= 1, "--n-calib " << a.n_calib << " must be at least 1");
   QS_CHECK(a.seq_len >= 2, "--seq-len " << a.seq_len << " must be at least 2");
   QS_CHECK(opt.calib_chunk >= 1, "--calib-chunk " << opt.calib_chunk << " must be at least 1");
+  QS_CHECK(a.activation_mb >= 1, "--activation-budget-mb " << a.activation_mb << " must be positive");
+  opt.activation_budget = a.activation_mb << 20;
   opt.propagate = !a.no_propagate;
 }
 

@@ -21,6 +21,7 @@ struct Provenance;
 struct QuantizeArgs {
   std::string method, plan, salience = "l2";
   int n_calib = 128, seq_len = 256;
+  int64_t activation_mb = 1024;
   uint64_t seed = 0;
   bool no_propagate = false, lm_head = false;
   QuantizeOptions opt;  // bits, group size, sym, chunk, AWQ/GPTQ settings are parsed into it

@@ -20,7 +20,8 @@ const std::set<std::string> kRunnerOwned = {"model", "calib", "data", "output-di
                                             "quiet", "help", "quantized"};
 
 // Settings that cannot change a result (memory use only): not part of a cell's id.
-const std::set<std::string> kNotInId = {"eval.activation-budget-mb"};
+const std::set<std::string> kNotInId = {"eval.activation-budget-mb", "quantize.activation-budget-mb",
+                                        "quantize.scratch-dir"};
 
 bool parse_bool(const std::string& v, bool* out) {
   if (v == "true" || v == "yes" || v == "on" || v == "1") return *out = true, true;

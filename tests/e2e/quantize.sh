@@ -27,6 +27,27 @@ for method in gptq awq; do
   else bad "$method: eval differs: '$e1' vs '$e2'"; fi
 done
 
+# Hidden states beyond --activation-budget-mb go to a scratch file: the same bits as in memory,
+# with and without propagation, on 1 and 2 ranks, and no scratch file left behind.
+for prop in "" --no-propagate; do
+  sargs=(quantize --model "$M" --method gptq --bits 4 --group-size 64 --calib "$CAL" --n-calib 24 --seq-len 128 --calib-chunk 2 $prop)
+  rm -rf "$tmp/spill1" "$tmp/spill2"
+  "$QS" "${sargs[@]}" --activation-budget-mb 1 --output-dir "$tmp/spill1" >/dev/null 2>"$tmp/spill.err" || { bad "spilled quantize $prop"; cat "$tmp/spill.err"; }
+  "${MPIRUN[@]}" -n 2 "$QS" "${sargs[@]}" -q --output-dir "$tmp/spill2" >/dev/null 2>&1 || bad "in-memory quantize $prop"
+  if grep -q "exceed --activation-budget-mb 1: kept in a scratch file in $tmp/spill1" "$tmp/spill.err" &&
+     [ -s "$tmp/spill1/quantized.h5" ] &&
+     /usr/bin/python3 "$SRC/tests/e2e/h5_same.py" "$tmp/spill1/quantized.h5" "$tmp/spill2/quantized.h5" &&
+     [ "$(ls "$tmp/spill1")" = "quantized.h5" ]; then
+    ok "activations spilled to a scratch file (1 rank) give the same quantized.h5 as in memory (2 ranks) ${prop:-with propagation}; nothing left behind"
+  else bad "spilled activations ${prop}: $(grep -i activations "$tmp/spill.err"; ls "$tmp/spill1")"; fi
+done
+if "$QS" quantize --model "$M" --method rtn --calib "$CAL" --n-calib 24 --seq-len 128 --activation-budget-mb 1 \
+     --scratch-dir "$tmp/no/such/dir" --output-dir "$tmp/spill3" -q >/dev/null 2>"$tmp/err"; then
+  bad "a missing --scratch-dir was accepted"
+elif grep -q "no/such/dir.*cannot create the activation scratch file" "$tmp/err" && [ ! -e "$tmp/spill3/quantized.h5" ]; then
+  ok "a missing --scratch-dir: clear error, no quantized.h5"
+else bad "missing --scratch-dir: $(cat "$tmp/err")"; fi
+
 # The statistics pass alone: identical stats.h5 on 1 and 2 ranks.
 cargs=(calibrate --model "$M" --calib "$CAL" --n-calib 12 --seq-len 128 --calib-chunk 2 -q)
 "$QS" "${cargs[@]}" --output-dir "$tmp/cal1" >/dev/null 2>&1 || bad "calibrate 1 rank"
