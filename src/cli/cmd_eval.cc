@@ -43,7 +43,6 @@ int cmd_eval(const CommandContext& ctx) {
   finish_eval_args(a);
   const Protocol protocol = parse_protocol(a.protocol);
 
-  log_info("backend: %s", backend_summary().c_str());
   Timer t_load;
   LlamaWeights model(model_dir);
   const ModelConfig& cfg = model.config();

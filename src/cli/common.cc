@@ -6,7 +6,10 @@
 #include <iostream>
 
 #include "cli/command.h"
+#include "core/backend.h"
+#include "core/blas_kernels.h"
 #include "core/error.h"
+#include "core/log.h"
 #include "core/threads.h"
 #include "io/provenance.h"
 #include "sweep/sweep_plan.h"
@@ -48,6 +51,9 @@ Provenance start_provenance(const CommandContext& ctx, int threads) {
   p.n_ranks = ctx.comm.size();
   p.hosts = ctx.comm.hostnames();
   p.threads_per_rank = setup_threads(ctx.comm, threads);
+  log_info("backend: %s", backend_summary().c_str());
+  const std::string note = blas_kernel_note();
+  if (!note.empty() && ctx.comm.rank() == 0) log_warn("%s", note.c_str());
   return p;
 }
 

@@ -6,6 +6,7 @@
 #include <exception>
 
 #include "cli/command.h"
+#include "core/blas_kernels.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "io/provenance.h"
@@ -46,6 +47,7 @@ void print_help() {
 
 int main(int argc, char** argv) {
   using namespace qsweep;
+  ensure_fast_blas_kernels(argv);  // before MPI and any BLAS call: may re-execute once
   Comm::init(&argc, &argv);
   Comm world = Comm::world();
   log_set_rank(world.rank(), world.size());

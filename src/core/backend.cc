@@ -3,6 +3,7 @@
 
 #include <cblas.h>
 
+#include "core/blas_kernels.h"
 #include "core/threads.h"
 
 #ifdef QSWEEP_WITH_CUDA
@@ -28,8 +29,12 @@ int cuda_device_count() {
 }
 
 std::string backend_summary() {
-  std::string s = "cpu (" + std::string(openblas_get_config()) + ", " +
-                  std::to_string(num_threads()) + " threads)";
+  // openblas_get_config() reads "OpenBLAS 0.3.21 NO_LAPACKE DYNAMIC_ARCH ... Cooperlake MAX_THREADS=64":
+  // keep the version, name the kernels in use once.
+  std::string config = openblas_get_config(), version = config;
+  const size_t sp = config.find(' ', config.find(' ') + 1);
+  if (sp != std::string::npos) version = config.substr(0, sp);
+  std::string s = "cpu (" + version + ", kernels " + blas_corename() + ", " + std::to_string(num_threads()) + " threads)";
 #ifdef QSWEEP_WITH_CUDA
   s += "; cuda build: " + cuda::device_summary() + " (the forward pass runs on the CPU backend)";
 #endif

@@ -175,19 +175,6 @@ void Comm::allreduce_sum_i128(void* data, size_t n) const {
     MPI_Allreduce(MPI_IN_PLACE, p + off * 16, static_cast<int>(std::min(kSlice, n - off)), type, op, as_mpi(comm_));
 }
 
-std::vector<double> Comm::ordered_sum(const std::vector<std::vector<double>>& mine, size_t n) const {
-  std::vector<double> s(n, 0.0);
-  if (comm_ && size_ > 1 && rank_ > 0)
-    MPI_Recv(s.data(), static_cast<int>(n), MPI_DOUBLE, rank_ - 1, 77, as_mpi(comm_), MPI_STATUS_IGNORE);
-  for (const auto& c : mine)
-    for (size_t i = 0; i < n; ++i) s[i] += c[i];
-  if (comm_ && size_ > 1) {
-    if (rank_ + 1 < size_) MPI_Send(s.data(), static_cast<int>(n), MPI_DOUBLE, rank_ + 1, 77, as_mpi(comm_));
-    MPI_Bcast(s.data(), static_cast<int>(n), MPI_DOUBLE, size_ - 1, as_mpi(comm_));
-  }
-  return s;
-}
-
 void Comm::agree_or_throw(const std::string& my_error) const {
   if (!comm_ || size_ == 1) {
     if (!my_error.empty()) throw Error(my_error);
@@ -231,13 +218,6 @@ void Comm::allreduce_max(std::vector<double>&) const {}
 void Comm::send(const void*, size_t, int, int) const { QS_THROW("Comm::send on a single-rank build"); }
 void Comm::recv(void*, size_t, int, int) const { QS_THROW("Comm::recv on a single-rank build"); }
 void Comm::allreduce_sum_i128(void*, size_t) const {}
-
-std::vector<double> Comm::ordered_sum(const std::vector<std::vector<double>>& mine, size_t n) const {
-  std::vector<double> s(n, 0.0);
-  for (const auto& c : mine)
-    for (size_t i = 0; i < n; ++i) s[i] += c[i];
-  return s;
-}
 
 #endif
 

@@ -41,12 +41,6 @@ class Comm {
   // all ranks, in place on every rank. Integer addition wraps exactly, so the result does not
   // depend on the order the MPI library combines ranks in (see stats/exact_gram.h).
   void allreduce_sum_i128(void* data, size_t n) const;
-  // Σ of every rank's chunk partials in global chunk order: rank 0 starts from zero and adds its
-  // partials one by one, passes the running sum to rank 1, which adds its own, and so on; the
-  // result goes to every rank. The additions happen in the same order whatever the rank count,
-  // so the sum is bit-identical on 1 or N ranks (ranks must own contiguous chunk ranges in rank
-  // order). `n` is the vector length.
-  std::vector<double> ordered_sum(const std::vector<std::vector<double>>& my_partials, size_t n) const;
   // Failure agreement, collective: every rank passes the error it caught since the last
   // agreement ("" for none). When any rank has one, every rank throws qsweep::Error with the
   // message of the lowest-numbered failing rank, so a check that fails on one rank (the owner of

@@ -1,6 +1,8 @@
 // provenance.cc — provenance attributes.
 #include "io/provenance.h"
 
+#include "core/backend.h"
+
 #include <ctime>
 
 #include "io/h5_writer.h"
@@ -34,6 +36,7 @@ void Provenance::write(H5Writer& w, const std::string& obj) const {
   w.attr(obj, "command_line", command_line);
   w.attr(obj, "n_ranks", static_cast<int64_t>(n_ranks));
   w.attr(obj, "threads_per_rank", static_cast<int64_t>(threads_per_rank));
+  w.attr(obj, "backend", backend_summary());  // the writing rank's: BLAS version and kernel family
   std::string h;
   for (size_t i = 0; i < hosts.size(); ++i) h += (i ? "," : "") + hosts[i];
   w.attr(obj, "hosts", h);

@@ -97,6 +97,8 @@ GptqResult gptq_quantize(const float* w_in, int out, int in, const std::vector<d
   QS_CHECK(ok, "GPTQ: the damped Hessian is not positive definite even with damping "
                    << damp / 10 << " x mean(diag H); the calibration inputs are degenerate");
   res.damp_used = damp / 10;
+  H.clear();
+  H.shrink_to_fit();  // U replaces it: one in x in matrix besides the shared Σxxᵀ, not two
 
   const int B = std::max(1, opt.block_size);
   std::vector<double> err(static_cast<size_t>(out) * B);

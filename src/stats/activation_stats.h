@@ -1,6 +1,6 @@
 // activation_stats.h — calibration statistics of one decoder block, gathered as a
-// LinearObserver while calibration chunks run through the block, and combined across ranks in
-// chunk order (Comm::ordered_sum) so that 1 and N ranks produce bit-identical sums.
+// LinearObserver while calibration chunks run through the block, and combined across ranks so
+// that 1 and N ranks produce bit-identical sums (TreeSum for the small sums, ExactGram for Σxxᵀ).
 //
 // Per linear input (qkv, o_proj, gate_up, down_proj), sufficient statistics in fp64: per channel
 // Σx², Σ|x|, max|x| and the token count; over all elements Σx, Σx², Σx³, Σx⁴ (mean, std, excess

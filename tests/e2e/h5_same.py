@@ -10,7 +10,7 @@ import sys
 import h5py
 import numpy as np
 
-IGNORED = {"start_time", "end_time", "hosts", "n_ranks", "threads_per_rank", "command_line",
+IGNORED = {"start_time", "end_time", "hosts", "n_ranks", "threads_per_rank", "backend", "command_line",
            "code_version", "qsweep_version", "seconds", "forward_seconds", "tokens_per_second"}
 
 
