@@ -78,13 +78,6 @@ void BlockCalibStats::begin_chunk() {
   cur_.assign(offset_[kNumBlockInputs] + static_cast<size_t>(heads_) + 1, 0.0);
 }
 
-size_t BlockCalibStats::bytes_held() const {
-  size_t b = tree_ ? tree_->held() * (offset_[kNumBlockInputs] + heads_ + 1) * sizeof(double) : 0;
-  for (const auto& g : grams_) b += g.bytes();
-  for (int i = 0; i < kNumBlockInputs; ++i) b += totals_[i].gram.size() * sizeof(double);
-  return b;
-}
-
 void BlockCalibStats::on_linear_input(const LinearInput& in) {
   QS_ASSERT(!cur_.empty(), "begin_chunk() before the forward pass");
   const int i = static_cast<int>(input_of(in.modules[0]));

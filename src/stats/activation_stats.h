@@ -63,8 +63,6 @@ class BlockCalibStats : public LinearObserver {
   void on_attention_entropy(int block, const double* sums, int n_seq, int n_heads, int seq_len) override;
   // Collective: combines every rank's chunks; afterwards input() and entropy are valid.
   void reduce(const Comm& comm);
-  // Bytes of statistics held now (for the memory log and tests).
-  size_t bytes_held() const;
 
   const InputStats& input(BlockInput i) const { return totals_[static_cast<int>(i)]; }
   std::vector<double> entropy_sum;  // per head
