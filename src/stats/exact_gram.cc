@@ -29,8 +29,8 @@ unsigned __int128 fixed_from_double(double v) {
 double fixed_to_double(unsigned __int128 t) {
   const bool neg = static_cast<__int128>(t) < 0;
   const unsigned __int128 mag = neg ? static_cast<unsigned __int128>(-t) : t;
-  // Exact split into high and low 64-bit halves; hi·2^64 is exact in double up to rounding of hi,
-  // so round once: convert the 128-bit magnitude with correct rounding (GCC's __floatuntidf).
+  // One rounding: the 128-bit magnitude to the nearest double (GCC's __floatuntidf), then an
+  // exact scaling by 2^-64.
   const double d = std::ldexp(static_cast<double>(mag), -64);
   return neg ? -d : d;
 }
