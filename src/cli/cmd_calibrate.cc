@@ -51,7 +51,9 @@ int cmd_calibrate(const CommandContext& ctx) {
   opt.progress = !quiet;
   Provenance prov = start_provenance(ctx, threads);
   LlamaWeights model(model_dir);
-  const auto doc = load_document_tokens(calib_path, model_dir, model.config().vocab_size, {});
+  DocumentOptions dopt;
+  dopt.write_cache = ctx.comm.rank() == 0;  // every rank reads the cache, one writes it
+  const auto doc = load_document_tokens(calib_path, model_dir, model.config().vocab_size, dopt);
   QS_CHECK(!doc.empty(), calib_path << ": the calibration text is empty");
   const CalibWindows calib = sample_calib_windows(doc, model_special_tokens(model_dir, model.config().bos_token_id).prefix, n_calib, seq_len, seed, calib_path);
   make_dirs(out_dir);

@@ -55,6 +55,7 @@ int cmd_eval(const CommandContext& ctx) {
              a.ctx, cfg.max_position_embeddings);
   DocumentOptions dopt;
   dopt.strip_one_trailing_newline = protocol == Protocol::LlamaCpp;
+  dopt.write_cache = ctx.comm.rank() == 0;
   const std::vector<int32_t> doc = load_document_tokens(data, model_dir, cfg.vocab_size, dopt);
   const EvalWindows windows = make_windows(protocol, doc, model_special_tokens(model_dir, cfg.bos_token_id), a.ctx, data);
   log_info("data %s: %lld tokens (special tokens included), %lld windows of %d (%s protocol), %d rank(s) x %d thread(s); setup %.2f s",

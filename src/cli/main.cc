@@ -39,7 +39,9 @@ void print_help() {
       "commands:\n",
       kVersion, kGitVersion);
   for (const auto& c : kCommands) std::printf("  %-12s %s\n", c.name, c.summary);
-  std::printf("\nenvironment: OMP_NUM_THREADS sets threads per rank (default: cores / ranks per node)\n");
+  std::printf(
+      "\nenvironment: OMP_NUM_THREADS sets threads per rank (default: cores / ranks per node);\n"
+      "  QSWEEP_MPI=on|off forces MPI initialisation on or off (default: only under an MPI launcher)\n");
 }
 
 }  // namespace

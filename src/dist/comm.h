@@ -4,6 +4,7 @@
 // index, layer index) so sums never depend on the number of ranks.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -11,10 +12,12 @@ namespace qsweep {
 
 class Comm {
  public:
-  // MPI_Init_thread (FUNNELED) — once per process, before any Comm is used.
+  // Once per process, before any Comm is used: MPI_Init_thread (FUNNELED) when an MPI launcher
+  // started the process (see mpi_wanted), else a single rank without MPI.
   static void init(int* argc, char*** argv);
   static void finalize();
   static bool initialized();
+  static bool uses_mpi();  // MPI_Init ran
   static Comm world();
   // A single-rank communicator that needs no MPI initialisation (tests, tools).
   static Comm local() { return Comm(); }
@@ -55,6 +58,11 @@ class Comm {
   void* comm_ = nullptr;  // MPI_Comm, kept opaque so MPI headers do not leak
 #endif
 };
+
+// Whether to initialise MPI, from the environment (`env` is getenv or a test's stand-in):
+// QSWEEP_MPI=on|off decides when set; otherwise yes exactly when mpi_launcher_present.
+bool mpi_launcher_present(const std::function<const char*(const char*)>& env);
+bool mpi_wanted(const std::function<const char*(const char*)>& env);
 
 // Contiguous share [begin, end) of `n` items owned by `rank` of `size` (balanced to within one).
 inline void block_range(int64_t n, int rank, int size, int64_t* begin, int64_t* end) {

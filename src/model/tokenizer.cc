@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "core/json_file.h"
 #include "core/log.h"
+#include "model/token_cache.h"
 #include "core/utf8.h"
 #include "model/hf_tokenizer.h"
 
@@ -178,7 +179,19 @@ std::vector<int32_t> load_document_tokens(const std::string& data_path, const st
   QS_CHECK(tok->vocab_size() <= vocab_size,
            tok->path() << ": the tokenizer has " << tok->vocab_size() << " tokens but config.json's vocab_size is "
                        << vocab_size);
-  return tok->encode(body);
+  const std::string cache_dir = opt.use_cache ? token_cache_dir() : std::string();
+  std::string key;
+  if (!cache_dir.empty()) {
+    key = token_cache_key(body, tokenizer_files(model_dir), vocab_size);
+    if (auto hit = token_cache_get(cache_dir, key)) {
+      log_info("%s: %zu token ids from the token cache (%s; QSWEEP_TOKEN_CACHE=off skips it)", data_path.c_str(),
+               hit->size(), cache_dir.c_str());
+      return std::move(*hit);
+    }
+  }
+  std::vector<int32_t> ids = tok->encode(body);
+  if (!cache_dir.empty() && opt.write_cache) token_cache_put(cache_dir, key, ids);
+  return ids;
 }
 
 }  // namespace qsweep

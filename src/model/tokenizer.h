@@ -65,6 +65,8 @@ SpecialTokens model_special_tokens(const std::string& model_dir, int config_bos_
 
 struct DocumentOptions {
   bool strip_one_trailing_newline = false;  // llama.cpp's perplexity tool does this
+  bool use_cache = true;    // look the text up in the token cache (model/token_cache.h)
+  bool write_cache = true;  // store a miss there (one rank of a job does)
 };
 
 // Token ids of a data file (no special tokens): pre-tokenized files are parsed, text files are

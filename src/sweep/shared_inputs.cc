@@ -33,6 +33,7 @@ const std::vector<int32_t>& SharedInputs::document(const std::string& path, bool
   } else {
     DocumentOptions o;
     o.strip_one_trailing_newline = strip_newline;
+    o.write_cache = world_.rank() == 0;
     d = load_document_tokens(path, plan_.model, vocab, o);
     if (world_.rank() == 0 && !dry_run_) {
       std::string text = std::string(kTokenIdsHeader) + "\n";
