@@ -12,7 +12,7 @@ norms stored in /blocks) are compared on their stored layers only, which is exac
 whose input is not rescaled (o_proj, down_proj) and not for the others.
 
 Usage: /usr/bin/python3 bench/layer_error.py MODEL_DIR IDS_FILE[,IDS_FILE...] NAME=quantized.h5...
-       [--windows 8] [--seq 256]     (IDS files from `qsweep tokenize`)
+       [--windows 8] [--seq 256] [--skip-first N]     (IDS files from `qsweep tokenize`)
 """
 import argparse
 import os
@@ -23,6 +23,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "reference"))
 import llama_ref  # noqa: E402
+from quantized_ref import dequantized  # noqa: E402,F401  (token_loss.py imports it from here)
 
 
 def read_ids(path):
@@ -33,13 +34,14 @@ def read_ids(path):
         return [int(t) for t in f.read().split()]
 
 
-def grams(cfg, weights, ids, windows, seq):
-    """{linear name: Σ xxᵀ over the windows} with full-precision inputs."""
+def grams(cfg, weights, ids, windows, seq, skip_first=0):
+    """{linear name: Σ xxᵀ over the windows} with full-precision inputs (positions < skip_first of
+    each window left out: the first tokens' massive activations can dominate the sum)."""
     out = {}
     orig = llama_ref.linear
 
     def spy(x, W, name, w):
-        g = x.T @ x
+        g = x[skip_first:].T @ x[skip_first:]
         out[name] = out.get(name, 0) + g
         return orig(x, W, name, w)
 
@@ -55,23 +57,6 @@ def grams(cfg, weights, ids, windows, seq):
     return out
 
 
-def dequantized(f, name):
-    g = f["/layers/" + name]
-    rows, cols = int(g.attrs["out_features"]), int(g.attrs["in_features"])
-    bits, n = int(g.attrs["bits"]), rows * cols  # codes: a little-endian bit stream, b bits each
-    bitsarr = np.unpackbits(g["codes"][...], bitorder="little")[:n * bits].reshape(n, bits)
-    codes = (bitsarr @ (1 << np.arange(bits))).astype(np.float64).reshape(rows, cols)
-    scales = g["scales"][...].astype(np.float64).reshape(rows, -1)
-    zeros = g["zeros"][...].astype(np.float64).reshape(rows, -1)
-    ng = scales.shape[1]
-    if "g_idx" in g:
-        gi = g["g_idx"][...]
-    else:
-        gs = int(g.attrs["group_size"])
-        gi = np.arange(cols) // gs if gs > 0 else np.zeros(cols, dtype=int)
-    return (codes - zeros[:, gi]) * scales[:, gi]
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("model")
@@ -79,13 +64,14 @@ def main():
     ap.add_argument("files", nargs="+")
     ap.add_argument("--windows", type=int, default=8)
     ap.add_argument("--seq", type=int, default=256)
+    ap.add_argument("--skip-first", type=int, default=0, help="leave out each window's first N positions")
     a = ap.parse_args()
     import json
     cfg = json.load(open(os.path.join(a.model, "config.json")))
     weights = llama_ref.load_weights(a.model)
     files = [(s.split("=", 1)[0], h5py.File(s.split("=", 1)[1], "r")) for s in a.files]
     texts = a.ids.split(",")
-    G = {os.path.basename(t): grams(cfg, weights, read_ids(t), a.windows, a.seq) for t in texts}
+    G = {os.path.basename(t): grams(cfg, weights, read_ids(t), a.windows, a.seq, a.skip_first) for t in texts}
     names = [n for n in next(iter(G.values())) if n in files[0][1]["/layers"]]
     cols = [f"{fn}@{tn}" for tn in G for fn, _ in files]
     print("| layer | " + " | ".join(cols) + " |")

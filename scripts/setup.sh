@@ -20,7 +20,7 @@ pkgs=(
   nlohmann-json3-dev
   libsentencepiece-dev sentencepiece
   libpcre2-dev libutf8proc-dev
-  python3-numpy python3-h5py python3-pandas python3-matplotlib
+  python3-numpy python3-h5py python3-pandas python3-matplotlib python3-scipy
 )
 
 missing=()

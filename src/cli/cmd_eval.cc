@@ -1,6 +1,7 @@
-// cmd_eval.cc — `qsweep eval`: perplexity of a model on a text file, windows shared across MPI
-// ranks. Prints "perplexity: <value>" with 17 significant digits (the double round-trips) plus
-// token counts and throughput, and writes eval.h5 (results, per-window NLL, provenance). A run
+// cmd_eval.cc — `qsweep eval`: perplexity of a model on one or several data files, windows shared
+// across MPI ranks. Prints "perplexity: <value>" with 17 significant digits (the double
+// round-trips) plus token counts and throughput (with several files, a "data FILE" line before
+// each file's lines), and writes eval.h5 (results, per-window NLL, provenance; a group per dataset). A run
 // that fails leaves no eval.h5 and no --output-dir it created.
 #include <cstdio>
 
@@ -11,6 +12,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/timer.h"
+#include "eval/eval_data.h"
 #include "eval/perplexity.h"
 #include "io/h5_writer.h"
 #include "io/provenance.h"
@@ -29,7 +31,7 @@ int cmd_eval(const CommandContext& ctx) {
   po::options_description desc("qsweep eval options");
   desc.add_options()("help,h", "show this help")
       ("model", po::value(&model_dir)->required(), "model directory (config.json, *.safetensors, tokenizer.model)")
-      ("data", po::value(&data)->required(), "evaluation text, or a pre-tokenized file (first line '#qsweep-token-ids v1')")
+      ("data", po::value(&data)->required(), "evaluation data: text, JSON Lines (*.jsonl, a \"text\" per line) or pre-tokenized (first line '#qsweep-token-ids v1'); several files separated by commas, each evaluated alone")
       ("output-dir", po::value(&out_dir)->default_value("."), "directory for eval.h5")
       ("threads", po::value(&threads)->default_value(0), "threads per rank (0: cores / ranks per node)")
       ("quantized", po::value(&quantized_dir), "output directory of qsweep quantize: evaluate its quantized weights")
@@ -56,12 +58,18 @@ int cmd_eval(const CommandContext& ctx) {
   DocumentOptions dopt;
   dopt.strip_one_trailing_newline = protocol == Protocol::LlamaCpp;
   dopt.write_cache = ctx.comm.rank() == 0;
-  const std::vector<int32_t> doc = load_document_tokens(data, model_dir, cfg.vocab_size, dopt);
-  const EvalWindows windows = make_windows(protocol, doc, model_special_tokens(model_dir, cfg.bos_token_id), a.ctx, data);
-  log_info("data %s: %lld tokens (special tokens included), %lld windows of %d (%s protocol), %d rank(s) x %d thread(s); setup %.2f s",
-           data.c_str(), static_cast<long long>(windows.n_document_tokens),
-           static_cast<long long>(windows.n_windows), a.ctx, protocol_name(protocol),
-           ctx.comm.size(), prov.threads_per_rank, t_load.seconds());
+  const std::vector<std::string> files = split_data_list(data, "--data");
+  const std::vector<std::string> names = dataset_names(files);
+  // Every file is tokenized and windowed before any forward pass, so a bad file stops the run early.
+  std::vector<EvalWindows> windows;
+  for (const std::string& f : files) {
+    const std::vector<int32_t> doc = load_document_tokens(f, model_dir, cfg.vocab_size, dopt);
+    windows.push_back(make_windows(protocol, doc, model_special_tokens(model_dir, cfg.bos_token_id), a.ctx, f));
+    log_info("data %s: %lld tokens (special tokens included), %lld windows of %d (%s protocol), %d rank(s) x %d thread(s); setup %.2f s",
+             f.c_str(), static_cast<long long>(windows.back().n_document_tokens),
+             static_cast<long long>(windows.back().n_windows), a.ctx, protocol_name(protocol), ctx.comm.size(),
+             prov.threads_per_rank, t_load.seconds());
+  }
 
   std::unique_ptr<QuantizedModel> quantized;
   if (!quantized_dir.empty()) {
@@ -75,24 +83,33 @@ int cmd_eval(const CommandContext& ctx) {
   if (ctx.comm.rank() == 0) out_guard.create(out_dir);
   EvalOptions opt = eval_options(a, !quiet);
   opt.quantized = quantized.get();
-  const EvalResult r = evaluate_perplexity(model, windows, ctx.comm, opt);
-  prov.end_time = Provenance::now_utc();
-
-  const double tps = r.tokens_processed / r.forward_seconds;
-  result("perplexity: %.17g", r.perplexity);
-  result("tokens processed: %lld", static_cast<long long>(r.tokens_processed));
-  result("tokens scored: %lld", static_cast<long long>(r.tokens_scored));
-  result("windows: %lld", static_cast<long long>(windows.n_windows));
-  if (a.kl) {
-    result("kl-divergence: %.17g (mean KL(full || quantized) per scored token, nats)", r.kl_mean);
-    result("top-1 agreement: %.6f", r.top1_agree);
+  // One evaluation per file, each exactly as if it were alone (no batch spans two files).
+  std::vector<EvalResult> results;
+  for (size_t i = 0; i < files.size(); ++i) {
+    const EvalResult& r = results.emplace_back(evaluate_perplexity(model, windows[i], ctx.comm, opt));
+    if (files.size() > 1) result("data %s", files[i].c_str());
+    const double tps = r.tokens_processed / r.forward_seconds;
+    result("perplexity: %.17g", r.perplexity);
+    result("tokens processed: %lld", static_cast<long long>(r.tokens_processed));
+    result("tokens scored: %lld", static_cast<long long>(r.tokens_scored));
+    result("windows: %lld", static_cast<long long>(windows[i].n_windows));
+    if (a.kl) {
+      result("kl-divergence: %.17g (mean KL(full || quantized) per scored token, nats)", r.kl_mean);
+      result("top-1 agreement: %.6f", r.top1_agree);
+    }
+    result("forward: %.3f s, %.0f tokens/s, %.1f GFLOP/s (block loading %.3f s)", r.forward_seconds, tps,
+           r.flops / r.forward_seconds / 1e9, r.load_seconds);
+    if (a.kl)
+      for (const std::string& line : kl_stats_lines(r.kl_stats)) result("%s", line.c_str());
   }
-  result("forward: %.3f s, %.0f tokens/s, %.1f GFLOP/s (block loading %.3f s)", r.forward_seconds,
-         tps, r.flops / r.forward_seconds / 1e9, r.load_seconds);
+  prov.end_time = Provenance::now_utc();
 
   if (ctx.comm.rank() == 0) {
     const std::string path = out_dir + "/eval.h5";
-    write_eval_file(path, {model_dir, data, quantized_dir, &a, &windows, &r, &prov});
+    std::vector<EvalRecord> recs;
+    for (size_t i = 0; i < files.size(); ++i)
+      recs.push_back({model_dir, files[i], quantized_dir, &a, &windows[i], &results[i], &prov});
+    write_eval_file(path, recs, names);
     log_info("wrote %s", path.c_str());
   }
   return 0;

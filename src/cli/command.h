@@ -35,6 +35,7 @@ int cmd_recommend(const CommandContext& ctx);
 int cmd_run(const CommandContext& ctx);
 int cmd_status(const CommandContext& ctx);
 int cmd_diff(const CommandContext& ctx);
+int cmd_compare(const CommandContext& ctx);
 int cmd_merge(const CommandContext& ctx);
 int cmd_submit(const CommandContext& ctx);
 

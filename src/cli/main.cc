@@ -21,6 +21,7 @@ const Command kCommands[] = {
     {"submit", "write a Slurm batch script for a job file and submit it (sbatch)", cmd_submit},
     {"merge", "assemble sweep.h5 and summary.csv from a sweep directory's cells", cmd_merge},
     {"diff", "compare two result files or sweep directories bit for bit (provenance excluded)", cmd_diff},
+    {"compare", "paired comparison of two evaluations per dataset: Δ%, 95% CI, sign test, winner", cmd_compare},
     {"eval", "perplexity of a model on a text (gptq or llamacpp protocol), over MPI ranks", cmd_eval},
     {"calibrate", "full-precision activation statistics of every linear input (stats.h5)", cmd_calibrate},
     {"quantize", "calibrate and quantize every decoder linear (rtn, awq, gptq) into quantized.h5", cmd_quantize},

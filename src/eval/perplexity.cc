@@ -47,8 +47,9 @@ EvalResult evaluate_perplexity(const LlamaWeights& model, const EvalWindows& w, 
   if (ref) QS_ASSERT((ref->shape() == ReferenceShape{w.n_windows, S, H}), "reference shape");
   const bool side_by_side = kl && !ref;  // run the full-precision model alongside
   std::vector<int64_t> ref_rows;
-  std::vector<double> my_nll, pos_nll, my_kl, my_top1, pos_kl;
+  std::vector<double> my_nll, pos_nll, my_kl, my_top1, pos_kl, pos_nll_base;
   std::vector<uint8_t> pos_top1;
+  TokenKl my_tok;  // with KL: per scored token, in window order
   std::vector<float> x_ref, lg, lg_ref;
   std::vector<int64_t> my_count;
   std::vector<float> x;
@@ -142,6 +143,8 @@ EvalResult evaluate_perplexity(const LlamaWeights& model, const EvalWindows& w, 
         pos_kl.resize(rows.size());
         pos_top1.resize(rows.size());
         rows_kl(lg_ref.data(), lg.data(), nr, cfg.vocab_size, pos_kl.data(), pos_top1.data());
+        pos_nll_base.resize(rows.size());
+        rows_nll(lg_ref.data(), nr, cfg.vocab_size, targets.data(), pos_nll_base.data());
         for (int64_t k = 0; k < nb; ++k) {
           double sk = 0, st = 0;
           for (int p = 0; p < S; ++p) {
@@ -151,6 +154,10 @@ EvalResult evaluate_perplexity(const LlamaWeights& model, const EvalWindows& w, 
           my_kl.push_back(sk);
           my_top1.push_back(st);
         }
+        my_tok.kl.insert(my_tok.kl.end(), pos_kl.begin(), pos_kl.end());
+        my_tok.nll.insert(my_tok.nll.end(), pos_nll.begin(), pos_nll.begin() + nr);
+        my_tok.nll_base.insert(my_tok.nll_base.end(), pos_nll_base.begin(), pos_nll_base.end());
+        for (int64_t i = 0; i < nr; ++i) my_tok.same_top.push_back(pos_top1[i]);
         flops += 2.0 * static_cast<double>(rows.size()) * cfg.vocab_size * H;
       } else {
         fwd.head_nll(head, x.data(), rows.data(), targets.data(), nr, pos_nll.data());
@@ -205,6 +212,13 @@ EvalResult evaluate_perplexity(const LlamaWeights& model, const EvalWindows& w, 
     }
     r.kl_mean = sk / static_cast<double>(r.tokens_scored);
     r.top1_agree = st / static_cast<double>(r.tokens_scored);
+    TokenKl all;  // every rank's tokens in window order (ranks hold consecutive windows)
+    all.kl = comm.allgatherv(my_tok.kl);
+    all.nll = comm.allgatherv(my_tok.nll);
+    all.nll_base = comm.allgatherv(my_tok.nll_base);
+    all.same_top = comm.allgatherv(my_tok.same_top);
+    QS_ASSERT(static_cast<int64_t>(all.kl.size()) == r.tokens_scored, "gathered tokens");
+    r.kl_stats = kl_statistics(all);
   }
   r.forward_seconds = comm.allreduce_max(fwd_s);
   r.load_seconds = comm.allreduce_max(load_s);

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "dist/comm.h"
+#include "eval/kl_stats.h"
 #include "eval/windows.h"
 #include "model/llama_weights.h"
 
@@ -48,6 +49,7 @@ struct EvalResult {
   // With kl_divergence: per window Σ KL(full ‖ quantized) and top-1 agreements over scored tokens.
   std::vector<double> window_kl, window_top1;
   double kl_mean = 0, top1_agree = 0;
+  KlStats kl_stats;  // llama.cpp's KL and token-probability statistics (eval/kl_stats.h)
 };
 
 EvalResult evaluate_perplexity(const LlamaWeights& model, const EvalWindows& w, const Comm& comm,

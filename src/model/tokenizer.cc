@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "core/json_file.h"
 #include "core/log.h"
+#include "eval/eval_data.h"
 #include "model/token_cache.h"
 #include "core/utf8.h"
 #include "model/hf_tokenizer.h"
@@ -156,6 +157,7 @@ SpecialTokens model_special_tokens(const std::string& model_dir, int config_bos_
 std::vector<int32_t> load_document_tokens(const std::string& data_path, const std::string& model_dir,
                                           int vocab_size, const DocumentOptions& opt) {
   std::string body = read_file(data_path);
+  if (is_jsonl_path(data_path)) body = jsonl_documents_text(data_path, body);
   const std::string hdr = kTokenIdsHeader;
   if (body.compare(0, 17, hdr, 0, 17) == 0) {  // "#qsweep-token-ids": must be exactly the header
     const size_t eol = body.find('\n');

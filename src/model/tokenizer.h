@@ -69,8 +69,8 @@ struct DocumentOptions {
   bool write_cache = true;  // store a miss there (one rank of a job does)
 };
 
-// Token ids of a data file (no special tokens): pre-tokenized files are parsed, text files are
-// encoded with the model directory's tokenizer (an error explains the pre-tokenized format when
+// Token ids of a data file (no special tokens): pre-tokenized files are parsed, JSON Lines files
+// (*.jsonl) give their documents' text (eval/eval_data.h), text files are encoded with the model directory's tokenizer (an error explains the pre-tokenized format when
 // the model has none). Ids are checked against vocab_size.
 std::vector<int32_t> load_document_tokens(const std::string& data_path, const std::string& model_dir,
                                           int vocab_size, const DocumentOptions& opt);

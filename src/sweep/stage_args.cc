@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "eval/eval_data.h"
 #include "core/json_file.h"
 #include "io/h5_writer.h"
 #include "io/provenance.h"
@@ -127,39 +128,78 @@ EvalOptions eval_options(const EvalArgs& a, bool progress) {
   return opt;
 }
 
-void write_eval_file(const std::string& path, const EvalRecord& rec) {
-  const EvalArgs& a = *rec.args;
+namespace {
+// One dataset's results under `g` ("/" or "/datasets/<name>"): its data file, counts, perplexity,
+// KL and the per-window sums.
+void write_eval_results(H5Writer& w, const std::string& g, const EvalRecord& rec) {
   const EvalResult& r = *rec.result;
   const EvalWindows& windows = *rec.windows;
+  const std::string sub = g == "/" ? "/" : g + "/";
+  w.attr(g, "data", rec.data);
+  w.attr(g, "perplexity", r.perplexity);
+  w.attr(g, "mean_nll", r.mean_nll);
+  w.attr(g, "tokens_processed", r.tokens_processed);
+  w.attr(g, "tokens_scored", r.tokens_scored);
+  w.attr(g, "n_windows", windows.n_windows);
+  w.attr(g, "n_document_tokens", windows.n_document_tokens);
+  if (rec.args->kl) {
+    w.attr(g, "kl_divergence", r.kl_mean);
+    w.attr(g, "top1_agreement", r.top1_agree);
+    // llama.cpp's statistics (eval/kl_stats.h), under <g>/kl_stats
+    const KlStats& k = r.kl_stats;
+    const std::string ks = sub + "kl_stats";
+    w.group(ks);
+    w.attr(ks, "tokens", k.n);
+    w.attr(ks, "kld_mean", k.kl_mean);
+    w.attr(ks, "kld_mean_uncertainty", k.kl_unc);
+    for (int i = 0; i < 11; ++i) w.attr(ks, std::string("kld_") + kKlPercentileNames[i], k.kl_percentiles[i]);
+    w.attr(ks, "same_top", k.same_top);
+    w.attr(ks, "same_top_uncertainty", k.same_top_unc);
+    w.attr(ks, "delta_p_mean", k.dp_mean);
+    w.attr(ks, "delta_p_mean_uncertainty", k.dp_unc);
+    w.attr(ks, "delta_p_rms", k.dp_rms);
+    w.attr(ks, "delta_p_rms_uncertainty", k.dp_rms_unc);
+    w.attr(ks, "ln_ppl_ratio", k.ln_ppl_ratio);
+    w.attr(ks, "ln_ppl_ratio_uncertainty", k.ln_ppl_ratio_unc);
+  }
+  w.attr(g, "forward_seconds", r.forward_seconds);
+  w.attr(g, "tokens_per_second", r.tokens_processed / r.forward_seconds);
+  w.group(sub + "windows");
+  w.dataset(sub + "windows/nll_sum", r.window_nll);
+  w.dataset(sub + "windows/scored", r.window_count);
+  if (rec.args->kl) {
+    w.dataset(sub + "windows/kl_sum", r.window_kl);
+    w.dataset(sub + "windows/top1_agree", r.window_top1);
+  }
+}
+}  // namespace
+
+void write_eval_file(const std::string& path, const EvalRecord& rec) {
+  write_eval_file(path, std::vector<EvalRecord>{rec}, {dataset_name(rec.data)});
+}
+
+void write_eval_file(const std::string& path, const std::vector<EvalRecord>& recs, const std::vector<std::string>& names) {
+  QS_ASSERT(!recs.empty() && recs.size() == names.size(), "write_eval_file: one name per dataset");
+  const EvalRecord& first = recs.front();
+  const EvalArgs& a = *first.args;
   H5Writer w(path);
   w.attr("/", "format", std::string("qsweep-eval"));
   w.attr("/", "format_version", int64_t(1));
-  w.attr("/", "model", rec.model);
-  w.attr("/", "data", rec.data);
-  w.attr("/", "protocol", std::string(protocol_name(windows.protocol)));
+  w.attr("/", "model", first.model);
+  w.attr("/", "protocol", std::string(protocol_name(first.windows->protocol)));
   w.attr("/", "ctx", int64_t(a.ctx));
   w.attr("/", "batch", int64_t(a.batch));
-  w.attr("/", "perplexity", r.perplexity);
-  w.attr("/", "mean_nll", r.mean_nll);
-  w.attr("/", "tokens_processed", r.tokens_processed);
-  w.attr("/", "tokens_scored", r.tokens_scored);
-  w.attr("/", "n_windows", windows.n_windows);
-  w.attr("/", "n_document_tokens", windows.n_document_tokens);
-  w.attr("/", "quantized", rec.quantized);
-  if (a.kl) {
-    w.attr("/", "kl_divergence", r.kl_mean);
-    w.attr("/", "top1_agreement", r.top1_agree);
+  w.attr("/", "quantized", first.quantized);
+  std::string list;
+  for (const std::string& n : names) list += (list.empty() ? "" : ",") + n;
+  w.attr("/", "datasets", list);
+  write_eval_results(w, "/", first);  // the root keeps the first dataset's results, for one-file readers
+  w.group("/datasets");
+  for (size_t i = 0; i < recs.size(); ++i) {
+    w.group("/datasets/" + names[i]);
+    write_eval_results(w, "/datasets/" + names[i], recs[i]);
   }
-  w.attr("/", "forward_seconds", r.forward_seconds);
-  w.attr("/", "tokens_per_second", r.tokens_processed / r.forward_seconds);
-  w.group("/windows");
-  w.dataset("/windows/nll_sum", r.window_nll);
-  w.dataset("/windows/scored", r.window_count);
-  if (a.kl) {
-    w.dataset("/windows/kl_sum", r.window_kl);
-    w.dataset("/windows/top1_agree", r.window_top1);
-  }
-  rec.provenance->write(w);
+  first.provenance->write(w);
   w.commit();
 }
 

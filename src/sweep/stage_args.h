@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "eval/perplexity.h"
 #include "eval/windows.h"
@@ -57,5 +58,9 @@ struct EvalRecord {
   const Provenance* provenance = nullptr;
 };
 void write_eval_file(const std::string& path, const EvalRecord& r);
+// Several datasets (names from eval/eval_data.h): the root holds the first one's results and
+// windows, as a one-dataset file does; /datasets/<name> holds each one's (the first's too), and
+// the root attribute "datasets" lists the names in order.
+void write_eval_file(const std::string& path, const std::vector<EvalRecord>& recs, const std::vector<std::string>& names);
 
 }  // namespace qsweep
