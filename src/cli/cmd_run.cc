@@ -146,10 +146,11 @@ class SweepRunner {
   // so a run does not fail in its shared stages after the directory was made. Writes nothing.
   void check_texts() {
     shared_.set_dry_run(true);
-    for (const auto& b : plan_.baselines) shared_.windows(b.eval);
+    for (size_t f = 0; f < plan_.eval_files.size(); ++f)
+      for (const auto& b : plan_.baselines) shared_.windows(b.eval, f);
     for (const auto& c : plan_.cells) {
       shared_.calib(c.quantize);
-      if (!c.baseline.empty()) shared_.windows(c.eval);
+      for (size_t f = 0; f < plan_.eval_files.size() && !c.baseline.empty(); ++f) shared_.windows(c.eval, f);
     }
   }
 
@@ -179,7 +180,7 @@ class SweepRunner {
           log_warn("%d cell(s) of the earlier run are not in this job's grid: kept in %s/cells, left out of sweep.h5",
                    dropped, out_.c_str());
       }
-      const InputFingerprint inputs = fingerprint_inputs(plan_.model, plan_.calib, plan_.eval_data);
+      const InputFingerprint inputs = fingerprint_inputs(plan_.model, plan_.calib, plan_.eval_files);
       if (!fresh) check_inputs(inputs, refresh_shared);
       fresh_dir_ = fresh && !std::filesystem::exists(out_);
       make_dirs(out_ + "/cells");
@@ -404,32 +405,49 @@ class SweepRunner {
     return {w.n_windows, w.scored_per_window(), model_.config().hidden_size};
   }
 
+  // The full-precision final hidden states of evaluation file f (for KL): the first file keeps
+  // the name it had before several files were possible, so older sweeps resume.
+  std::string hidden_file(const std::string& bd, size_t f) const {
+    return f == 0 ? bd + "/hidden.f32" : bd + "/hidden." + plan_.eval_names[f] + ".f32";
+  }
+
   void run_baseline(const BaselineSpec& b) {
     const std::string bd = baseline_dir(out_, b.key);
     const bool have_eval = file_exists(bd + "/eval.h5");
-    const bool have_hidden = !b.eval.kl || file_exists(bd + "/hidden.f32");
+    bool have_hidden = true;
+    for (size_t f = 0; f < plan_.eval_files.size(); ++f) have_hidden &= !b.eval.kl || file_exists(hidden_file(bd, f));
     if (agreed(world_, have_eval && have_hidden)) return;
     if (world_.rank() == 0) make_dirs(bd);
     world_.barrier();
     EvalArgs a = b.eval;
     a.kl = false;
-    const EvalWindows& w = shared_.windows(a);
-    log_info("shared: full-precision evaluation %s (%s, ctx %d, %lld windows)%s", b.key.c_str(), a.protocol.c_str(),
-             a.ctx, static_cast<long long>(w.n_windows), b.eval.kl ? ", keeping its hidden states for KL" : "");
-    EvalOptions eo = eval_options(a, !quiet_);
-    eo.should_stop = [](const Comm& c) { return stop_requested(c); };
-    std::unique_ptr<ReferenceHiddenWriter> cap;
-    if (b.eval.kl) cap = std::make_unique<ReferenceHiddenWriter>(bd + "/hidden.f32", reference_shape(w), world_);
-    eo.capture = cap.get();
     Provenance p = prov_;
     p.start_time = Provenance::now_utc();
-    const EvalResult r = evaluate_perplexity(model_, w, world_, eo);
-    QS_CHECK(std::isfinite(r.perplexity), "the full-precision model's perplexity is not finite (" << r.perplexity << ")");
-    if (cap) cap->commit();
+    std::vector<EvalResult> results;
+    std::vector<EvalRecord> recs;
+    for (size_t f = 0; f < plan_.eval_files.size(); ++f) {
+      const EvalWindows& w = shared_.windows(a, f);
+      log_info("shared: full-precision evaluation %s of %s (%s, ctx %d, %lld windows)%s", b.key.c_str(),
+               plan_.eval_names[f].c_str(), a.protocol.c_str(), a.ctx, static_cast<long long>(w.n_windows),
+               b.eval.kl ? ", keeping its hidden states for KL" : "");
+      EvalOptions eo = eval_options(a, !quiet_);
+      eo.should_stop = [](const Comm& c) { return stop_requested(c); };
+      std::unique_ptr<ReferenceHiddenWriter> cap;
+      if (b.eval.kl) cap = std::make_unique<ReferenceHiddenWriter>(hidden_file(bd, f), reference_shape(w), world_);
+      eo.capture = cap.get();
+      results.push_back(evaluate_perplexity(model_, w, world_, eo));
+      const EvalResult& r = results.back();
+      QS_CHECK(std::isfinite(r.perplexity), "the full-precision model's perplexity on " << plan_.eval_files[f]
+                                                << " is not finite (" << r.perplexity << ")");
+      if (cap) cap->commit();
+      log_info("shared: full-precision perplexity %.6f on %s (%.0f tokens/s)", r.perplexity, plan_.eval_names[f].c_str(),
+               r.tokens_processed / r.forward_seconds);
+    }
     p.end_time = Provenance::now_utc();
-    if (world_.rank() == 0) write_eval_file(bd + "/eval.h5", {plan_.model, plan_.eval_data, "", &a, &w, &r, &p});
+    for (size_t f = 0; f < plan_.eval_files.size(); ++f)
+      recs.push_back({plan_.model, plan_.eval_files[f], "", &a, &shared_.windows(a, f), &results[f], &p});
+    if (world_.rank() == 0) write_eval_file(bd + "/eval.h5", recs, plan_.eval_names);
     world_.barrier();
-    log_info("shared: full-precision perplexity %.6f (%.0f tokens/s)", r.perplexity, r.tokens_processed / r.forward_seconds);
   }
 
   Outcome run_cell(const SweepCell& c) {
@@ -479,28 +497,37 @@ class SweepRunner {
       group_.barrier();
       if (!c.baseline.empty()) {
         Timer te;
-        const EvalWindows& w = shared_.windows(c.eval);
         QuantizedModel qm(cd + "/quantized.h5");
-        EvalOptions eo = eval_options(c.eval, !quiet_);
-        eo.should_stop = opt.should_stop;
-        eo.quantized = &qm;
-        std::unique_ptr<ReferenceHidden> ref;
-        if (c.eval.kl) {
-          ref = std::make_unique<ReferenceHidden>(baseline_dir(out_, c.baseline) + "/hidden.f32", reference_shape(w));
-          eo.reference = ref.get();
+        std::vector<EvalResult> results;
+        for (size_t f = 0; f < plan_.eval_files.size(); ++f) {  // each file as if it were alone
+          const EvalWindows& w = shared_.windows(c.eval, f);
+          EvalOptions eo = eval_options(c.eval, !quiet_);
+          eo.should_stop = opt.should_stop;
+          eo.quantized = &qm;
+          std::unique_ptr<ReferenceHidden> ref;
+          if (c.eval.kl) {
+            ref = std::make_unique<ReferenceHidden>(hidden_file(baseline_dir(out_, c.baseline), f), reference_shape(w));
+            eo.reference = ref.get();
+          }
+          results.push_back(evaluate_perplexity(model_, w, group_, eo));
+          const EvalResult& r = results.back();
+          QS_CHECK(std::isfinite(r.perplexity), "non-finite perplexity (" << r.perplexity << ") of the quantized model on "
+                                                    << plan_.eval_files[f]);
+          QS_CHECK(!c.eval.kl || std::isfinite(r.kl_mean), "non-finite KL-divergence (" << r.kl_mean << ") on "
+                                                               << plan_.eval_files[f]);
         }
-        const EvalResult r = evaluate_perplexity(model_, w, group_, eo);
-        QS_CHECK(std::isfinite(r.perplexity), "non-finite perplexity (" << r.perplexity << ") of the quantized model");
-        QS_CHECK(!c.eval.kl || std::isfinite(r.kl_mean), "non-finite KL-divergence (" << r.kl_mean << ")");
-        m.perplexity = r.perplexity;
+        m.perplexity = results[0].perplexity;  // the first file's figures; summary.csv has each file's
         if (c.eval.kl) {
-          m.kl_divergence = r.kl_mean;
-          m.top1_agreement = r.top1_agree;
+          m.kl_divergence = results[0].kl_mean;
+          m.top1_agreement = results[0].top1_agree;
         }
         m.eval_seconds = te.seconds();
         Provenance ep = p;
         ep.end_time = Provenance::now_utc();
-        if (lead) write_eval_file(cd + "/eval.h5", {plan_.model, plan_.eval_data, "cells/" + c.id, &c.eval, &w, &r, &ep});
+        std::vector<EvalRecord> recs;
+        for (size_t f = 0; f < plan_.eval_files.size(); ++f)
+          recs.push_back({plan_.model, plan_.eval_files[f], "cells/" + c.id, &c.eval, &shared_.windows(c.eval, f), &results[f], &ep});
+        if (lead) write_eval_file(cd + "/eval.h5", recs, plan_.eval_names);
         if (lead) m.baseline_perplexity = H5Reader(baseline_dir(out_, c.baseline) + "/eval.h5").attr_double("/", "perplexity");
       }
     } catch (const Interrupted&) {
@@ -623,7 +650,8 @@ int cmd_run(const CommandContext& ctx) {
     validate_shared_section(plan.job.path, "calibrate", cmd_calibrate, plan.calibrate_args,
                             {"--model", plan.model, "--calib", plan.calib, "--output-dir", out_dir}, ctx);
   log_set_quiet(quiet);
-  QS_CHECK(plan.eval_data.empty() || file_exists(plan.eval_data), plan.job.path << ": eval = " << plan.eval_data << ": no such file");
+  for (const std::string& e : plan.eval_files)
+    QS_CHECK(file_exists(e), plan.job.path << ": eval = " << plan.eval_data << ": " << e << ": no such file");
   QS_CHECK(plan.calib.empty() || file_exists(plan.calib), plan.job.path << ": calib = " << plan.calib << ": no such file");
 
   Provenance prov = start_provenance(ctx, threads);

@@ -52,13 +52,14 @@ const SpecialTokens& SharedInputs::special() {
   return *special_;
 }
 
-const EvalWindows& SharedInputs::windows(const EvalArgs& a) {
-  const std::string key = a.protocol + "/" + std::to_string(a.ctx);
+const EvalWindows& SharedInputs::windows(const EvalArgs& a, size_t file) {
+  QS_ASSERT(file < plan_.eval_files.size(), "evaluation file index");
+  const std::string key = a.protocol + "/" + std::to_string(a.ctx) + "/" + std::to_string(file);
   auto it = windows_.find(key);
   if (it != windows_.end()) return it->second;
   const Protocol p = parse_protocol(a.protocol);
-  return windows_[key] = make_windows(p, document(plan_.eval_data, p == Protocol::LlamaCpp),
-                                      special(), a.ctx, plan_.eval_data);
+  const std::string& path = plan_.eval_files[file];
+  return windows_[key] = make_windows(p, document(path, p == Protocol::LlamaCpp), special(), a.ctx, path);
 }
 
 const CalibWindows& SharedInputs::calib(const QuantizeArgs& q) {

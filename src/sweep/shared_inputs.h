@@ -38,7 +38,8 @@ class SharedInputs {
   const std::vector<int32_t>& document(const std::string& path, bool strip_newline);
   /// The special tokens the model's tokenizer puts before a document (read once).
   const SpecialTokens& special();
-  const EvalWindows& windows(const EvalArgs& a);
+  /// The windows of evaluation file `file` (an index into the plan's eval_files).
+  const EvalWindows& windows(const EvalArgs& a, size_t file);
   const CalibWindows& calib(const QuantizeArgs& q);
   /// The full-precision statistics shared by --no-propagate cells of one calibration setting,
   /// held in memory while they fit the budget (per rank); nullptr otherwise.

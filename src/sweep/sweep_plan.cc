@@ -6,6 +6,7 @@
 #include <set>
 
 #include "core/error.h"
+#include "eval/eval_data.h"
 
 namespace qsweep {
 
@@ -148,7 +149,11 @@ SweepPlan make_sweep_plan(JobFile job) {
   QS_CHECK(!top("model").empty(), f << ": no 'model' (the model directory, relative to the job file's folder)");
   plan.model = job.resolve(top("model"));
   if (!top("calib").empty()) plan.calib = job.resolve(top("calib"));
-  if (!top("eval").empty()) plan.eval_data = job.resolve(top("eval"));
+  if (!top("eval").empty()) {  // a list of files, not a grid axis
+    for (const std::string& e : split_data_list(top("eval"), f + ": eval")) plan.eval_files.push_back(job.resolve(e));
+    plan.eval_names = dataset_names(plan.eval_files);
+    for (const std::string& e : plan.eval_files) plan.eval_data += (plan.eval_data.empty() ? "" : ",") + e;
+  }
   if (!top("output-dir").empty()) plan.output_dir = job.resolve(top("output-dir"));
   if (!top("threads").empty()) {
     try {

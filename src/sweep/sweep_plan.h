@@ -36,7 +36,9 @@ struct BaselineSpec {  // one per distinct evaluation setting (protocol, ctx, ba
 
 struct SweepPlan {
   JobFile job;
-  std::string model, calib, eval_data;  // resolved against the job file's folder
+  std::string model, calib, eval_data;  // resolved against the job file's folder (eval_data: the
+                                        // evaluation files joined with commas)
+  std::vector<std::string> eval_files, eval_names;  // each evaluation file and its dataset name
   std::string output_dir;               // top-level output-dir (resolved), may be empty
   int threads = 0;
   std::vector<Axis> axes;

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "eval/eval_data.h"
 #include "io/h5_reader.h"
 #include "io/h5_writer.h"
 
@@ -134,12 +135,28 @@ MergeReport merge_sweep(const std::string& dir, const Provenance& prov) {
     }
   constexpr size_t kM = sizeof(kMetricNames) / sizeof(kMetricNames[0]);
   std::vector<std::vector<double>> metric_cols(kM);
+  // With several evaluation files, each file's figures as columns <metric>[<dataset>].
+  std::vector<std::string> names;
+  if (!m.eval_data.empty()) names = dataset_names(split_data_list(m.eval_data, dir + ": eval"));
+  if (names.size() < 2) names.clear();
+  const char* const kPerData[] = {"perplexity", "baseline_perplexity", "kl_divergence", "top1_agreement"};
+  std::vector<std::string> data_cols;
+  for (const std::string& n : names)
+    for (const char* k : kPerData) data_cols.push_back(std::string(k) + "[" + n + "]");
+  std::vector<std::vector<double>> data_vals(data_cols.size());
+  auto dataset_attr = [](const std::string& file, const std::string& name, const char* attr) {
+    if (!file_exists(file)) return CellMetrics::kNone;
+    H5Reader r(file);
+    const std::string g = "/datasets/" + name;
+    return r.exists(g) && r.has_attr(g, attr) ? r.attr_double(g, attr) : CellMetrics::kNone;
+  };
   std::vector<std::string> ids, labels, states, errors;
   std::vector<int64_t> indices;
   std::ostringstream csv;
   csv << "index,id,label,status";
   for (const auto& k : param_keys) csv << "," << csv_field(k);
   for (const char* n : kMetricNames) csv << "," << n;
+  for (const std::string& n : data_cols) csv << "," << csv_field(n);
   csv << ",error\n";
 
   w.group("/cells");
@@ -182,6 +199,18 @@ MergeReport merge_sweep(const std::string& dir, const Provenance& prov) {
       csv << "," << csv_field(v);
     }
     for (double x : mv) csv << "," << num(x);
+    for (size_t d = 0; d < names.size(); ++d) {
+      const std::string ev = cd + "/eval.h5";
+      const std::string base = c.baseline.empty() ? "" : baseline_dir(dir, c.baseline) + "/eval.h5";
+      const double v[4] = {st.state == CellState::Complete ? dataset_attr(ev, names[d], "perplexity") : CellMetrics::kNone,
+                           base.empty() ? CellMetrics::kNone : dataset_attr(base, names[d], "perplexity"),
+                           st.state == CellState::Complete ? dataset_attr(ev, names[d], "kl_divergence") : CellMetrics::kNone,
+                           st.state == CellState::Complete ? dataset_attr(ev, names[d], "top1_agreement") : CellMetrics::kNone};
+      for (int k = 0; k < 4; ++k) {
+        data_vals[d * 4 + k].push_back(v[k]);
+        csv << "," << num(v[k]);
+      }
+    }
     csv << "," << csv_field(st.error) << "\n";
   }
   w.group("/table");
@@ -191,6 +220,7 @@ MergeReport merge_sweep(const std::string& dir, const Provenance& prov) {
   w.dataset("/table/status", states);
   w.dataset("/table/error", errors);
   for (size_t i = 0; i < kM; ++i) w.dataset(std::string("/table/") + kMetricNames[i], metric_cols[i]);
+  for (size_t i = 0; i < data_cols.size(); ++i) w.dataset("/table/" + data_cols[i], data_vals[i]);
   prov.write(w);
   w.attr("/", "complete", int64_t(1));
   write_text_atomic(dir + "/summary.csv", csv.str());
