@@ -81,10 +81,10 @@ def main():
         W = weights[n + ".weight"]
         row = []
         for tn, g in G.items():
-            ref = np.einsum("ij,jk,ik->", W, g[n], W)
+            ref = ((W @ g[n]) * W).sum()
             for fn, f in files:
                 D = W - dequantized(f, n)
-                e = np.einsum("ij,jk,ik->", D, g[n], D) / ref
+                e = ((D @ g[n]) * D).sum() / ref
                 tot[f"{fn}@{tn}"].append(e)
                 row.append(f"{e:.3e}")
         print(f"| {n} | " + " | ".join(row) + " |")
