@@ -23,7 +23,7 @@ if ! [[ $seconds =~ ^[1-9][0-9]*$ ]]; then  # libFuzzer reads -max_total_time=0 
 fi
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(safetensors safetensors_index config hf_tokenizer job_file token_ids)
+  targets=(safetensors safetensors_index config hf_tokenizer job_file token_ids jsonl)
 fi
 
 # --- setup: qsweep's own dependencies (the configure step finds them all), then clang (idempotent)
@@ -48,6 +48,7 @@ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_COMPILER=clang-14 
 cmake --build build-fuzz --target qsweep_fuzz -j"$(nproc)"
 
 # --- run
+export QSWEEP_TOKEN_CACHE=off  # the parsers, not a per-user cache, are under test
 runs=build-fuzz/fuzz-runs
 jobs=${QSWEEP_FUZZ_JOBS:-$(nproc)}
 # The targets' scratch files (each input is written to a file): tmpfs when there is one.
@@ -61,7 +62,7 @@ run_target() {  # TARGET: fuzzes it for $seconds in $runs/TARGET, the log in $ru
   local dict=""
   case $t in
     safetensors | safetensors_index) dict="tests/fuzz/dict/json.dict tests/fuzz/dict/safetensors.dict" ;;
-    config | hf_tokenizer) dict="tests/fuzz/dict/json.dict tests/fuzz/dict/$t.dict" ;;
+    config | hf_tokenizer | jsonl) dict="tests/fuzz/dict/json.dict tests/fuzz/dict/$t.dict" ;;
     *) dict="tests/fuzz/dict/$t.dict" ;;
   esac
   # shellcheck disable=SC2086
