@@ -102,6 +102,39 @@ TEST(QuantPacking, KnownBitsAndRoundTrip) {
     for (auto& v : c) v = static_cast<uint8_t>(rng() % (1u << bits));
     EXPECT_EQ(unpack_codes(pack_codes(c, bits), bits, c.size()), c) << bits;
   }
+  for (int bits : {3, 4}) {  // past the threaded-unpack threshold, odd length
+    std::vector<uint8_t> c((1u << 20) + 77);
+    for (auto& v : c) v = static_cast<uint8_t>(rng() % (1u << bits));
+    EXPECT_EQ(unpack_codes(pack_codes(c, bits), bits, c.size()), c) << bits;
+  }
+}
+
+TEST(QuantPacking, DequantizeMatchesThePerWeightFormula) {
+  // Groups of 128 over 300 columns (a short last group), per-row groups, and act-order's g_idx.
+  std::mt19937 rng(5);
+  for (int variant = 0; variant < 3; ++variant) {
+    QuantizedLinear q;
+    q.out = 37;
+    q.in = 300;
+    q.grid.bits = 4;
+    q.grid.group_size = variant == 1 ? -1 : 128;
+    const int ng = q.grid.groups(q.in);
+    q.codes.resize(static_cast<size_t>(q.out) * q.in);
+    for (auto& v : q.codes) v = static_cast<uint8_t>(rng() % 16);
+    for (int i = 0; i < q.out * ng; ++i) {
+      q.scales.push_back(0.01f * static_cast<float>(1 + rng() % 100));
+      q.zeros.push_back(static_cast<int32_t>(rng() % 16));
+    }
+    if (variant == 2)
+      for (int c = 0; c < q.in; ++c) q.g_idx.push_back(static_cast<int32_t>(rng() % ng));
+    const std::vector<float> w = q.dequantize();
+    for (int r = 0; r < q.out; ++r)
+      for (int c = 0; c < q.in; ++c) {
+        const int gi = variant == 2 ? q.g_idx[c] : variant == 1 ? 0 : c / 128;
+        const float want = static_cast<float>(q.codes[r * q.in + c] - q.zeros[r * ng + gi]) * q.scales[r * ng + gi];
+        ASSERT_EQ(w[r * q.in + c], want) << variant << " " << r << " " << c;
+      }
+  }
 }
 
 // Direct GPTQ: one column at a time with the explicit inverse Hessian, removing each quantized

@@ -32,12 +32,23 @@ GroupParams grid_params(const float* w, int n, const GridSpec& g) {
 std::vector<float> QuantizedLinear::dequantize() const {
   std::vector<float> w(static_cast<size_t>(out) * in);
   const int ng = grid.groups(in);
-  for (int r = 0; r < out; ++r)
-    for (int c = 0; c < in; ++c) {
-      const int gi = g_idx.empty() ? (grid.group_size < 0 ? 0 : c / grid.group_size) : g_idx[c];
-      const GroupParams p{scales[static_cast<size_t>(r) * ng + gi], zeros[static_cast<size_t>(r) * ng + gi]};
-      w[static_cast<size_t>(r) * in + c] = grid_value(codes[static_cast<size_t>(r) * in + c], p);
+  // Element-wise (grid_value per weight), rows split over threads: the same values on any count.
+#pragma omp parallel for schedule(static) if (static_cast<int64_t>(out) * in > (1 << 18))
+  for (int r = 0; r < out; ++r) {
+    const size_t row = static_cast<size_t>(r) * in;
+    const float* sc = scales.data() + static_cast<size_t>(r) * ng;
+    const int32_t* ze = zeros.data() + static_cast<size_t>(r) * ng;
+    if (g_idx.empty()) {
+      const int gs = grid.group_size < 0 ? in : grid.group_size;
+      for (int g0 = 0, gi = 0; g0 < in; g0 += gs, ++gi) {
+        const GroupParams p{sc[gi], ze[gi]};
+        const int g1 = std::min(in, g0 + gs);
+        for (int c = g0; c < g1; ++c) w[row + c] = grid_value(codes[row + c], p);
+      }
+    } else {
+      for (int c = 0; c < in; ++c) w[row + c] = grid_value(codes[row + c], GroupParams{sc[g_idx[c]], ze[g_idx[c]]});
     }
+  }
   return w;
 }
 
@@ -74,11 +85,19 @@ std::vector<uint8_t> pack_codes(const std::vector<uint8_t>& codes, int bits) {
 std::vector<uint8_t> unpack_codes(const std::vector<uint8_t>& packed, int bits, size_t n) {
   QS_CHECK(packed.size() * 8 >= n * bits, "packed codes: " << packed.size() << " bytes cannot hold "
                                                           << n << " codes of " << bits << " bits");
-  std::vector<uint8_t> out(n, 0);
-  size_t bit = 0;
-  for (size_t i = 0; i < n; ++i)
-    for (int b = 0; b < bits; ++b, ++bit)
-      if (packed[bit >> 3] >> (bit & 7) & 1) out[i] |= static_cast<uint8_t>(1u << b);
+  QS_CHECK(bits >= 1 && bits <= 8, "packed codes: " << bits << " bits per code (expected 1..8)");
+  std::vector<uint8_t> out(n);
+  const unsigned mask = (1u << bits) - 1;
+  const size_t nb = packed.size();
+  const uint8_t* p = packed.data();
+  // Code i occupies bits [i·b, i·b + b): within the 16-bit little-endian window starting at its
+  // first byte (shift ≤ 7, b ≤ 8). Independent per code, so the loop splits over threads.
+#pragma omp parallel for schedule(static) if (n > (1u << 20))
+  for (int64_t i = 0; i < static_cast<int64_t>(n); ++i) {
+    const size_t bit = static_cast<size_t>(i) * static_cast<size_t>(bits), byte = bit >> 3;
+    const unsigned v = p[byte] | (byte + 1 < nb ? static_cast<unsigned>(p[byte + 1]) << 8 : 0u);
+    out[static_cast<size_t>(i)] = static_cast<uint8_t>((v >> (bit & 7)) & mask);
+  }
   return out;
 }
 
