@@ -167,8 +167,8 @@ std::vector<int32_t> load_document_tokens(const std::string& data_path, const st
                                      << hdr << "' (exactly that, nothing after it)");
     return parse_token_ids(data_path, body, first.size(), vocab_size);
   }
-  auto tok = load_model_tokenizer(model_dir);
-  QS_CHECK(tok != nullptr, model_dir << ": has neither tokenizer.json nor tokenizer.model, so " << data_path
+  const std::vector<std::string> tok_files = tokenizer_files(model_dir);
+  QS_CHECK(!tok_files.empty(), model_dir << ": has neither tokenizer.json nor tokenizer.model, so " << data_path
                                      << " must be pre-tokenized: a first line '" << kTokenIdsHeader
                                      << "' followed by whitespace-separated token ids");
   if (opt.strip_one_trailing_newline && !body.empty() && body.back() == '\n') body.pop_back();
@@ -178,19 +178,23 @@ std::vector<int32_t> load_document_tokens(const std::string& data_path, const st
              "Each ill-formed sequence is tokenized as U+FFFD (tokenizer.json) or as the tokenizer.model's "
              "unknown piece",
              data_path.c_str(), bad);
-  QS_CHECK(tok->vocab_size() <= vocab_size,
-           tok->path() << ": the tokenizer has " << tok->vocab_size() << " tokens but config.json's vocab_size is "
-                       << vocab_size);
+  // A hit skips loading the tokenizer too (a 128k-vocabulary tokenizer.json takes a while to
+  // parse): the entry was written after this same tokenizer passed the vocabulary check below.
   const std::string cache_dir = opt.use_cache ? token_cache_dir() : std::string();
   std::string key;
   if (!cache_dir.empty()) {
-    key = token_cache_key(body, tokenizer_files(model_dir), vocab_size);
+    key = token_cache_key(body, tok_files, vocab_size);
     if (auto hit = token_cache_get(cache_dir, key)) {
       log_info("%s: %zu token ids from the token cache (%s; QSWEEP_TOKEN_CACHE=off skips it)", data_path.c_str(),
                hit->size(), cache_dir.c_str());
       return std::move(*hit);
     }
   }
+  auto tok = load_model_tokenizer(model_dir);
+  QS_ASSERT(tok != nullptr, "a tokenizer file was found above");
+  QS_CHECK(tok->vocab_size() <= vocab_size,
+           tok->path() << ": the tokenizer has " << tok->vocab_size() << " tokens but config.json's vocab_size is "
+                       << vocab_size);
   std::vector<int32_t> ids = tok->encode(body);
   if (!cache_dir.empty() && opt.write_cache) token_cache_put(cache_dir, key, ids);
   return ids;

@@ -82,5 +82,8 @@ for i in 1 2 3 4; do
 done
 cp "$K" "$tmp/kjv-test.jsonl"
 expect_err "two data files with one name" "have the same name 'kjv-test'" "$QS" eval --model "$M" --data "$K,$tmp/kjv-test.jsonl" --ctx 64 --output-dir "$tmp/dup"
+head -c 300 "$SRC/demo/data/licenses.txt" >"$tmp/short.txt"
+expect_err "a file shorter than one window, second in the list: error naming it, no output" "short.txt: has [0-9]* tokens (special tokens included), fewer than one window" "$QS" eval --model "$M" --data "$K,$tmp/short.txt" --ctx 256 --output-dir "$tmp/short"
+[ ! -e "$tmp/short" ] || bad "the short file left $tmp/short"
 expect_err "an empty entry in --data" "an empty entry" "$QS" eval --model "$M" --data "$K,,$K" --ctx 64 --output-dir "$tmp/empty"
 exit $fail
