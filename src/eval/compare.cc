@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "core/error.h"
+#include "eval/eval_data.h"
 #include "eval/paired_stats.h"
 #include "io/h5_reader.h"
 
@@ -32,11 +33,7 @@ std::vector<EvalDataset> read_eval_datasets(const std::string& path) {
     QS_CHECK(r.exists(g == "/" ? "/windows" : g + "/windows"), path << ": " << g << " has no windows");
     EvalDataset d;
     d.data = r.attr_string(g, "data");
-    d.name = g == "/" ? d.data.substr(d.data.find_last_of('/') + 1) : g.substr(10);
-    if (g == "/") {
-      const size_t dot = d.name.find_last_of('.');
-      if (dot != std::string::npos && dot > 0) d.name.resize(dot);
-    }
+    d.name = g == "/" ? dataset_name(d.data) : g.substr(10);  // "/datasets/<name>"
     d.perplexity = r.attr_double(g, "perplexity");
     const std::string w = g == "/" ? "/windows" : g + "/windows";
     d.nll_sum = r.read_double(w + "/nll_sum");
@@ -100,7 +97,7 @@ std::string comparison_table(const std::vector<DatasetComparison>& rows, const s
     sum_a += r.ppl_a;
     sum_b += r.ppl_b;
     if (r.winner == "tie") ++ties;
-    else if (r.winner == label_b && r.winner != label_a) ++wins_b;
+    else if (r.winner == label_b) ++wins_b;
     else ++wins_a;
   }
   const double ma = sum_a / rows.size(), mb = sum_b / rows.size();

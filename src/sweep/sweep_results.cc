@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <sstream>
 
 #include "core/error.h"
@@ -144,9 +145,8 @@ MergeReport merge_sweep(const std::string& dir, const Provenance& prov) {
   for (const std::string& n : names)
     for (const char* k : kPerData) data_cols.push_back(std::string(k) + "[" + n + "]");
   std::vector<std::vector<double>> data_vals(data_cols.size());
-  auto dataset_attr = [](const std::string& file, const std::string& name, const char* attr) {
-    if (!file_exists(file)) return CellMetrics::kNone;
-    H5Reader r(file);
+  // A dataset's attribute in an eval.h5 (NaN when absent).
+  auto dataset_attr = [](const H5Reader& r, const std::string& name, const char* attr) {
     const std::string g = "/datasets/" + name;
     return r.exists(g) && r.has_attr(g, attr) ? r.attr_double(g, attr) : CellMetrics::kNone;
   };
@@ -199,16 +199,21 @@ MergeReport merge_sweep(const std::string& dir, const Provenance& prov) {
       csv << "," << csv_field(v);
     }
     for (double x : mv) csv << "," << num(x);
-    for (size_t d = 0; d < names.size(); ++d) {
+    if (!names.empty()) {  // each eval.h5 opened once per cell
       const std::string ev = cd + "/eval.h5";
       const std::string base = c.baseline.empty() ? "" : baseline_dir(dir, c.baseline) + "/eval.h5";
-      const double v[4] = {st.state == CellState::Complete ? dataset_attr(ev, names[d], "perplexity") : CellMetrics::kNone,
-                           base.empty() ? CellMetrics::kNone : dataset_attr(base, names[d], "perplexity"),
-                           st.state == CellState::Complete ? dataset_attr(ev, names[d], "kl_divergence") : CellMetrics::kNone,
-                           st.state == CellState::Complete ? dataset_attr(ev, names[d], "top1_agreement") : CellMetrics::kNone};
-      for (int k = 0; k < 4; ++k) {
-        data_vals[d * 4 + k].push_back(v[k]);
-        csv << "," << num(v[k]);
+      std::unique_ptr<H5Reader> er, br;
+      if (st.state == CellState::Complete && file_exists(ev)) er = std::make_unique<H5Reader>(ev);
+      if (!base.empty() && file_exists(base)) br = std::make_unique<H5Reader>(base);
+      for (size_t d = 0; d < names.size(); ++d) {
+        const double v[4] = {er ? dataset_attr(*er, names[d], "perplexity") : CellMetrics::kNone,
+                             br ? dataset_attr(*br, names[d], "perplexity") : CellMetrics::kNone,
+                             er ? dataset_attr(*er, names[d], "kl_divergence") : CellMetrics::kNone,
+                             er ? dataset_attr(*er, names[d], "top1_agreement") : CellMetrics::kNone};
+        for (int k = 0; k < 4; ++k) {
+          data_vals[d * 4 + k].push_back(v[k]);
+          csv << "," << num(v[k]);
+        }
       }
     }
     csv << "," << csv_field(st.error) << "\n";
