@@ -24,11 +24,11 @@ ppl() { grep '^perplexity' "$1" | sed -n "${2}p"; }
 "$QS" quantize --model "$M" --calib "$SRC/demo/data/kjv-train.txt" --method rtn --bits 3 --n-calib 16 --seq-len 128 --output-dir "$tmp/q-rtn" -q >/dev/null || bad "quantize rtn"
 "$QS" quantize --model "$M" --calib "$SRC/demo/data/kjv-train.txt" --method gptq --bits 3 --n-calib 16 --seq-len 128 --output-dir "$tmp/q-gptq" -q >/dev/null || bad "quantize gptq"
 for m in rtn gptq; do
-  "$QS" eval --model "$M" --quantized "$tmp/q-$m" --data "$K,$tmp/lic.jsonl" --ctx 128 --output-dir "$tmp/$m" >"$tmp/$m.out" 2>&1 || bad "eval $m"
+  "$QS" eval --model "$M" --quantized "$tmp/q-$m" --data "$K,$tmp/lic.jsonl" --ctx 128 --output-dir "$tmp/$m" >"$tmp/$m.out" 2>"$tmp/$m.err" || bad "eval $m"
 done
 "$QS" eval --model "$M" --quantized "$tmp/q-gptq" --data "$K" --ctx 128 --output-dir "$tmp/alone-k" >"$tmp/alone-k.out" 2>&1 || bad "eval alone"
 "$QS" eval --model "$M" --quantized "$tmp/q-gptq" --data "$tmp/lic.txt" --ctx 128 --output-dir "$tmp/alone-l" >"$tmp/alone-l.out" 2>&1 || bad "eval alone 2"
-"${MPIRUN[@]}" -n 2 "$QS" eval --model "$M" --quantized "$tmp/q-gptq" --data "$K,$tmp/lic.jsonl" --ctx 128 --output-dir "$tmp/r2" >"$tmp/r2.out" 2>&1 || bad "eval 2 ranks"
+"${MPIRUN[@]}" -n 2 "$QS" eval --model "$M" --quantized "$tmp/q-gptq" --data "$K,$tmp/lic.jsonl" --ctx 128 --output-dir "$tmp/r2" >"$tmp/r2.out" 2>"$tmp/r2.err" || bad "eval 2 ranks"
 if [ "$(grep -c '^data ' "$tmp/gptq.out")" = 2 ] && [ -n "$(ppl "$tmp/gptq.out" 1)" ] &&
    [ "$(ppl "$tmp/gptq.out" 1)" = "$(ppl "$tmp/alone-k.out" 1)" ] && [ "$(ppl "$tmp/gptq.out" 2)" = "$(ppl "$tmp/alone-l.out" 1)" ] &&
    [ "$(grep -v '^forward' "$tmp/r2.out" | grep '^perplexity\|^data\|^tokens\|^windows')" = "$(grep '^perplexity\|^data\|^tokens\|^windows' "$tmp/gptq.out")" ]; then

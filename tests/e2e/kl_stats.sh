@@ -14,8 +14,8 @@ mkdir -p "$tmp/m" && cp "$M/config.json" "$tmp/m/" && ln -s "$M/model.safetensor
 "$QS" tokenize --model "$M" --data "$SRC/demo/data/kjv-test.txt" --output "$tmp/all.ids" >/dev/null || bad "tokenize"
 { head -1 "$tmp/all.ids"; tail -n +2 "$tmp/all.ids" | tr -s ' \n' '\n' | grep . | head -1023 | tr '\n' ' '; echo; } >"$tmp/t.ids"
 "$QS" quantize --model "$M" --calib "$SRC/demo/data/kjv-train.txt" --method rtn --bits 3 --n-calib 8 --seq-len 64 --output-dir "$tmp/q" -q >/dev/null || bad "quantize"
-"$QS" eval --model "$tmp/m" --quantized "$tmp/q" --data "$tmp/t.ids" --ctx 128 --kl-divergence --output-dir "$tmp/e1" -q >"$tmp/e1.out" 2>&1 || bad "eval"
-"${MPIRUN[@]}" -n 2 "$QS" eval --model "$tmp/m" --quantized "$tmp/q" --data "$tmp/t.ids" --ctx 128 --kl-divergence --output-dir "$tmp/e2" -q >"$tmp/e2.out" 2>&1 || bad "eval 2 ranks"
+"$QS" eval --model "$tmp/m" --quantized "$tmp/q" --data "$tmp/t.ids" --ctx 128 --kl-divergence --output-dir "$tmp/e1" -q >"$tmp/e1.out" 2>"$tmp/e1.err" || bad "eval"
+"${MPIRUN[@]}" -n 2 "$QS" eval --model "$tmp/m" --quantized "$tmp/q" --data "$tmp/t.ids" --ctx 128 --kl-divergence --output-dir "$tmp/e2" -q >"$tmp/e2.out" 2>"$tmp/e2.err" || bad "eval 2 ranks"
 if [ "$(sed -n 1p "$tmp/e1.out" | cut -c1-12)" = "perplexity: " ] && sed -n 5p "$tmp/e1.out" | grep -q '^kl-divergence: ' &&
    sed -n 6p "$tmp/e1.out" | grep -q '^top-1 agreement: ' && sed -n 7p "$tmp/e1.out" | grep -q '^forward: ' &&
    sed -n 8p "$tmp/e1.out" | grep -q '^kl statistics: 1016 tokens' && grep -q '^kld 99.9%: ' "$tmp/e1.out" &&
