@@ -14,6 +14,8 @@
 #include "core/timer.h"
 #include "eval/eval_data.h"
 #include "eval/perplexity.h"
+#include "eval/task_scoring.h"
+#include "eval/tasks.h"
 #include "io/h5_writer.h"
 #include "io/provenance.h"
 #include "io/quant_store.h"
@@ -24,21 +26,23 @@ namespace qsweep {
 namespace po = boost::program_options;
 
 int cmd_eval(const CommandContext& ctx) {
-  std::string model_dir, data, out_dir, quantized_dir;
+  std::string model_dir, data, out_dir, quantized_dir, tasks_list, tasks_format = "jsonl";
   EvalArgs a;
   int threads = 0;
   bool quiet = false;
   po::options_description desc("qsweep eval options");
   desc.add_options()("help,h", "show this help")
       ("model", po::value(&model_dir)->required(), "model directory (config.json, *.safetensors, tokenizer.model)")
-      ("data", po::value(&data)->required(), "evaluation data: text, JSON Lines (*.jsonl, a \"text\" per line) or pre-tokenized (first line '#qsweep-token-ids v1'); several files separated by commas, each evaluated alone")
+      ("data", po::value(&data), "evaluation data: text, JSON Lines (*.jsonl, a \"text\" per line) or pre-tokenized (first line '#qsweep-token-ids v1'); several files separated by commas, each evaluated alone")
+      ("tasks", po::value(&tasks_list), "multiple-choice task files, separated by commas: accuracy (acc, acc_norm, llama.cpp's acc) of each; without --data only the tasks are scored")
+      ("tasks-format", po::value(&tasks_format)->default_value("jsonl"), "task file format: jsonl ({\"context\", \"choices\", \"gold\"} per line) or hellaswag (llama.cpp's 6-line HellaSwag text)")
       ("output-dir", po::value(&out_dir)->default_value("."), "directory for eval.h5")
       ("threads", po::value(&threads)->default_value(0), "threads per rank (0: cores / ranks per node)")
       ("quantized", po::value(&quantized_dir), "output directory of qsweep quantize: evaluate its quantized weights")
       ("quiet,q", po::bool_switch(&quiet), "no progress output");
   add_eval_cell_options(desc, a);
   po::variables_map vm;
-  if (!parse_args("eval", "qsweep eval --model DIR --data FILE [options]", desc, ctx.args, vm)) return 0;
+  if (!parse_args("eval", "qsweep eval --model DIR --data FILE[,FILE...] [--tasks FILE[,FILE...]] [options]", desc, ctx.args, vm)) return 0;
   log_set_quiet(quiet);
 
   Provenance prov = start_provenance(ctx, threads);
@@ -55,10 +59,11 @@ int cmd_eval(const CommandContext& ctx) {
   if (cfg.max_position_embeddings > 0 && a.ctx > cfg.max_position_embeddings)
     log_warn("--ctx %d exceeds the model's max_position_embeddings %d: positions beyond it were never trained",
              a.ctx, cfg.max_position_embeddings);
+  QS_CHECK(!data.empty() || !tasks_list.empty(), "eval: give --data FILE[,FILE...], --tasks FILE[,FILE...] or both");
   DocumentOptions dopt;
   dopt.strip_one_trailing_newline = protocol == Protocol::LlamaCpp;
   dopt.write_cache = ctx.comm.rank() == 0;
-  const std::vector<std::string> files = split_data_list(data, "--data");
+  const std::vector<std::string> files = data.empty() ? std::vector<std::string>{} : split_data_list(data, "--data");
   const std::vector<std::string> names = dataset_names(files);
   // Every file is tokenized and windowed before any forward pass, so a bad file stops the run early.
   std::vector<EvalWindows> windows;
@@ -69,6 +74,36 @@ int cmd_eval(const CommandContext& ctx) {
              f.c_str(), static_cast<long long>(windows.back().n_document_tokens),
              static_cast<long long>(windows.back().n_windows), a.ctx, protocol_name(protocol), ctx.comm.size(),
              prov.threads_per_rank, t_load.seconds());
+  }
+  // Task files: read, checked and tokenized up front too.
+  const TaskFormat tfmt = parse_task_format(tasks_format);
+  const std::vector<std::string> task_files =
+      tasks_list.empty() ? std::vector<std::string>{} : split_data_list(tasks_list, "--tasks");
+  const std::vector<std::string> task_names = dataset_names(task_files);
+  std::vector<std::vector<Task>> task_sets;
+  std::vector<TaskSequences> task_seqs;
+  if (!task_files.empty()) {
+    std::unique_ptr<TextTokenizer> tok = load_model_tokenizer(model_dir);
+    QS_CHECK(tok, model_dir << ": --tasks needs the model's tokenizer (tokenizer.json or tokenizer.model), found none");
+    for (const std::string& f : task_files) {
+      task_sets.push_back(read_task_file(f, tfmt));
+      task_seqs.push_back(make_task_sequences(f, task_sets.back(), *tok, a.ctx));
+      const TaskSequences& ts = task_seqs.back();
+      int64_t n_tok = 0;
+      for (const ChoiceSeq& sq : ts.seqs) n_tok += static_cast<int64_t>(sq.tokens.size());
+      log_info("tasks %s: %zu tasks (%s format), %zu choices to score, %lld tokens", f.c_str(), task_sets.back().size(),
+               tasks_format.c_str(), ts.seqs.size(), static_cast<long long>(n_tok));
+      if (!ts.too_long.empty()) {
+        std::string ids;
+        for (size_t i = 0; i < ts.too_long.size() && i < 10; ++i)
+          ids += (i ? ", " : "") + task_sets.back()[ts.too_long[i]].id + " (line " +
+                 std::to_string(task_sets.back()[ts.too_long[i]].line) + ")";
+        if (ts.too_long.size() > 10) ids += ", ...";
+        log_warn("tasks %s: %zu task(s) longer than --ctx %d tokens are not scored: %s", f.c_str(), ts.too_long.size(),
+                 a.ctx, ids.c_str());
+      }
+      QS_CHECK(!ts.scored.empty(), f << ": every task is longer than --ctx " << a.ctx << " tokens: nothing to score (raise --ctx)");
+    }
   }
 
   std::unique_ptr<QuantizedModel> quantized;
@@ -102,14 +137,31 @@ int cmd_eval(const CommandContext& ctx) {
     if (a.kl)
       for (const std::string& line : kl_stats_lines(r.kl_stats)) result("%s", line.c_str());
   }
+  std::vector<TaskResult> task_results;
+  for (size_t i = 0; i < task_files.size(); ++i) {
+    const TaskResult& r = task_results.emplace_back(score_tasks(model, task_sets[i], task_seqs[i], a.ctx, ctx.comm, opt));
+    result("tasks %s: %s", task_files[i].c_str(), task_result_line(r).c_str());
+    result("tasks %s: %s", task_files[i].c_str(), task_stderr_line(r).c_str());
+    if (!r.too_long.empty())
+      result("tasks %s: %zu task(s) not scored: longer than --ctx %d tokens", task_files[i].c_str(), r.too_long.size(), a.ctx);
+    result("tasks %s: forward %.3f s, %.0f tokens/s", task_files[i].c_str(), r.forward_seconds,
+           r.tokens_processed / r.forward_seconds);
+  }
   prov.end_time = Provenance::now_utc();
 
   if (ctx.comm.rank() == 0) {
     const std::string path = out_dir + "/eval.h5";
-    std::vector<EvalRecord> recs;
+    EvalFileContents c;
+    c.model = model_dir;
+    c.quantized = quantized_dir;
+    c.args = &a;
+    c.provenance = &prov;
     for (size_t i = 0; i < files.size(); ++i)
-      recs.push_back({model_dir, files[i], quantized_dir, &a, &windows[i], &results[i], &prov});
-    write_eval_file(path, recs, names);
+      c.datasets.push_back({model_dir, files[i], quantized_dir, &a, &windows[i], &results[i], &prov});
+    c.dataset_names = names;
+    for (size_t i = 0; i < task_files.size(); ++i)
+      c.tasks.push_back({task_files[i], tasks_format, task_names[i], &task_sets[i], &task_results[i]});
+    write_eval_file(path, c);
     log_info("wrote %s", path.c_str());
   }
   return 0;

@@ -179,27 +179,84 @@ void write_eval_file(const std::string& path, const EvalRecord& rec) {
 }
 
 void write_eval_file(const std::string& path, const std::vector<EvalRecord>& recs, const std::vector<std::string>& names) {
-  QS_ASSERT(!recs.empty() && recs.size() == names.size(), "write_eval_file: one name per dataset");
-  const EvalRecord& first = recs.front();
-  const EvalArgs& a = *first.args;
+  QS_ASSERT(!recs.empty(), "write_eval_file: no dataset");
+  EvalFileContents c;
+  c.model = recs.front().model;
+  c.quantized = recs.front().quantized;
+  c.args = recs.front().args;
+  c.provenance = recs.front().provenance;
+  c.datasets = recs;
+  c.dataset_names = names;
+  write_eval_file(path, c);
+}
+
+namespace {
+void write_task_results(H5Writer& w, const TaskRecord& t) {
+  const std::string g = "/tasks/" + t.name;
+  const TaskResult& r = *t.result;
+  w.group(g);
+  w.attr(g, "file", t.file);
+  w.attr(g, "format", t.format);
+  w.attr(g, "n", r.n);
+  w.attr(g, "n_too_long", static_cast<int64_t>(r.too_long.size()));
+  w.attr(g, "acc", r.acc);
+  w.attr(g, "acc_stderr", r.acc_se);
+  w.attr(g, "acc_norm", r.acc_norm);
+  w.attr(g, "acc_norm_stderr", r.acc_norm_se);
+  w.attr(g, "acc_llamacpp", r.acc_llamacpp);
+  w.attr(g, "acc_llamacpp_stderr", r.acc_llamacpp_se);
+  w.attr(g, "chance", r.chance);
+  w.attr(g, "p_vs_chance", r.p_vs_chance);
+  w.attr(g, "tokens_processed", r.tokens_processed);
+  w.attr(g, "forward_seconds", r.forward_seconds);
+  std::vector<std::string> ids;
+  for (int i : r.task_index) ids.push_back((*t.tasks)[i].id);
+  if (!ids.empty()) w.dataset(g + "/id", ids);
+  w.dataset(g + "/task_index", std::vector<int32_t>(r.task_index.begin(), r.task_index.end()));
+  w.dataset(g + "/gold", std::vector<int32_t>(r.gold.begin(), r.gold.end()));
+  w.dataset(g + "/pred", std::vector<int32_t>(r.pred.begin(), r.pred.end()));
+  w.dataset(g + "/pred_norm", std::vector<int32_t>(r.pred_norm.begin(), r.pred_norm.end()));
+  w.dataset(g + "/pred_llamacpp", std::vector<int32_t>(r.pred_llamacpp.begin(), r.pred_llamacpp.end()));
+  w.dataset(g + "/choice_logprob", r.choice_logprob);
+  w.dataset(g + "/choice_tokens", r.choice_tokens);
+  w.dataset(g + "/choice_llamacpp", r.choice_llamacpp);
+  w.dataset(g + "/choice_chars", r.choice_chars);
+  w.dataset(g + "/choice_offset", r.choice_offset);
+  w.dataset(g + "/too_long", std::vector<int32_t>(r.too_long.begin(), r.too_long.end()));
+}
+}  // namespace
+
+void write_eval_file(const std::string& path, const EvalFileContents& c) {
+  QS_ASSERT(c.datasets.size() == c.dataset_names.size(), "write_eval_file: one name per dataset");
+  QS_ASSERT(!c.datasets.empty() || !c.tasks.empty(), "write_eval_file: nothing to write");
+  const EvalArgs& a = *c.args;
   H5Writer w(path);
   w.attr("/", "format", std::string("qsweep-eval"));
   w.attr("/", "format_version", int64_t(1));
-  w.attr("/", "model", first.model);
-  w.attr("/", "protocol", std::string(protocol_name(first.windows->protocol)));
+  w.attr("/", "model", c.model);
+  if (!c.datasets.empty()) w.attr("/", "protocol", std::string(protocol_name(c.datasets.front().windows->protocol)));
   w.attr("/", "ctx", int64_t(a.ctx));
   w.attr("/", "batch", int64_t(a.batch));
-  w.attr("/", "quantized", first.quantized);
-  std::string list;
-  for (const std::string& n : names) list += (list.empty() ? "" : ",") + n;
-  w.attr("/", "datasets", list);
-  write_eval_results(w, "/", first);  // the root keeps the first dataset's results, for one-file readers
-  w.group("/datasets");
-  for (size_t i = 0; i < recs.size(); ++i) {
-    w.group("/datasets/" + names[i]);
-    write_eval_results(w, "/datasets/" + names[i], recs[i]);
+  w.attr("/", "quantized", c.quantized);
+  if (!c.datasets.empty()) {
+    std::string list;
+    for (const std::string& n : c.dataset_names) list += (list.empty() ? "" : ",") + n;
+    w.attr("/", "datasets", list);
+    write_eval_results(w, "/", c.datasets.front());  // the root keeps the first dataset's results, for one-file readers
+    w.group("/datasets");
+    for (size_t i = 0; i < c.datasets.size(); ++i) {
+      w.group("/datasets/" + c.dataset_names[i]);
+      write_eval_results(w, "/datasets/" + c.dataset_names[i], c.datasets[i]);
+    }
   }
-  first.provenance->write(w);
+  if (!c.tasks.empty()) {
+    std::string list;
+    for (const TaskRecord& t : c.tasks) list += (list.empty() ? "" : ",") + t.name;
+    w.attr("/", "task_sets", list);
+    w.group("/tasks");
+    for (const TaskRecord& t : c.tasks) write_task_results(w, t);
+  }
+  c.provenance->write(w);
   w.commit();
 }
 

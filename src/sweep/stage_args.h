@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "eval/perplexity.h"
+#include "eval/task_scoring.h"
 #include "eval/windows.h"
 #include "quant/quantize_model.h"
 
@@ -62,5 +63,24 @@ void write_eval_file(const std::string& path, const EvalRecord& r);
 // windows, as a one-dataset file does; /datasets/<name> holds each one's (the first's too), and
 // the root attribute "datasets" lists the names in order.
 void write_eval_file(const std::string& path, const std::vector<EvalRecord>& recs, const std::vector<std::string>& names);
+
+// Multiple-choice results: /tasks/<name> per task file (attributes: file, format, n, the three
+// accuracies with "_stderr", chance, p_vs_chance, n_too_long; datasets: per task index, gold and
+// the three predictions, per choice the log-probability sum, its tokens, llama.cpp's mean, the
+// characters, and choice_offset per task), the root attribute "task_sets" listing the names.
+struct TaskRecord {
+  std::string file, format, name;
+  const std::vector<Task>* tasks = nullptr;
+  const TaskResult* result = nullptr;
+};
+struct EvalFileContents {
+  std::string model, quantized;
+  const EvalArgs* args = nullptr;
+  const Provenance* provenance = nullptr;
+  std::vector<EvalRecord> datasets;  // may be empty (tasks only)
+  std::vector<std::string> dataset_names;
+  std::vector<TaskRecord> tasks;
+};
+void write_eval_file(const std::string& path, const EvalFileContents& c);
 
 }  // namespace qsweep
