@@ -148,6 +148,8 @@ class SweepRunner {
     shared_.set_dry_run(true);
     for (size_t f = 0; f < plan_.eval_files.size(); ++f)
       for (const auto& b : plan_.baselines) shared_.windows(b.eval, f);
+    for (size_t f = 0; f < plan_.task_files.size(); ++f)
+      for (const auto& b : plan_.baselines) shared_.task_sequences(b.eval, f);
     for (const auto& c : plan_.cells) {
       shared_.calib(c.quantize);
       for (size_t f = 0; f < plan_.eval_files.size() && !c.baseline.empty(); ++f) shared_.windows(c.eval, f);
@@ -166,6 +168,9 @@ class SweepRunner {
         const Manifest old = read_manifest(out_);
         QS_CHECK(resume, out_ << " already holds a sweep (" << survey_sweep(out_, old).complete << " of "
                               << old.cells.size() << " cells complete): pass --resume to continue it, or choose another --output-dir");
+        QS_CHECK(old.tasks == plan_.tasks && old.tasks_format == (plan_.tasks.empty() ? "" : plan_.tasks_format),
+                 out_ << ": was started with tasks '" << old.tasks << "' (" << old.tasks_format << "); this job has '"
+                      << plan_.tasks << "': completed cells were not scored on these tasks (use another --output-dir)");
         QS_CHECK(old.model == plan_.model && old.calib == plan_.calib && old.eval_data == plan_.eval_data,
                  out_ << ": was started with model " << old.model << ", calib " << old.calib << ", eval " << old.eval_data
                       << "; this job has " << plan_.model << ", " << plan_.calib << ", " << plan_.eval_data
@@ -180,7 +185,7 @@ class SweepRunner {
           log_warn("%d cell(s) of the earlier run are not in this job's grid: kept in %s/cells, left out of sweep.h5",
                    dropped, out_.c_str());
       }
-      const InputFingerprint inputs = fingerprint_inputs(plan_.model, plan_.calib, plan_.eval_files);
+      const InputFingerprint inputs = fingerprint_inputs(plan_.model, plan_.calib, plan_.eval_files, plan_.task_files);
       if (!fresh) check_inputs(inputs, refresh_shared);
       fresh_dir_ = fresh && !std::filesystem::exists(out_);
       make_dirs(out_ + "/cells");
@@ -401,6 +406,30 @@ class SweepRunner {
     }
   }
 
+  // The job's multiple-choice task files, scored with `opt` (its quantized weights, if any).
+  std::vector<TaskResult> score_task_sets(const EvalArgs& a, const Comm& comm, const EvalOptions& opt) {
+    std::vector<TaskResult> out;
+    for (size_t f = 0; f < plan_.task_files.size(); ++f) {
+      out.push_back(score_tasks(model_, shared_.tasks(f), shared_.task_sequences(a, f), a.ctx, comm, opt));
+      log_info("tasks %s: %s", plan_.task_names[f].c_str(), task_result_line(out.back()).c_str());
+    }
+    return out;
+  }
+
+  EvalFileContents eval_contents(const std::vector<EvalRecord>& recs, const std::string& quantized,
+                                 const std::vector<TaskResult>& tasks) {
+    EvalFileContents c;
+    c.model = plan_.model;
+    c.quantized = quantized;
+    c.args = recs.front().args;
+    c.provenance = recs.front().provenance;
+    c.datasets = recs;
+    c.dataset_names = plan_.eval_names;
+    for (size_t f = 0; f < tasks.size(); ++f)
+      c.tasks.push_back({plan_.task_files[f], plan_.tasks_format, plan_.task_names[f], &shared_.tasks(f), &tasks[f]});
+    return c;
+  }
+
   ReferenceShape reference_shape(const EvalWindows& w) const {
     return {w.n_windows, w.scored_per_window(), model_.config().hidden_size};
   }
@@ -443,10 +472,13 @@ class SweepRunner {
       log_info("shared: full-precision perplexity %.6f on %s (%.0f tokens/s)", r.perplexity, plan_.eval_names[f].c_str(),
                r.tokens_processed / r.forward_seconds);
     }
+    EvalOptions to = eval_options(a, !quiet_);
+    to.should_stop = [](const Comm& c) { return stop_requested(c); };
+    const std::vector<TaskResult> tasks = score_task_sets(a, world_, to);
     p.end_time = Provenance::now_utc();
     for (size_t f = 0; f < plan_.eval_files.size(); ++f)
       recs.push_back({plan_.model, plan_.eval_files[f], "", &a, &shared_.windows(a, f), &results[f], &p});
-    if (world_.rank() == 0) write_eval_file(bd + "/eval.h5", recs, plan_.eval_names);
+    if (world_.rank() == 0) write_eval_file(bd + "/eval.h5", eval_contents(recs, "", tasks));
     world_.barrier();
   }
 
@@ -521,13 +553,17 @@ class SweepRunner {
           m.kl_divergence = results[0].kl_mean;
           m.top1_agreement = results[0].top1_agree;
         }
+        EvalOptions to = eval_options(c.eval, !quiet_);
+        to.should_stop = opt.should_stop;
+        to.quantized = &qm;
+        const std::vector<TaskResult> tasks = score_task_sets(c.eval, group_, to);
         m.eval_seconds = te.seconds();
         Provenance ep = p;
         ep.end_time = Provenance::now_utc();
         std::vector<EvalRecord> recs;
         for (size_t f = 0; f < plan_.eval_files.size(); ++f)
           recs.push_back({plan_.model, plan_.eval_files[f], "cells/" + c.id, &c.eval, &shared_.windows(c.eval, f), &results[f], &ep});
-        if (lead) write_eval_file(cd + "/eval.h5", recs, plan_.eval_names);
+        if (lead) write_eval_file(cd + "/eval.h5", eval_contents(recs, "cells/" + c.id, tasks));
         if (lead) m.baseline_perplexity = H5Reader(baseline_dir(out_, c.baseline) + "/eval.h5").attr_double("/", "perplexity");
       }
     } catch (const Interrupted&) {

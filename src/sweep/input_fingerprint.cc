@@ -68,10 +68,12 @@ bool ends_with(const std::string& s, const std::string& t) {
 }  // namespace
 
 InputFingerprint fingerprint_inputs(const std::string& model_dir, const std::string& calib,
-                                   const std::vector<std::string>& eval_files) {
+                                   const std::vector<std::string>& eval_files,
+                                   const std::vector<std::string>& task_files) {
   InputFingerprint fp;
   if (!calib.empty()) fp.files.push_back(whole_file("calibration text", calib));
   for (const std::string& e : eval_files) fp.files.push_back(whole_file("evaluation text", e));
+  for (const std::string& t : task_files) fp.files.push_back(whole_file("task file", t));
   fp.files.push_back(whole_file("model config", model_dir + "/config.json"));
   for (const std::string& t : tokenizer_files(model_dir)) fp.files.push_back(whole_file("tokenizer file", t));
   std::vector<std::string> shards;

@@ -28,7 +28,8 @@ struct InputFingerprint {
 
 // The fingerprint of the model folder and the texts (empty paths are skipped).
 InputFingerprint fingerprint_inputs(const std::string& model_dir, const std::string& calib,
-                                   const std::vector<std::string>& eval_files);
+                                   const std::vector<std::string>& eval_files,
+                                   const std::vector<std::string>& task_files = {});
 
 void write_fingerprint(const std::string& dir, const InputFingerprint& f);  // DIR/inputs.json, atomic
 bool has_fingerprint(const std::string& dir);

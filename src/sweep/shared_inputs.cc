@@ -70,6 +70,27 @@ const CalibWindows& SharedInputs::calib(const QuantizeArgs& q) {
                                             q.n_calib, q.seq_len, q.seed, plan_.calib);
 }
 
+const std::vector<Task>& SharedInputs::tasks(size_t file) {
+  QS_ASSERT(file < plan_.task_files.size(), "task file index");
+  auto it = tasks_.find(file);
+  if (it != tasks_.end()) return it->second;
+  return tasks_[file] = read_task_file(plan_.task_files[file], parse_task_format(plan_.tasks_format));
+}
+
+const TaskSequences& SharedInputs::task_sequences(const EvalArgs& a, size_t file) {
+  const std::string key = std::to_string(a.ctx) + "/" + std::to_string(file);
+  auto it = task_seqs_.find(key);
+  if (it != task_seqs_.end()) return it->second;
+  if (!tokenizer_) tokenizer_ = load_model_tokenizer(plan_.model);
+  QS_CHECK(tokenizer_, plan_.model << ": tasks need the model's tokenizer (tokenizer.json or tokenizer.model), found none");
+  const std::string& path = plan_.task_files[file];
+  TaskSequences s = make_task_sequences(path, tasks(file), *tokenizer_, a.ctx);
+  if (!s.too_long.empty())
+    log_warn("tasks %s: %zu task(s) longer than ctx %d tokens are not scored", path.c_str(), s.too_long.size(), a.ctx);
+  QS_CHECK(!s.scored.empty(), path << ": every task is longer than ctx " << a.ctx << " tokens: nothing to score (raise ctx)");
+  return task_seqs_[key] = std::move(s);
+}
+
 BlockStatsCache* SharedInputs::stats_cache(const QuantizeArgs& q) {
   if (!q.no_propagate || q.lm_head) return nullptr;
   const ModelConfig& cfg = model_.config();

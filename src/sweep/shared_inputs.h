@@ -15,6 +15,7 @@
 
 #include "dist/comm.h"
 #include "eval/calib_windows.h"
+#include "eval/tasks.h"
 #include "eval/windows.h"
 #include "model/llama_weights.h"
 #include "model/tokenizer.h"
@@ -41,6 +42,10 @@ class SharedInputs {
   /// The windows of evaluation file `file` (an index into the plan's eval_files).
   const EvalWindows& windows(const EvalArgs& a, size_t file);
   const CalibWindows& calib(const QuantizeArgs& q);
+  /// Task file `file` (an index into the plan's task_files), read and checked once.
+  const std::vector<Task>& tasks(size_t file);
+  /// Its choices tokenized, tasks longer than a.ctx set aside (once per ctx).
+  const TaskSequences& task_sequences(const EvalArgs& a, size_t file);
   /// The full-precision statistics shared by --no-propagate cells of one calibration setting,
   /// held in memory while they fit the budget (per rank); nullptr otherwise.
   BlockStatsCache* stats_cache(const QuantizeArgs& q);
@@ -57,6 +62,9 @@ class SharedInputs {
   std::optional<SpecialTokens> special_;
   std::map<std::string, EvalWindows> windows_;
   std::map<std::string, CalibWindows> calib_;
+  std::map<size_t, std::vector<Task>> tasks_;
+  std::map<std::string, TaskSequences> task_seqs_;
+  std::unique_ptr<TextTokenizer> tokenizer_;
   std::map<std::string, std::unique_ptr<BlockStatsCache>> stats_caches_;
 };
 

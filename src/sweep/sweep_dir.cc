@@ -29,6 +29,8 @@ Manifest manifest_of(const SweepPlan& plan) {
   m.model = plan.model;
   m.calib = plan.calib;
   m.eval_data = plan.eval_data;
+  m.tasks = plan.tasks;
+  m.tasks_format = plan.tasks.empty() ? "" : plan.tasks_format;
   for (const auto& a : plan.axes) m.axes.push_back(a.section + "." + a.key);
   for (const auto& c : plan.cells) m.cells.push_back({c.index, c.id, c.label, c.baseline, c.params});
   m.spectrum = plan.spectrum;
@@ -70,6 +72,8 @@ void write_manifest(const std::string& dir, const Manifest& m) {
   j["model"] = m.model;
   j["calib"] = m.calib;
   j["eval"] = m.eval_data;
+  j["tasks"] = m.tasks;
+  j["tasks_format"] = m.tasks_format;
   j["axes"] = m.axes;
   j["spectrum"] = m.spectrum;
   j["calibrate"] = m.calibrate;
@@ -97,6 +101,8 @@ Manifest read_manifest(const std::string& dir) {
     m.model = j.at("model");
     m.calib = j.at("calib");
     m.eval_data = j.at("eval");
+    m.tasks = j.value("tasks", "");  // absent from sweeps made before task files
+    m.tasks_format = j.value("tasks_format", "");
     m.axes = j.at("axes").get<std::vector<std::string>>();
     m.spectrum = j.at("spectrum");
     m.calibrate = j.at("calibrate");

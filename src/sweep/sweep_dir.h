@@ -31,6 +31,7 @@ struct ManifestCell {
 
 struct Manifest {
   std::string job_path, job_text, model, calib, eval_data;
+  std::string tasks, tasks_format;  // multiple-choice task files (commas) and their format; "" for none
   std::vector<std::string> axes;  // "quantize.bits"
   std::vector<ManifestCell> cells;
   bool spectrum = false, calibrate = false;

@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "eval/eval_data.h"
+#include "eval/tasks.h"
 
 namespace qsweep {
 
@@ -14,7 +15,7 @@ namespace po = boost::program_options;
 
 namespace {
 
-const std::set<std::string> kTopKeys = {"model", "calib", "eval", "output-dir", "threads"};
+const std::set<std::string> kTopKeys = {"model", "calib", "eval", "tasks", "tasks-format", "output-dir", "threads"};
 const std::set<std::string> kSections = {"quantize", "eval", "spectrum", "calibrate"};
 // Options a cell may not set: they belong to the job's top level or to the runner.
 const std::set<std::string> kRunnerOwned = {"model", "calib", "data", "output-dir", "threads",
@@ -130,7 +131,7 @@ SweepPlan make_sweep_plan(JobFile job) {
   for (const auto& e : job.entries) {
     if (e.section.empty()) {
       QS_CHECK(kTopKeys.count(e.key), f << ": unknown top-level key '" << e.key
-                                       << "' (expected model, calib, eval, output-dir, threads; "
+                                       << "' (expected model, calib, eval, tasks, tasks-format, output-dir, threads; "
                                           "subcommand options go in a [quantize], [eval], [spectrum] or [calibrate] section)");
       QS_CHECK(e.values.size() == 1 && !e.raw.empty(), f << ": " << e.key << " needs one value");
     } else {
@@ -153,6 +154,20 @@ SweepPlan make_sweep_plan(JobFile job) {
     for (const std::string& e : split_data_list(top("eval"), f + ": eval")) plan.eval_files.push_back(job.resolve(e));
     plan.eval_names = dataset_names(plan.eval_files);
     for (const std::string& e : plan.eval_files) plan.eval_data += (plan.eval_data.empty() ? "" : ",") + e;
+  }
+  if (!top("tasks").empty()) {  // multiple-choice task files: a list, scored with the evaluation
+    for (const std::string& t : split_data_list(top("tasks"), f + ": tasks")) plan.task_files.push_back(job.resolve(t));
+    plan.task_names = dataset_names(plan.task_files);
+    for (const std::string& t : plan.task_files) plan.tasks += (plan.tasks.empty() ? "" : ",") + t;
+    QS_CHECK(!plan.eval_data.empty(), f << ": tasks need 'eval' (an evaluation text) too: they are scored by the eval stage");
+  }
+  if (!top("tasks-format").empty()) {
+    plan.tasks_format = top("tasks-format");
+    try {
+      parse_task_format(plan.tasks_format);
+    } catch (const Error& e) {
+      QS_THROW(f << ": tasks-format = " << plan.tasks_format << ": expected jsonl or hellaswag");
+    }
   }
   if (!top("output-dir").empty()) plan.output_dir = job.resolve(top("output-dir"));
   if (!top("threads").empty()) {

@@ -39,6 +39,8 @@ struct SweepPlan {
   std::string model, calib, eval_data;  // resolved against the job file's folder (eval_data: the
                                         // evaluation files joined with commas)
   std::vector<std::string> eval_files, eval_names;  // each evaluation file and its dataset name
+  std::vector<std::string> task_files, task_names;  // multiple-choice task files (top-level tasks = ...)
+  std::string tasks, tasks_format = "jsonl";        // tasks: the files joined with commas
   std::string output_dir;               // top-level output-dir (resolved), may be empty
   int threads = 0;
   std::vector<Axis> axes;

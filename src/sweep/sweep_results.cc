@@ -110,6 +110,7 @@ MergeReport merge_sweep(const std::string& dir, const Provenance& prov) {
   w.attr("/", "model", m.model);
   w.attr("/", "calib", m.calib);
   w.attr("/", "eval", m.eval_data);
+  w.attr("/", "tasks", m.tasks);
   std::string axes;
   for (const auto& a : m.axes) axes += (axes.empty() ? "" : ",") + a;
   w.attr("/", "axes", axes);
@@ -144,6 +145,13 @@ MergeReport merge_sweep(const std::string& dir, const Provenance& prov) {
   std::vector<std::string> data_cols;
   for (const std::string& n : names)
     for (const char* k : kPerData) data_cols.push_back(std::string(k) + "[" + n + "]");
+  // Each task file's accuracies (the cell's, then its baseline's): <metric>[<task set>].
+  std::vector<std::string> task_names;
+  if (!m.tasks.empty()) task_names = dataset_names(split_data_list(m.tasks, dir + ": tasks"));
+  const char* const kPerTask[] = {"acc", "acc_norm", "acc_llamacpp"};
+  for (const std::string& n : task_names)
+    for (const char* who : {"", "baseline_"})
+      for (const char* k : kPerTask) data_cols.push_back(std::string(who) + k + "[" + n + "]");
   std::vector<std::vector<double>> data_vals(data_cols.size());
   // A dataset's attribute in an eval.h5 (NaN when absent).
   auto dataset_attr = [](const H5Reader& r, const std::string& name, const char* attr) {
@@ -199,7 +207,7 @@ MergeReport merge_sweep(const std::string& dir, const Provenance& prov) {
       csv << "," << csv_field(v);
     }
     for (double x : mv) csv << "," << num(x);
-    if (!names.empty()) {  // each eval.h5 opened once per cell
+    if (!names.empty() || !task_names.empty()) {  // each eval.h5 opened once per cell
       const std::string ev = cd + "/eval.h5";
       const std::string base = c.baseline.empty() ? "" : baseline_dir(dir, c.baseline) + "/eval.h5";
       std::unique_ptr<H5Reader> er, br;
@@ -215,6 +223,15 @@ MergeReport merge_sweep(const std::string& dir, const Provenance& prov) {
           csv << "," << num(v[k]);
         }
       }
+      size_t col = names.size() * 4;
+      for (const std::string& n : task_names)
+        for (const H5Reader* r : {er.get(), br.get()})
+          for (const char* k : kPerTask) {
+            const std::string g = "/tasks/" + n;
+            const double v = r && r->exists(g) && r->has_attr(g, k) ? r->attr_double(g, k) : CellMetrics::kNone;
+            data_vals[col++].push_back(v);
+            csv << "," << num(v);
+          }
     }
     csv << "," << csv_field(st.error) << "\n";
   }

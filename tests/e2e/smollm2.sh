@@ -7,7 +7,10 @@
 #  - eval --protocol gptq on a 16-window text equals the float64 NumPy reference (tokenized by the
 #    Rust library) to 1e-6; the llamacpp protocol too, on 8 windows (the whole-file gptq figure
 #    against PyTorch's 21.4809 is in bench/smollm2_figures.sh, to keep CI short);
-#  - quantize (gptq, awq) + eval --quantized --kl-divergence run with no extra flags.
+#  - quantize (gptq, awq) + eval --quantized --kl-divergence run with no extra flags;
+#  - eval --tasks (16 kjv-test verse completions, analysis/make_tasks.py): every choice's
+#    log-probability and llama.cpp-variant mean equal the NumPy reference's (tests/reference/
+#    task_ref.py) to 1e-5, the three predictions per task equal its, accuracy above chance (p < 0.01).
 # Args: $1 qsweep binary, $2 source dir, $3 shared dir.
 set -u
 QS=$1 SRC=$2 SH=$3
@@ -72,4 +75,25 @@ for method in gptq awq; do
       ok "$method quantize + eval --quantized on SmolLM2"; else bad "$method: $e"; fi
   else bad "$method quantize/eval on SmolLM2"; cat "$tmp/err"; fi
 done
+
+# 5. Multiple-choice tasks against the NumPy reference.
+/usr/bin/python3 "$SRC/analysis/make_tasks.py" --input "$TEST" --out "$tmp/tasks" --n 16 --seed 3 >/dev/null || bad "make_tasks.py"
+if "$QS" eval --model "$M" --tasks "$tmp/tasks.jsonl" --ctx 256 -q --output-dir "$tmp/tk" >"$tmp/tk.out" 2>&1 &&
+   "$PY" "$SRC/tests/reference/task_ref.py" "$M" "$tmp/tasks.jsonl" >"$tmp/tk.json" &&
+   /usr/bin/python3 - "$tmp/tk/eval.h5" "$tmp/tk.json" <<'PY'
+import json, sys, h5py, numpy as np
+g = h5py.File(sys.argv[1])["tasks/tasks"]
+r = json.load(open(sys.argv[2]))
+bad = []
+for k, ref in (("choice_logprob", "logprob"), ("choice_llamacpp", "llamacpp")):
+    e = np.max(np.abs(g[k][:] / np.concatenate(r[ref]) - 1))
+    if not e <= 1e-5: bad.append(f"{k}: relative error {e:.2g}")
+for k in ("pred", "pred_norm", "pred_llamacpp"):
+    if list(g[k][:]) != r[k]: bad.append(f"{k} differs")
+if not g.attrs["p_vs_chance"] < 0.01: bad.append(f"not above chance: p {g.attrs['p_vs_chance']}")
+print("  tasks: " + ("; ".join(bad) if bad else f"acc {g.attrs['acc']:.4f} acc_norm {g.attrs['acc_norm']:.4f} "
+      f"acc_llamacpp {g.attrs['acc_llamacpp']:.4f} (p vs chance {g.attrs['p_vs_chance']:.2g}), every choice as NumPy's"))
+sys.exit(1 if bad else 0)
+PY
+then ok "multiple-choice scores = NumPy reference, above chance"; else bad "tasks on SmolLM2: $(cat "$tmp/tk.out")"; fi
 exit $fail
