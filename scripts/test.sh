@@ -17,6 +17,8 @@ bash scripts/build.sh -DQSWEEP_SHARED_DIR="$(cd "$(dirname "$shared")" 2>/dev/nu
 if [ -f "$shared/models/smollm2/make.sh" ]; then
   bash "$shared/models/smollm2/make.sh" build/models/smollm2
 fi
+# The headless browser the report test loads report.html in (a test-time dependency only).
+bash scripts/setup_chromium.sh
 (cd build && ctest --output-on-failure -j1)
 echo "test: fuzzing the file parsers, 10 s per target under ASan+UBSan (scripts/fuzz.sh, build-fuzz/)"
 bash scripts/fuzz.sh 10

@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "io/provenance.h"
+#include "sweep/report_render.h"
 #include "sweep/sweep_results.h"
 
 namespace qsweep {
@@ -25,7 +26,8 @@ int cmd_merge(const CommandContext& ctx) {
   Provenance prov = start_provenance(ctx, 1);
   prov.end_time = Provenance::now_utc();
   const MergeReport r = merge_sweep(dir, prov);
-  log_info("wrote %s/sweep.h5 and %s/summary.csv: %d complete, %d failed", dir.c_str(), dir.c_str(), r.complete, r.failed);
+  write_report(dir);
+  log_info("wrote %s/sweep.h5, summary.csv, report.html and report.md: %d complete, %d failed", dir.c_str(), r.complete, r.failed);
   for (const auto& f : r.failed_cells) std::fprintf(stderr, "qsweep: failed cell: %s\n", f.c_str());
   return r.failed > 0 ? 1 : 0;
 }

@@ -37,6 +37,7 @@
 #include "io/reference_hidden.h"
 #include "model/tokenizer.h"
 #include "sweep/input_fingerprint.h"
+#include "sweep/report_render.h"
 #include "sweep/shared_inputs.h"
 #include "sweep/sweep_results.h"
 
@@ -333,7 +334,8 @@ class SweepRunner {
         Provenance p = prov_;
         p.end_time = Provenance::now_utc();
         merge_sweep(out_, p);
-        log_info("wrote %s/sweep.h5 and %s/summary.csv (%s)", out_.c_str(), out_.c_str(),
+        write_report(out_);
+        log_info("wrote %s/sweep.h5, summary.csv, report.html and report.md (%s)", out_.c_str(),
                  fmt_duration(total.seconds()).c_str());
       } else {
         log_info("%d cells belong to other array tasks and are not finished; the last task to finish "

@@ -37,6 +37,7 @@ int cmd_status(const CommandContext& ctx);
 int cmd_diff(const CommandContext& ctx);
 int cmd_compare(const CommandContext& ctx);
 int cmd_merge(const CommandContext& ctx);
+int cmd_report(const CommandContext& ctx);
 int cmd_submit(const CommandContext& ctx);
 
 // The cells of a sweep directory with their state, seconds and perplexity (qsweep status, and

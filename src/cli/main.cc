@@ -20,6 +20,7 @@ const Command kCommands[] = {
     {"status", "the cells of a sweep directory: done, running, failed, pending", cmd_status},
     {"submit", "write a Slurm batch script for a job file and submit it (sbatch)", cmd_submit},
     {"merge", "assemble sweep.h5 and summary.csv from a sweep directory's cells", cmd_merge},
+    {"report", "report.html (sortable tables, winner table, frontier and per-layer plots) and report.md of a sweep", cmd_report},
     {"diff", "compare two result files or sweep directories bit for bit (provenance excluded)", cmd_diff},
     {"compare", "paired comparison of two evaluations per dataset: Δ%, 95% CI, sign test, winner", cmd_compare},
     {"eval", "perplexity of a model on a text (gptq or llamacpp protocol), over MPI ranks", cmd_eval},

@@ -26,6 +26,24 @@ bool H5Reader::exists(const std::string& obj) const {
   return H5Lexists(file_, obj.c_str(), H5P_DEFAULT) > 0;
 }
 
+namespace {
+herr_t collect_link(hid_t, const char* name, const H5L_info_t*, void* out) {
+  static_cast<std::vector<std::string>*>(out)->push_back(name);
+  return 0;
+}
+}  // namespace
+
+std::vector<std::string> H5Reader::children(const std::string& group) const {
+  std::vector<std::string> names;
+  if (!exists(group)) return names;
+  hid_t g = H5Gopen2(file_, group.c_str(), H5P_DEFAULT);
+  QS_CHECK(g >= 0, path_ << ": cannot open group " << group);
+  hsize_t idx = 0;
+  H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, &idx, collect_link, &names);
+  H5Gclose(g);
+  return names;
+}
+
 bool H5Reader::has_attr(const std::string& obj, const std::string& name) const {
   return exists(obj) && H5Aexists_by_name(file_, obj.c_str(), name.c_str(), H5P_DEFAULT) > 0;
 }

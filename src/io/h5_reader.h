@@ -17,6 +17,8 @@ class H5Reader {
   const std::string& path() const { return path_; }
   bool exists(const std::string& obj) const;
   bool has_attr(const std::string& obj, const std::string& name) const;
+  // The names of a group's members (links), in name order; empty when the group does not exist.
+  std::vector<std::string> children(const std::string& group) const;
   std::string attr_string(const std::string& obj, const std::string& name) const;
   double attr_double(const std::string& obj, const std::string& name) const;
   int64_t attr_int(const std::string& obj, const std::string& name) const;
