@@ -153,5 +153,61 @@ TEST(ForwardSeam, ObserverAndSubstitution) {
   EXPECT_EQ(x2, x);
 }
 
+// Packed sequences (multiple-choice scoring): a shared prefix and three branches in one sequence
+// give each branch the final hidden states it gets as its own sequence (prefix + branch), for
+// every family's block (GQA, q/k norms, MiniCPM scaling, llama3 RoPE).
+TEST_P(ForwardVariant, PackedBranchesEqualSeparateSequences) {
+  const Variant& v = GetParam();
+  const std::string dir = test::scratch_dir(std::string(v.name) + "_packed");
+  write_synthetic_model(dir, v.spec);
+  LlamaWeights m(dir);
+  const ModelConfig& c = m.config();
+  const int H = c.hidden_size;
+  std::mt19937 rng(11);
+  auto draw = [&](int n) {
+    std::vector<int32_t> t(n);
+    for (auto& id : t) id = static_cast<int32_t>(rng() % v.spec.vocab);
+    return t;
+  };
+  const std::vector<int32_t> prefix = draw(9);
+  const std::vector<std::vector<int32_t>> branches = {draw(5), draw(1), draw(7)};
+  std::vector<int32_t> ids = prefix, pos, pend, bbeg;
+  for (int p = 0; p < 9; ++p) pos.push_back(p), pend.push_back(0), bbeg.push_back(0);
+  std::vector<int> start;
+  for (const auto& b : branches) {
+    start.push_back(static_cast<int>(ids.size()));
+    for (size_t i = 0; i < b.size(); ++i) {
+      ids.push_back(b[i]);
+      pos.push_back(9 + static_cast<int>(i));
+      pend.push_back(9);
+      bbeg.push_back(start.back());
+    }
+  }
+  const int n = static_cast<int>(ids.size());
+  std::vector<float> x(static_cast<size_t>(n) * H);
+  m.embed(ids.data(), n, x.data());
+  LlamaForward fwd(c);
+  const SeqPacking pk{pos.data(), pend.data(), bbeg.data()};
+  for (int l = 0; l < c.num_hidden_layers; ++l) fwd.run_block(*m.load_block(l), x.data(), 1, n, nullptr, &pk);
+  double worst = 0;
+  for (size_t k = 0; k < branches.size(); ++k) {
+    std::vector<int32_t> seq = prefix;
+    seq.insert(seq.end(), branches[k].begin(), branches[k].end());
+    const int sn = static_cast<int>(seq.size());
+    std::vector<float> y(static_cast<size_t>(sn) * H);
+    m.embed(seq.data(), sn, y.data());
+    LlamaForward f2(c);
+    for (int l = 0; l < c.num_hidden_layers; ++l) f2.run_block(*m.load_block(l), y.data(), 1, sn);
+    for (int p = 0; p < sn; ++p) {
+      const int row = p < 9 ? p : start[k] + (p - 9);
+      for (int j = 0; j < H; ++j) {
+        const double a = x[static_cast<size_t>(row) * H + j], b = y[static_cast<size_t>(p) * H + j];
+        worst = std::max(worst, std::fabs(a - b) / (1.0 + std::fabs(b)));
+      }
+    }
+  }
+  EXPECT_LT(worst, 1e-5) << v.name;
+}
+
 }  // namespace
 }  // namespace qsweep

@@ -48,11 +48,8 @@ int cmd_quantize(const CommandContext& ctx) {
   LlamaWeights model(model_dir);
   validate_quantize_options(model, opt);
   const ModelConfig& cfg = model.config();
-  DocumentOptions dopt;
-  dopt.write_cache = ctx.comm.rank() == 0;  // every rank reads the cache, one writes it
-  const auto doc = load_document_tokens(calib_path, model_dir, cfg.vocab_size, dopt);
-  QS_CHECK(!doc.empty(), calib_path << ": the calibration text is empty");
-  const CalibWindows calib = sample_calib_windows(doc, model_special_tokens(model_dir, cfg.bos_token_id).prefix, a.n_calib, a.seq_len, a.seed, calib_path);
+  const CalibWindows calib = command_calib_windows(model_dir, calib_path, cfg.vocab_size, cfg.bos_token_id, a.n_calib,
+                                                   a.seq_len, a.seed, ctx.comm);
   log_info("calibration: %d windows of %d tokens from %s (%lld tokens), seed %llu, chunks of %d sequences",
            a.n_calib, a.seq_len, calib_path.c_str(), static_cast<long long>(calib.n_document_tokens),
            static_cast<unsigned long long>(a.seed), opt.calib_chunk);

@@ -27,6 +27,8 @@ const Command kCommands[] = {
     {"calibrate", "full-precision activation statistics of every linear input (stats.h5)", cmd_calibrate},
     {"quantize", "calibrate and quantize every decoder linear (rtn, awq, gptq) into quantized.h5", cmd_quantize},
     {"spectrum", "weight spectra (Alpha-Hill, power-law fit) of every linear layer across precisions", cmd_spectrum},
+    {"sensitivity", "per-layer output error of every candidate bits x group size (sensitivity.h5)", cmd_sensitivity},
+    {"allocate", "mixed-precision plan under a size budget from sensitivity scores (exact knapsack)", cmd_allocate},
     {"recommend", "classify layers by their spectrum and export a per-layer bit plan", cmd_recommend},
     {"info", "describe a model directory: config, tensors, parameter counts", cmd_info},
     {"tokenize", "write a text's token ids in the pre-tokenized format", cmd_tokenize},

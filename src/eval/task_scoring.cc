@@ -48,6 +48,54 @@ double poisson_binomial_upper_tail(const std::vector<double>& p, int64_t k) {
   return std::min(1.0, tail);
 }
 
+namespace {
+
+// One task as one packed sequence: the choices' common prefix once, then each choice's own tokens
+// as a branch that sees the prefix and itself (positions restart at the prefix's end).
+struct PackedTask {
+  std::vector<int32_t> tokens, positions, prefix_end, branch_begin;
+  std::vector<int> seq;          // the task's choices: indices into TaskSequences::seqs
+  std::vector<int> start;        // where each choice's branch starts in `tokens`
+  int prefix = 0;
+  // The row that predicts token p of choice k.
+  int row(int k, int p) const {
+    const int q = p - 1;
+    return q < prefix ? q : start[k] + (q - prefix);
+  }
+};
+
+std::vector<PackedTask> pack_tasks(const TaskSequences& ts) {
+  std::vector<PackedTask> out;
+  for (size_t i = 0; i < ts.seqs.size();) {
+    PackedTask t;
+    const int task = ts.seqs[i].task;
+    t.prefix = ts.seqs[i].common_begin;  // the same for all the task's choices, at least 1
+    const std::vector<int32_t>& first = ts.seqs[i].tokens;
+    t.tokens.assign(first.begin(), first.begin() + t.prefix);
+    for (int p = 0; p < t.prefix; ++p) {
+      t.positions.push_back(p);
+      t.prefix_end.push_back(0);
+      t.branch_begin.push_back(0);
+    }
+    for (; i < ts.seqs.size() && ts.seqs[i].task == task; ++i) {
+      const ChoiceSeq& s = ts.seqs[i];
+      t.seq.push_back(static_cast<int>(i));
+      t.start.push_back(static_cast<int>(t.tokens.size()));
+      const int b = static_cast<int>(t.tokens.size());
+      for (int p = t.prefix; p < static_cast<int>(s.tokens.size()); ++p) {
+        t.tokens.push_back(s.tokens[p]);
+        t.positions.push_back(p);
+        t.prefix_end.push_back(t.prefix);
+        t.branch_begin.push_back(b);
+      }
+    }
+    out.push_back(std::move(t));
+  }
+  return out;
+}
+
+}  // namespace
+
 TaskResult score_tasks(const LlamaWeights& model, const std::vector<Task>& tasks, const TaskSequences& ts, int ctx,
                        const Comm& comm, const EvalOptions& opt) {
   const ModelConfig& cfg = model.config();
@@ -55,19 +103,21 @@ TaskResult score_tasks(const LlamaWeights& model, const std::vector<Task>& tasks
   const int64_t n_seq = static_cast<int64_t>(ts.seqs.size());
   TaskResult r;
   r.too_long = ts.too_long;
+  const std::vector<PackedTask> packed = pack_tasks(ts);
+  const int64_t n_units = static_cast<int64_t>(packed.size());
 
-  // Longest first; fixed batches of at most batch × ctx tokens.
-  std::vector<int64_t> order(n_seq);
+  // Longest first; fixed batches of at most batch × ctx tokens (one task at least).
+  std::vector<int64_t> order(n_units);
   std::iota(order.begin(), order.end(), 0);
   std::stable_sort(order.begin(), order.end(),
-                   [&](int64_t a, int64_t b) { return ts.seqs[a].tokens.size() > ts.seqs[b].tokens.size(); });
+                   [&](int64_t a, int64_t b) { return packed[a].tokens.size() > packed[b].tokens.size(); });
   const int64_t batch_tokens = static_cast<int64_t>(std::max(1, opt.batch)) * ctx;
   std::vector<SeqBatch> batches;
-  for (int64_t i = 0; i < n_seq;) {
+  for (int64_t i = 0; i < n_units;) {
     SeqBatch b;
     b.first = i;
-    b.len = static_cast<int>(ts.seqs[order[i]].tokens.size());
-    b.count = std::min<int64_t>(n_seq - i, std::max<int64_t>(1, batch_tokens / b.len));
+    b.len = static_cast<int>(packed[order[i]].tokens.size());
+    b.count = std::min<int64_t>(n_units - i, std::max<int64_t>(1, batch_tokens / b.len));
     i += b.count;
     batches.push_back(b);
   }
@@ -103,9 +153,10 @@ TaskResult score_tasks(const LlamaWeights& model, const std::vector<Task>& tasks
   Progress progress("tasks", static_cast<long>(my_chunks * (cfg.num_hidden_layers + 1)), "steps (chunk x block)");
   int64_t step = 0;
   double fwd_s = 0, tokens_done = 0;
-  std::vector<double> mine;  // per sequence of my batches, in sorted order: sum_ctx, n_ctx, sum_cp, n_cp
+  // Per choice of my batches' tasks, in sorted task order: sum_ctx, n_ctx, sum_cp, n_cp.
+  std::vector<double> mine;
   std::vector<float> x, x_in;
-  std::vector<int32_t> ids;
+  std::vector<int32_t> ids, pos, pend, bbeg;
   std::vector<int64_t> rows;
   std::vector<int32_t> targets;
   std::vector<double> nll;
@@ -118,12 +169,21 @@ TaskResult score_tasks(const LlamaWeights& model, const std::vector<Task>& tasks
       n_tok += batches[b].count * batches[b].len;
     }
     ids.assign(n_tok, 0);
+    pos.assign(n_tok, 0);
+    pend.assign(n_tok, 0);
+    bbeg.assign(n_tok, 0);
     for (int64_t b = cb; b < ce; ++b)
       for (int64_t k = 0; k < batches[b].count; ++k) {
-        const std::vector<int32_t>& t = ts.seqs[order[batches[b].first + k]].tokens;
-        int32_t* dst = ids.data() + offset[b - cb] + k * batches[b].len;
-        std::copy(t.begin(), t.end(), dst);
-        std::fill(dst + t.size(), dst + batches[b].len, t.back());  // padding after the end
+        const PackedTask& t = packed[order[batches[b].first + k]];
+        const int64_t o = offset[b - cb] + k * batches[b].len, n = static_cast<int64_t>(t.tokens.size());
+        std::copy(t.tokens.begin(), t.tokens.end(), ids.begin() + o);
+        std::copy(t.positions.begin(), t.positions.end(), pos.begin() + o);
+        std::copy(t.prefix_end.begin(), t.prefix_end.end(), pend.begin() + o);
+        std::copy(t.branch_begin.begin(), t.branch_begin.end(), bbeg.begin() + o);
+        for (int64_t p = n; p < batches[b].len; ++p) {  // padding after the end: sees everything before it
+          ids[o + p] = t.tokens.back();
+          pos[o + p] = static_cast<int32_t>(p);
+        }
       }
     x.resize(static_cast<size_t>(n_tok) * H);
     Timer t;
@@ -133,10 +193,12 @@ TaskResult score_tasks(const LlamaWeights& model, const std::vector<Task>& tasks
       std::unique_ptr<BlockWeights> bw = model.load_block(l);
       if (opt.quantized) opt.quantized->apply(*bw);
       for (int64_t b = cb; b < ce; ++b) {
-        float* xb = x.data() + offset[b - cb] * H;
+        const int64_t o = offset[b - cb];
+        float* xb = x.data() + o * H;
         const int ns = static_cast<int>(batches[b].count), len = batches[b].len;
         x_in.assign(xb, xb + static_cast<size_t>(ns) * len * H);
-        fwd.run_block(*bw, xb, ns, len);
+        const SeqPacking pk{pos.data() + o, pend.data() + o, bbeg.data() + o};
+        fwd.run_block(*bw, xb, ns, len, nullptr, &pk);
         if (pending.empty())
           pending = check_block_output(opt.quantized ? "tasks (quantized model)" : "tasks", fwd, *bw, l, x_in.data(), xb,
                                        ns, len, H);
@@ -148,26 +210,33 @@ TaskResult score_tasks(const LlamaWeights& model, const std::vector<Task>& tasks
       rows.clear();
       targets.clear();
       for (int64_t k = 0; k < batches[b].count; ++k) {
-        const ChoiceSeq& s = ts.seqs[order[batches[b].first + k]];
-        for (int p = s.first_scored(); p < static_cast<int>(s.tokens.size()); ++p) {
-          rows.push_back(offset[b - cb] + k * batches[b].len + p - 1);
-          targets.push_back(s.tokens[p]);
+        const PackedTask& pt = packed[order[batches[b].first + k]];
+        const int64_t o = offset[b - cb] + k * batches[b].len;
+        for (size_t c = 0; c < pt.seq.size(); ++c) {
+          const ChoiceSeq& s = ts.seqs[pt.seq[c]];
+          for (int p = s.first_scored(); p < static_cast<int>(s.tokens.size()); ++p) {
+            rows.push_back(o + pt.row(static_cast<int>(c), p));
+            targets.push_back(s.tokens[p]);
+          }
         }
       }
       nll.resize(rows.size());
       fwd.head_nll(head, x.data(), rows.data(), targets.data(), static_cast<int64_t>(rows.size()), nll.data());
       size_t i = 0;
       for (int64_t k = 0; k < batches[b].count; ++k) {
-        const ChoiceSeq& s = ts.seqs[order[batches[b].first + k]];
-        double sum_ctx = 0, sum_cp = 0;
-        for (int p = s.first_scored(); p < static_cast<int>(s.tokens.size()); ++p, ++i) {
-          if (p >= s.choice_begin) sum_ctx -= nll[i];
-          if (p >= s.common_begin) sum_cp -= nll[i];
+        const PackedTask& pt = packed[order[batches[b].first + k]];
+        for (size_t c = 0; c < pt.seq.size(); ++c) {
+          const ChoiceSeq& s = ts.seqs[pt.seq[c]];
+          double sum_ctx = 0, sum_cp = 0;
+          for (int p = s.first_scored(); p < static_cast<int>(s.tokens.size()); ++p, ++i) {
+            if (p >= s.choice_begin) sum_ctx -= nll[i];
+            if (p >= s.common_begin) sum_cp -= nll[i];
+          }
+          if (pending.empty() && !(std::isfinite(sum_ctx) && std::isfinite(sum_cp)))
+            pending = "tasks: non-finite log-probability of task " + tasks[s.task].id + " choice " + std::to_string(s.choice);
+          mine.insert(mine.end(), {sum_ctx, double(s.tokens.size() - s.choice_begin), sum_cp,
+                                   double(s.tokens.size() - s.common_begin)});
         }
-        if (pending.empty() && !(std::isfinite(sum_ctx) && std::isfinite(sum_cp)))
-          pending = "tasks: non-finite log-probability of task " + tasks[s.task].id + " choice " + std::to_string(s.choice);
-        mine.insert(mine.end(), {sum_ctx, double(s.tokens.size() - s.choice_begin), sum_cp,
-                                 double(s.tokens.size() - s.common_begin)});
       }
     }
     fwd_s += t.seconds();
@@ -182,8 +251,11 @@ TaskResult score_tasks(const LlamaWeights& model, const std::vector<Task>& tasks
   const std::vector<double> all = comm.allgatherv(mine);
   QS_ASSERT(static_cast<int64_t>(all.size()) == 4 * n_seq, "gathered task sequences");
   std::vector<double> per_seq(4 * n_seq);
-  for (int64_t i = 0; i < n_seq; ++i)
-    std::copy(all.begin() + 4 * i, all.begin() + 4 * i + 4, per_seq.begin() + 4 * order[i]);
+  for (int64_t i = 0, j = 0; i < n_units; ++i)
+    for (int sq : packed[order[i]].seq) {
+      std::copy(all.begin() + 4 * j, all.begin() + 4 * j + 4, per_seq.begin() + 4 * sq);
+      ++j;
+    }
   std::vector<double> tok_counts = comm.allgatherv(std::vector<double>{double(r.tokens_processed)});
   r.tokens_processed = 0;
   for (double v : tok_counts) r.tokens_processed += static_cast<int64_t>(v);

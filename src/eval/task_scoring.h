@@ -1,11 +1,15 @@
 // task_scoring.h — multiple-choice accuracy: every choice's log-probability under the model,
 // spread over ranks, and the three accuracies with their standard errors.
 //
-// Sequences (one per task × choice) are ordered longest first (ties by task, then choice) and
-// packed into fixed batches of at most --batch × --ctx tokens, padded at the end to the batch's
-// longest (causal attention: padding never reaches a real position). Batches are the same for any
-// rank count; ranks own contiguous runs of them and run the model block by block, as the
-// perplexity evaluation does, so a sequence's numbers do not depend on the rank count.
+// Each task runs as one packed sequence, as llama.cpp batches a HellaSwag task: the choices'
+// common prefix once, then each choice's own tokens as a branch that attends to the prefix and to
+// itself, with RoPE positions continuing from the prefix (model/forward.h SeqPacking) — the same
+// arithmetic as separate sequences, without recomputing the context per choice. Tasks are ordered
+// longest first (ties by task order) and grouped into fixed batches of at most --batch × --ctx
+// tokens, padded at the end to the batch's longest (causal attention: padding never reaches a real
+// position). Batches are the same for any rank count; ranks own contiguous runs of them and run the
+// model block by block, as the perplexity evaluation does, so a task's numbers do not depend on
+// the rank count.
 //
 //   acc           argmax over choices of Σ log p(choice tokens | preceding tokens)
 //   acc_norm      argmax of that sum ÷ the choice's length in characters (lm-evaluation-harness)

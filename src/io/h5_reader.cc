@@ -33,6 +33,32 @@ herr_t collect_link(hid_t, const char* name, const H5L_info_t*, void* out) {
 }
 }  // namespace
 
+std::vector<std::string> H5Reader::read_strings(const std::string& path) const {
+  QS_CHECK(exists(path), path_ << ": missing dataset " << path);
+  hid_t d = H5Dopen2(file_, path.c_str(), H5P_DEFAULT);
+  QS_CHECK(d >= 0, path_ << ": cannot open dataset " << path);
+  hid_t t = H5Dget_type(d);
+  hid_t space = H5Dget_space(d);
+  const bool ok = H5Tget_class(t) == H5T_STRING && !H5Tis_variable_str(t) && H5Sget_simple_extent_ndims(space) == 1;
+  hsize_t n = 0;
+  if (ok) H5Sget_simple_extent_dims(space, &n, nullptr);
+  const size_t len = ok ? H5Tget_size(t) : 0;
+  std::vector<char> buf(static_cast<size_t>(n) * len + 1, '\0');
+  const herr_t rc = ok && n > 0 ? H5Dread(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf.data()) : 0;
+  H5Sclose(space);
+  H5Tclose(t);
+  H5Dclose(d);
+  QS_CHECK(ok && rc >= 0, path_ << ": " << path << " is not a 1-D dataset of fixed-length strings");
+  std::vector<std::string> out;
+  for (hsize_t i = 0; i < n; ++i) {
+    const char* p = buf.data() + i * len;
+    size_t k = 0;
+    while (k < len && p[k]) ++k;
+    out.emplace_back(p, k);
+  }
+  return out;
+}
+
 std::vector<std::string> H5Reader::children(const std::string& group) const {
   std::vector<std::string> names;
   if (!exists(group)) return names;

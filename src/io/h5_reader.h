@@ -26,6 +26,8 @@ class H5Reader {
   std::vector<float> read_float(const std::string& path) const;
   std::vector<uint8_t> read_uint8(const std::string& path) const;
   std::vector<int32_t> read_int32(const std::string& path) const;
+  // A 1-D dataset of fixed-length strings (as H5Writer writes them; NUL padding removed).
+  std::vector<std::string> read_strings(const std::string& path) const;
 
  private:
   template <typename T>

@@ -134,6 +134,22 @@ void attention(const float* q, const float* k, const float* v, int64_t ld_qkv, f
           const int qpos = q0 + i;
           const int lo = s.sliding_window > 0 ? std::max(0, qpos - s.sliding_window + 1) - k_begin : 0;
           const int hi = qpos + 1 - k_begin;  // keys [lo, hi) are visible
+          if (s.prefix_end) {  // packed: keys [0, pe) and [bb, hi); the gap between them is masked
+            const int64_t r = row0 + qpos;
+            const int pe = s.prefix_end[r], bb = s.branch_begin[r];
+            float mx = row[bb];
+            for (int j = 0; j < pe; ++j) mx = std::max(mx, row[j]);
+            for (int j = bb + 1; j < hi; ++j) mx = std::max(mx, row[j]);
+            float sum = 0.0f;
+            for (int j = 0; j < pe; ++j) sum += row[j] = fast_exp(row[j] - mx);
+            for (int j = bb; j < hi; ++j) sum += row[j] = fast_exp(row[j] - mx);
+            const float inv = 1.0f / sum;
+            for (int j = 0; j < pe; ++j) row[j] *= inv;
+            std::fill(row + pe, row + bb, 0.0f);
+            for (int j = bb; j < hi; ++j) row[j] *= inv;
+            std::fill(row + hi, row + kn, 0.0f);
+            continue;
+          }
           float mx = row[lo];
           for (int j = lo + 1; j < hi; ++j) mx = std::max(mx, row[j]);
           float sum = 0.0f;

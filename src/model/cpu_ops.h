@@ -31,6 +31,11 @@ struct AttentionShape {
   // Optional [n_seq * n_heads]: Σ over query positions of the entropy −Σ p ln p of that head's
   // attention distribution (calibration statistics); nullptr skips the extra work.
   double* entropy = nullptr;
+  // Optional packing ([n_seq * seq_len] each, no sliding window): query row i of a sequence sees
+  // keys [0, prefix_end[i]) and [branch_begin[i], i] (prefix_end <= branch_begin), so several
+  // branches after a shared prefix run as one sequence, each seeing the prefix and itself.
+  const int32_t* prefix_end = nullptr;
+  const int32_t* branch_begin = nullptr;
 };
 // Causal grouped-query attention. q, k, v point into rows of stride ld_qkv (query head h at
 // column h*head_dim of q; its key/value head is h / (n_heads / n_kv_heads)); out has rows of

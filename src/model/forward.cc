@@ -73,7 +73,7 @@ const RopeTable& LlamaForward::rope(int seq_len) {
 }
 
 void LlamaForward::run_block(const BlockWeights& w, float* x, int n_seq, int seq_len,
-                             LinearObserver* observer) {
+                             LinearObserver* observer, const SeqPacking* packing) {
   const int64_t M = static_cast<int64_t>(n_seq) * seq_len;
   const int H = cfg_.hidden_size, Q = cfg_.q_dim(), KV = cfg_.kv_dim(), I = cfg_.intermediate_size;
   const int QKV = Q + 2 * KV;
@@ -103,10 +103,16 @@ void LlamaForward::run_block(const BlockWeights& w, float* x, int n_seq, int seq
     head_rmsnorm(qkv, QKV, M, cfg_.num_attention_heads, cfg_.head_dim, w.q_norm.data(), eps);
     head_rmsnorm(qkv + Q, QKV, M, cfg_.num_key_value_heads, cfg_.head_dim, w.k_norm.data(), eps);
   }
-  rope_apply(qkv, QKV, n_seq, seq_len, cfg_.num_attention_heads, rt);
-  rope_apply(qkv + Q, QKV, n_seq, seq_len, cfg_.num_key_value_heads, rt);
+  const int32_t* pos = packing ? packing->positions : nullptr;
+  rope_apply(qkv, QKV, n_seq, seq_len, cfg_.num_attention_heads, rt, pos);
+  rope_apply(qkv + Q, QKV, n_seq, seq_len, cfg_.num_key_value_heads, rt, pos);
   AttentionShape as{n_seq, seq_len, cfg_.num_attention_heads, cfg_.num_key_value_heads,
                     cfg_.head_dim, cfg_.sliding_window};
+  if (packing) {
+    QS_ASSERT(cfg_.sliding_window == 0 || seq_len <= cfg_.sliding_window, "packed sequences with a sliding window");
+    as.prefix_end = packing->prefix_end;
+    as.branch_begin = packing->branch_begin;
+  }
   std::vector<double> entropy;
   if (observer && observer->wants_attention_entropy()) {
     entropy.assign(static_cast<size_t>(n_seq) * cfg_.num_attention_heads, 0.0);

@@ -47,13 +47,21 @@ struct HeadWeights {
 // evaluation head and the lm_head's calibration (quantize --quantize-lm-head) both use it.
 void head_input(const ModelConfig& cfg, const float* norm, const float* x, float* y, int64_t rows);
 
+// Packed sequences for run_block ([n_seq * seq_len] each): a row's RoPE position, and the keys it
+// sees (AttentionShape::prefix_end / branch_begin).
+struct SeqPacking {
+  const int32_t* positions = nullptr;
+  const int32_t* prefix_end = nullptr;
+  const int32_t* branch_begin = nullptr;
+};
+
 class LlamaForward {
  public:
   explicit LlamaForward(const ModelConfig& cfg);
 
   // x [n_seq*seq_len, hidden] is updated in place to the block's output.
   void run_block(const BlockWeights& w, float* x, int n_seq, int seq_len,
-                 LinearObserver* observer = nullptr);
+                 LinearObserver* observer = nullptr, const SeqPacking* packing = nullptr);
   // Final RMSNorm (+ family scaling, head_input) + lm_head of the rows `rows` of x: logits [n, vocab].
   void head_logits(const HeadWeights& h, const float* x, const int64_t* rows, int64_t n,
                    float* logits);

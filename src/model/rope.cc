@@ -41,12 +41,13 @@ RopeTable::RopeTable(const ModelConfig& c, int seq_len_) : seq_len(seq_len_), ha
     }
 }
 
-void rope_apply(float* x, int64_t ld, int n_seq, int seq_len, int n_heads, const RopeTable& t) {
+void rope_apply(float* x, int64_t ld, int n_seq, int seq_len, int n_heads, const RopeTable& t,
+                const int32_t* positions) {
   const int64_t rows = static_cast<int64_t>(n_seq) * seq_len;
   const int half = t.half;
 #pragma omp parallel for schedule(static)
   for (int64_t r = 0; r < rows; ++r) {
-    const int p = static_cast<int>(r % seq_len);
+    const int p = positions ? positions[r] : static_cast<int>(r % seq_len);
     const float* c = t.cos.data() + static_cast<size_t>(p) * half;
     const float* s = t.sin.data() + static_cast<size_t>(p) * half;
     float* row = x + r * ld;

@@ -21,6 +21,9 @@ struct RopeTable {
 
 // Rotates `n_heads` heads of width 2*half in each of n_seq*seq_len rows of x (row stride ld);
 // the row's position is its index within its sequence.
-void rope_apply(float* x, int64_t ld, int n_seq, int seq_len, int n_heads, const RopeTable& t);
+// With `positions` ([n_seq*seq_len], each < t.seq_len), row r's position is positions[r] instead
+// (packed sequences whose branches restart after a shared prefix).
+void rope_apply(float* x, int64_t ld, int n_seq, int seq_len, int n_heads, const RopeTable& t,
+                const int32_t* positions = nullptr);
 
 }  // namespace qsweep

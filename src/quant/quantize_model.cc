@@ -101,6 +101,7 @@ void put_linear(Bytes& o, const LinearResult& r) {
   o.put_vec(r.q.codes); o.put_vec(r.q.scales); o.put_vec(r.q.zeros); o.put_vec(r.q.g_idx);
   o.put(r.weight_mse); o.put(r.output_error); o.put(r.seconds); o.put(r.awq_alpha); o.put(r.gptq_damp); o.put(r.awq_clip_shrink);
   o.put<int>(r.dead_columns);
+  o.put_vec(r.palette_error);
 }
 void get_linear(Bytes& i, LinearResult& r) {
   r.q.out = i.get<int>(); r.q.in = i.get<int>();
@@ -109,6 +110,7 @@ void get_linear(Bytes& i, LinearResult& r) {
   r.q.g_idx = i.get_vec<int32_t>();
   r.weight_mse = i.get<double>(); r.output_error = i.get<double>(); r.seconds = i.get<double>();
   r.awq_alpha = i.get<double>(); r.gptq_damp = i.get<double>(); r.awq_clip_shrink = i.get<double>(); r.dead_columns = i.get<int>();
+  r.palette_error = i.get_vec<double>();
 }
 
 // Runs tasks[k]() on its LPT owner and broadcasts the bytes; returns every task's bytes in order.
@@ -379,7 +381,7 @@ QuantizeSummary quantize_model(const LlamaWeights& model, const CalibWindows& ca
     std::vector<double> cost;
     for (Linear l : kAll) {
       const double o = w->out_features(l), i = w->in_features(l);
-      cost.push_back(opt.method == QuantMethod::Gptq ? o * i * i : o * i);
+      cost.push_back((opt.method == QuantMethod::Gptq ? o * i * i : o * i) * (1.0 + opt.palette.size()));
     }
     auto results = run_distributed(cost, [&](size_t k) {
       Timer t;
@@ -411,6 +413,12 @@ QuantizeSummary quantize_model(const LlamaWeights& model, const CalibWindows& ca
       }
       res.awq_alpha = awq_alpha[li];
       error_metrics(res, W, out, in, st, rs, cs);
+      for (const GridSpec& pg : opt.palette) {  // sensitivity: the same layer on each palette grid
+        LinearResult alt;
+        quantize_weights(alt, M, out, in, st, pg, opt);
+        error_metrics(alt, W, out, in, st, rs, cs);
+        res.palette_error.push_back(alt.output_error);
+      }
       res.seconds = t.seconds();
       Bytes o;
       put_linear(o, res);

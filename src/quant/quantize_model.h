@@ -82,6 +82,9 @@ struct QuantizeOptions {
   // Filled by the first, then read by later --no-propagate runs on the same calibration windows
   // (ignored with propagation, --quantize-lm-head, which needs the last hidden states, or stats_only).
   BlockStatsCache* fp_stats_cache = nullptr;
+  // Sensitivity (qsweep sensitivity): every linear is also quantized with each of these grids,
+  // with the same method and inputs, and its output error recorded (LinearResult::palette_error).
+  std::vector<GridSpec> palette;
   GridSpec grid_for(const std::string& module) const;
 };
 
@@ -93,6 +96,7 @@ struct LinearResult {
   double gptq_damp = std::numeric_limits<double>::quiet_NaN();
   double awq_clip_shrink = std::numeric_limits<double>::quiet_NaN();  // mean shrink chosen
   int dead_columns = 0;
+  std::vector<double> palette_error;  // output error per QuantizeOptions::palette grid
 };
 
 struct BlockResult {

@@ -9,10 +9,20 @@
 #include "core/json_file.h"
 #include "io/h5_writer.h"
 #include "io/provenance.h"
+#include "model/tokenizer.h"
 
 namespace qsweep {
 
 namespace po = boost::program_options;
+
+CalibWindows command_calib_windows(const std::string& model_dir, const std::string& calib_path, int vocab_size,
+                                   int bos_id, int n_calib, int seq_len, uint64_t seed, const Comm& comm) {
+  DocumentOptions dopt;
+  dopt.write_cache = comm.rank() == 0;  // every rank reads the cache, one writes it
+  const std::vector<int32_t> doc = load_document_tokens(calib_path, model_dir, vocab_size, dopt);
+  QS_CHECK(!doc.empty(), calib_path << ": the calibration text is empty");
+  return sample_calib_windows(doc, model_special_tokens(model_dir, bos_id).prefix, n_calib, seq_len, seed, calib_path);
+}
 
 void add_quantize_cell_options(po::options_description& d, QuantizeArgs& a) {
   QuantizeOptions& opt = a.opt;

@@ -29,6 +29,11 @@ struct QuantizeArgs {
   QuantizeOptions opt;  // bits, group size, sym, chunk, AWQ/GPTQ settings are parsed into it
 };
 
+// The calibration windows of a command (quantize, sensitivity, calibrate): the text's tokens (token
+// cache read by every rank, written by rank 0), windows drawn with the tokenizer's special prefix.
+CalibWindows command_calib_windows(const std::string& model_dir, const std::string& calib_path, int vocab_size,
+                                   int bos_id, int n_calib, int seq_len, uint64_t seed, const Comm& comm);
+
 // Adds the [quantize] cell options bound to `a`.
 void add_quantize_cell_options(boost::program_options::options_description& d, QuantizeArgs& a);
 // Checks the parsed values (throws qsweep::Error naming the option) and completes a.opt.

@@ -1,0 +1,81 @@
+// sensitivity_file.cc — writing and reading sensitivity.h5 (see sensitivity_file.h).
+#include "io/sensitivity_file.h"
+
+#include <cmath>
+
+#include "core/error.h"
+#include "io/h5_reader.h"
+#include "io/h5_writer.h"
+#include "io/provenance.h"
+#include "quant/palette.h"
+
+namespace qsweep {
+
+void write_sensitivity_file(const std::string& path, const SensitivityData& d, const Provenance& prov) {
+  H5Writer w(path);
+  w.attr("/", "format", std::string("qsweep-sensitivity"));
+  w.attr("/", "format_version", int64_t(1));
+  w.attr("/", "model", d.model);
+  w.attr("/", "calib", d.calib);
+  w.attr("/", "method", d.method);
+  w.attr("/", "n_calib", int64_t(d.n_calib));
+  w.attr("/", "seq_len", int64_t(d.seq_len));
+  w.attr("/", "seed", static_cast<int64_t>(d.seed));
+  w.attr("/", "palette", palette_string(d.palette));
+  w.attr("/", "scores", d.score);
+  w.attr("/", "quantized_params", d.quantized_params);
+  w.attr("/", "full_bits", d.full_bits);
+  w.attr("/", "other_bytes", d.other_bytes);
+  std::vector<int32_t> bits, groups;
+  for (const GridSpec& g : d.palette) {
+    bits.push_back(g.bits);
+    groups.push_back(g.group_size);
+  }
+  w.group("/palette");
+  w.dataset("/palette/bits", bits);
+  w.dataset("/palette/group_size", groups);
+  w.group("/layers");
+  w.dataset("/layers/name", d.layers);
+  w.dataset("/layers/out_features", std::vector<int32_t>(d.out_features.begin(), d.out_features.end()));
+  w.dataset("/layers/in_features", std::vector<int32_t>(d.in_features.begin(), d.in_features.end()));
+  w.group("/scores");
+  w.dataset("/scores/output_error", d.output_error);
+  prov.write(w);
+  w.commit();
+}
+
+SensitivityData read_sensitivity_file(const std::string& path) {
+  H5Reader r(path);
+  QS_CHECK(r.has_attr("/", "format") && r.attr_string("/", "format") == "qsweep-sensitivity",
+           path << ": not a qsweep sensitivity.h5 (root attribute format is not 'qsweep-sensitivity')");
+  SensitivityData d;
+  d.model = r.attr_string("/", "model");
+  d.calib = r.attr_string("/", "calib");
+  d.method = r.attr_string("/", "method");
+  d.n_calib = static_cast<int>(r.attr_int("/", "n_calib"));
+  d.seq_len = static_cast<int>(r.attr_int("/", "seq_len"));
+  d.seed = static_cast<uint64_t>(r.attr_int("/", "seed"));
+  d.score = r.attr_string("/", "scores");
+  d.quantized_params = r.attr_double("/", "quantized_params");
+  d.full_bits = r.attr_double("/", "full_bits");
+  d.other_bytes = r.attr_double("/", "other_bytes");
+  d.palette = parse_palette(r.attr_string("/", "palette"));
+  const std::vector<int32_t> bits = r.read_int32("/palette/bits"), groups = r.read_int32("/palette/group_size");
+  QS_CHECK(bits.size() == d.palette.size() && groups.size() == d.palette.size(), path << ": /palette does not match the palette attribute");
+  d.layers = r.read_strings("/layers/name");
+  const std::vector<int32_t> out = r.read_int32("/layers/out_features"), in = r.read_int32("/layers/in_features");
+  d.out_features.assign(out.begin(), out.end());
+  d.in_features.assign(in.begin(), in.end());
+  d.output_error = r.read_double("/scores/output_error");
+  QS_CHECK(!d.layers.empty() && d.out_features.size() == d.layers.size() && d.in_features.size() == d.layers.size(),
+           path << ": /layers is empty or its datasets differ in length");
+  QS_CHECK(d.output_error.size() == d.layers.size() * d.palette.size(),
+           path << ": /scores/output_error has " << d.output_error.size() << " entries, expected " << d.layers.size()
+                << " layers x " << d.palette.size() << " candidates");
+  for (size_t i = 0; i < d.output_error.size(); ++i)
+    QS_CHECK(std::isfinite(d.output_error[i]) && d.output_error[i] >= 0,
+             path << ": /scores/output_error[" << i << "] = " << d.output_error[i] << " (expected finite, >= 0)");
+  return d;
+}
+
+}  // namespace qsweep

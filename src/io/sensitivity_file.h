@@ -1,0 +1,38 @@
+// sensitivity_file.h — sensitivity.h5, what `qsweep sensitivity` leaves for `qsweep allocate`:
+//   root attributes  format "qsweep-sensitivity", model, calib, method, n_calib, seq_len, seed,
+//                    palette ("bits:group,..."), scores ("output-error"), quantized_params,
+//                    full_bits (every quantized linear at its stored dtype), other_bytes (every
+//                    other tensor as stored), provenance
+//   /palette/bits, /palette/group_size             one entry per candidate
+//   /layers/name, /layers/out_features, /layers/in_features   one entry per linear, model order
+//   /scores/output_error   [layer][candidate] flattened row-major: the layer's output error
+//                          tr((W−Q)Σxxᵀ(W−Q)ᵀ)/(tokens·out) with that candidate alone
+// /scores/<name> is where further scores go (kl-probe, alpha, fisher) with the same layout.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "quant/grid.h"
+
+namespace qsweep {
+
+struct Provenance;
+
+struct SensitivityData {
+  std::string model, calib, method, score = "output-error";
+  int n_calib = 0, seq_len = 0;
+  uint64_t seed = 0;
+  std::vector<GridSpec> palette;
+  std::vector<std::string> layers;
+  std::vector<int> out_features, in_features;
+  std::vector<double> output_error;  // [layer * palette.size() + candidate]
+  double quantized_params = 0, full_bits = 0, other_bytes = 0;
+  double error(size_t layer, size_t cand) const { return output_error[layer * palette.size() + cand]; }
+};
+
+void write_sensitivity_file(const std::string& path, const SensitivityData& d, const Provenance& prov);
+// Throws naming the file and the object when something is missing or inconsistent.
+SensitivityData read_sensitivity_file(const std::string& path);
+
+}  // namespace qsweep
