@@ -40,6 +40,7 @@ int cmd_merge(const CommandContext& ctx);
 int cmd_report(const CommandContext& ctx);
 int cmd_sensitivity(const CommandContext& ctx);
 int cmd_allocate(const CommandContext& ctx);
+int cmd_zones(const CommandContext& ctx);
 int cmd_submit(const CommandContext& ctx);
 
 // The cells of a sweep directory with their state, seconds and perplexity (qsweep status, and

@@ -29,6 +29,7 @@ const Command kCommands[] = {
     {"spectrum", "weight spectra (Alpha-Hill, power-law fit) of every linear layer across precisions", cmd_spectrum},
     {"sensitivity", "per-layer output error of every candidate bits x group size (sensitivity.h5)", cmd_sensitivity},
     {"allocate", "mixed-precision plan under a size budget from sensitivity scores (exact knapsack)", cmd_allocate},
+    {"zones", "safe / transition / critical blocks from activation statistics (and sensitivity); a plan per zone", cmd_zones},
     {"recommend", "classify layers by their spectrum and export a per-layer bit plan", cmd_recommend},
     {"info", "describe a model directory: config, tensors, parameter counts", cmd_info},
     {"tokenize", "write a text's token ids in the pre-tokenized format", cmd_tokenize},
