@@ -21,7 +21,7 @@ namespace qsweep {
 namespace po = boost::program_options;
 
 int cmd_allocate(const CommandContext& ctx) {
-  std::string sens_dir, output, palette;
+  std::string sens_dir, output, palette, score;
   double avg_bits = NAN, size_mb = NAN;
   po::options_description desc("qsweep allocate options");
   desc.add_options()("help,h", "show this help")
@@ -29,6 +29,7 @@ int cmd_allocate(const CommandContext& ctx) {
       ("target-avg-bits", po::value(&avg_bits), "budget: bits per quantized weight (codes + fp16 scale + b-bit zero per group, as summary.csv's bits_per_weight)")
       ("target-size-mb", po::value(&size_mb), "budget: the whole stored model in MB (10^6 bytes: the quantized linears plus every other tensor as stored, as summary.csv's model_bytes)")
       ("palette", po::value(&palette), "only these scored candidates (BITS:GROUP,...; default: every scored one)")
+      ("score", po::value(&score), "the score to minimise: kl-probe or output-error (default: kl-probe when the file has it)")
       ("output", po::value(&output)->required(), "the plan JSON to write (for qsweep quantize --plan)");
   po::variables_map vm;
   if (!parse_args("allocate", "qsweep allocate --sensitivity DIR (--target-avg-bits B | --target-size-mb S) --output PLAN.json",
@@ -36,6 +37,8 @@ int cmd_allocate(const CommandContext& ctx) {
     return 0;
   QS_CHECK(std::isnan(avg_bits) != std::isnan(size_mb), "allocate: give exactly one budget: --target-avg-bits or --target-size-mb");
   const SensitivityData d = read_sensitivity_file(sens_dir + "/sensitivity.h5");
+  if (score.empty()) score = d.kl_probe.empty() ? "output-error" : "kl-probe";
+  const std::vector<double>& sc = d.scores(score);
   std::vector<size_t> cands;  // palette indices in use
   if (palette.empty()) {
     for (size_t c = 0; c < d.palette.size(); ++c) cands.push_back(c);
@@ -74,7 +77,7 @@ int cmd_allocate(const CommandContext& ctx) {
       a.bits = d.palette[c].bits;
       a.group_size = d.palette[c].group_size;
       a.size_bits = std::llround(quantized_bits(d.out_features[l], d.in_features[l], d.palette[c]));
-      a.score = d.error(l, c);
+      a.score = sc[l * d.palette.size() + c];
       layers[l].candidates.push_back(a);
     }
   }
@@ -93,17 +96,17 @@ int cmd_allocate(const CommandContext& ctx) {
     const AllocCandidate& a = layers[l].candidates[r.choice[l]];
     plan["layers"][layers[l].name] = {{"bits", a.bits}, {"group_size", a.group_size}};
   }
-  plan["allocation"] = {{"sensitivity", sens_dir}, {"score", d.score}, {"method", d.method},
+  plan["allocation"] = {{"sensitivity", sens_dir}, {"score", score}, {"method", d.method},
                         {"budget_bits", budget}, {"size_bits", r.size_bits}, {"predicted_score", r.score},
                         {"bits_per_weight", r.size_bits / d.quantized_params},
                         {"model_bytes", r.size_bits / 8.0 + d.other_bytes},
                         {"assumption", "scores add over layers"}};
   if (ctx.comm.rank() == 0) write_text_atomic(output, plan.dump(1) + "\n");
-  result("allocation: %zu layers, %zu candidates each (%s), exact (%lld branch-and-bound nodes)", layers.size(), cands.size(),
-         d.score.c_str(), static_cast<long long>(r.nodes));
+  result("allocation: %zu layers, %zu candidates each (score %s), exact (%lld branch-and-bound nodes)", layers.size(), cands.size(),
+         score.c_str(), static_cast<long long>(r.nodes));
   result("budget: %.0f bits of quantized linears; achieved %lld bits = %.6f bits per weight, model %.6f MB",
          budget, static_cast<long long>(r.size_bits), r.size_bits / d.quantized_params, (r.size_bits / 8.0 + d.other_bytes) / 1e6);
-  result("predicted score: %.9g (sum of per-layer %s; assumes the layers' errors add)", r.score, d.score.c_str());
+  result("predicted score: %.9g (sum of per-layer %s; assumes the layers' scores add)", r.score, score.c_str());
   for (const auto& [k, n] : count) result("  W%d g%d: %d layer(s)", k.first, k.second, n);
   log_info("wrote %s", output.c_str());
   return 0;

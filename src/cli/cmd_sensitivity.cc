@@ -3,16 +3,24 @@
 // pass (the pipeline of `qsweep quantize` with --no-propagate: the calibration Gram of each layer's
 // full-precision input, so that no score depends on another layer's choice). Score: output-error, the layer's
 // output error tr((W−Q)Σxxᵀ(W−Q)ᵀ)/(tokens·out) with that candidate alone (no forward pass per
-// candidate). Writes sensitivity.h5 (io/sensitivity_file.h) for `qsweep allocate`.
+// candidate); with --score kl-probe also each layer x candidate quantized alone and the mean KL
+// against the full-precision model on probe windows (quant/kl_probe.h), probes spread over ranks.
+// Writes sensitivity.h5 (io/sensitivity_file.h) for `qsweep allocate`.
+#include <cmath>
 #include <cstdio>
+#include <random>
 
 #include "cli/command.h"
 #include "cli/output_dir.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "core/timer.h"
+#include "eval/eval_data.h"
+#include "eval/windows.h"
 #include "io/provenance.h"
 #include "io/sensitivity_file.h"
 #include "model/tokenizer.h"
+#include "quant/kl_probe.h"
 #include "quant/palette.h"
 #include "sweep/stage_args.h"
 
@@ -21,9 +29,12 @@ namespace qsweep {
 namespace po = boost::program_options;
 
 namespace {
+const Linear kLinears[] = {Linear::Q, Linear::K, Linear::V, Linear::O, Linear::Gate, Linear::Up, Linear::Down};
+
 class Collector : public QuantizeSink {
  public:
-  explicit Collector(SensitivityData& d) : d_(d) {}
+  Collector(SensitivityData& d, KlProbe* probe, const Comm& comm, bool progress)
+      : d_(d), probe_(probe), comm_(comm), progress_(progress) {}
   void on_block(const BlockResult& b) override {
     for (const LinearResult& r : b.linears) {
       d_.layers.push_back(r.name);
@@ -32,15 +43,38 @@ class Collector : public QuantizeSink {
       QS_ASSERT(r.palette_error.size() == d_.palette.size(), "palette errors of " << r.name);
       d_.output_error.insert(d_.output_error.end(), r.palette_error.begin(), r.palette_error.end());
     }
+    if (!probe_) return;
+    // This block's probes (linear x candidate), dealt round-robin over ranks, gathered in order.
+    const size_t C = d_.palette.size(), n = b.linears.size() * C;
+    std::vector<double> mine;
+    Timer t;
+    for (size_t k = static_cast<size_t>(comm_.rank()); k < n; k += static_cast<size_t>(comm_.size())) {
+      const LinearResult& r = b.linears[k / C];
+      QS_ASSERT(r.palette_q.size() == C, "palette weights of " << r.name);
+      const double v = probe_->kl(b.index, kLinears[k / C], r.palette_q[k % C]);
+      mine.insert(mine.end(), {static_cast<double>(k), std::isfinite(v) ? v : -1.0});
+    }
+    const std::vector<double> all = comm_.allgatherv(mine);
+    std::vector<double> kl(n, -1.0);
+    for (size_t i = 0; i + 1 < all.size(); i += 2) kl[static_cast<size_t>(all[i])] = all[i + 1];
+    for (size_t k = 0; k < n; ++k)
+      QS_CHECK(kl[k] >= 0, "kl-probe: non-finite KL-divergence probing " << b.linears[k / C].name << " at W"
+                                                                        << d_.palette[k % C].bits << " g" << d_.palette[k % C].group_size);
+    d_.kl_probe.insert(d_.kl_probe.end(), kl.begin(), kl.end());
+    if (progress_) log_info("kl-probe: block %d, %zu probes (%.1f s)", b.index, n, t.seconds());
   }
 
  private:
   SensitivityData& d_;
+  KlProbe* probe_;
+  const Comm& comm_;
+  bool progress_;
 };
 }  // namespace
 
 int cmd_sensitivity(const CommandContext& ctx) {
-  std::string model_dir, calib_path, out_dir, palette, strategy = "adaptive";
+  std::string model_dir, calib_path, out_dir, palette, strategy = "adaptive", scores = "output-error", probe_data;
+  int probe_windows = 16, probe_ctx = 0;
   QuantizeArgs a;
   QuantizeOptions& opt = a.opt;
   int threads = 0;
@@ -52,6 +86,10 @@ int cmd_sensitivity(const CommandContext& ctx) {
       ("output-dir", po::value(&out_dir)->required(), "directory for sensitivity.h5")
       ("strategy", po::value(&strategy)->default_value("adaptive"), "candidate palette: conservative (bits 4,6,8 x groups 64,128), adaptive (2,3,4,6,8 x 64,128,256) or aggressive (2,3,4,8 x 128,256)")
       ("palette", po::value(&palette), "candidates BITS:GROUP,... instead of the strategy's (group -1: one per row)")
+      ("score", po::value(&scores)->default_value("output-error"), "scores: output-error (from the calibration Gram, no forward pass) and/or kl-probe (each layer x candidate quantized alone, KL on probe windows), e.g. output-error,kl-probe")
+      ("probe-data", po::value(&probe_data), "kl-probe: text whose first --probe-windows windows are the probes (default: windows of the calibration text drawn with another seed, disjoint from the calibration windows)")
+      ("probe-windows", po::value(&probe_windows)->default_value(16), "kl-probe: number of probe windows")
+      ("probe-ctx", po::value(&probe_ctx)->default_value(0), "kl-probe: tokens per probe window (0: --seq-len)")
       ("threads", po::value(&threads)->default_value(0), "threads per rank (0: cores / ranks per node)")
       ("quiet,q", po::bool_switch(&quiet), "no progress output");
   add_quantize_cell_options(desc, a);
@@ -64,6 +102,17 @@ int cmd_sensitivity(const CommandContext& ctx) {
   QS_CHECK(a.plan.empty(), "sensitivity: --plan does not apply (every layer is scored on every candidate)");
   QS_CHECK(!a.lm_head, "sensitivity: --quantize-lm-head is not supported yet (the decoder linears are scored)");
   opt.palette = palette.empty() ? strategy_palette(strategy) : parse_palette(palette);
+  bool want_kl = false;
+  for (const std::string& s : split_data_list(scores, "--score")) {
+    QS_CHECK(s == "output-error" || s == "kl-probe", "--score '" << s << "': expected output-error or kl-probe (alpha and fisher are not built yet)");
+    want_kl |= s == "kl-probe";
+  }
+  QS_CHECK(!want_kl || opt.method != QuantMethod::Awq,
+           "--score kl-probe with --method awq is not supported yet (AWQ's scales move into the previous layer, so a layer cannot be probed alone)");
+  QS_CHECK(probe_windows >= 1, "--probe-windows " << probe_windows << " must be at least 1");
+  if (probe_ctx == 0) probe_ctx = a.seq_len;
+  QS_CHECK(probe_ctx >= 2, "--probe-ctx " << probe_ctx << " must be at least 2");
+  opt.keep_palette_weights = want_kl;
   // Every block is scored on full-precision inputs, so a layer's score does not depend on what the
   // blocks before it were given: the scores add up to what quantize --plan --no-propagate measures.
   opt.propagate = false;
@@ -83,6 +132,47 @@ int cmd_sensitivity(const CommandContext& ctx) {
                                                    a.seq_len, a.seed, ctx.comm);
   log_info("sensitivity: %s, %zu candidates (%s) per linear, %d calibration windows of %d tokens", method_name(opt.method),
            opt.palette.size(), palette_string(opt.palette).c_str(), a.n_calib, a.seq_len);
+  // Probe windows: --probe-data's first windows, or windows of the calibration text drawn with
+  // another seed that overlap no calibration window (never the evaluation text).
+  std::unique_ptr<KlProbe> probe;
+  std::string probe_source;
+  if (want_kl) {
+    DocumentOptions dopt;
+    dopt.write_cache = ctx.comm.rank() == 0;
+    std::vector<int32_t> pw;
+    const SpecialTokens special = model_special_tokens(model_dir, cfg.bos_token_id);
+    if (!probe_data.empty()) {
+      const EvalWindows w = make_windows(Protocol::Gptq, load_document_tokens(probe_data, model_dir, cfg.vocab_size, dopt),
+                                         special, probe_ctx, probe_data);
+      QS_CHECK(w.n_windows >= probe_windows, probe_data << ": " << w.n_windows << " windows of " << probe_ctx
+                                                        << " tokens, fewer than --probe-windows " << probe_windows);
+      pw.assign(w.tokens.begin(), w.tokens.begin() + static_cast<size_t>(probe_windows) * probe_ctx);
+      probe_source = probe_data + " (first windows)";
+    } else {
+      std::vector<int32_t> ids = special.prefix;
+      const std::vector<int32_t> doc = load_document_tokens(calib_path, model_dir, cfg.vocab_size, dopt);
+      ids.insert(ids.end(), doc.begin(), doc.end());
+      const int64_t N = static_cast<int64_t>(ids.size());
+      std::mt19937_64 rng(a.seed ^ 0x9e3779b97f4a7c15ULL);
+      std::vector<std::pair<int64_t, int64_t>> used;
+      for (int64_t off : calib.offsets) used.push_back({off, off + a.seq_len});
+      int tries = 0;
+      while (static_cast<int>(pw.size()) < probe_windows * probe_ctx) {
+        QS_CHECK(N > probe_ctx && ++tries < 100000, calib_path << ": cannot draw " << probe_windows << " probe windows of " << probe_ctx
+                                                               << " tokens that overlap no calibration window: give --probe-data");
+        const int64_t off = static_cast<int64_t>(rng() % static_cast<uint64_t>(N - probe_ctx));
+        bool overlap = false;
+        for (const auto& u : used) overlap |= off < u.second && u.first < off + probe_ctx;
+        if (overlap) continue;
+        used.push_back({off, off + probe_ctx});
+        pw.insert(pw.end(), ids.begin() + off, ids.begin() + off + probe_ctx);
+      }
+      probe_source = calib_path + " (windows disjoint from the calibration windows)";
+    }
+    probe = std::make_unique<KlProbe>(model, std::move(pw), probe_windows, probe_ctx, 4, a.activation_mb << 20);
+    log_info("kl-probe: %d windows of %d tokens from %s; %zu probes per block", probe_windows, probe_ctx, probe_source.c_str(),
+             opt.palette.size() * 7);
+  }
   OutputDir out_guard;
   if (ctx.comm.rank() == 0) out_guard.create(out_dir);
 
@@ -94,7 +184,11 @@ int cmd_sensitivity(const CommandContext& ctx) {
   d.seq_len = a.seq_len;
   d.seed = a.seed;
   d.palette = opt.palette;
-  Collector sink(d);
+  d.score = want_kl ? "output-error,kl-probe" : "output-error";
+  d.probe_windows = want_kl ? probe_windows : 0;
+  d.probe_ctx = want_kl ? probe_ctx : 0;
+  d.probe_source = probe_source;
+  Collector sink(d, probe.get(), ctx.comm, !quiet);
   const QuantizeSummary sum = quantize_model(model, calib, opt, ctx.comm, &sink);
   d.quantized_params = sum.quantized_params;
   d.other_bytes = sum.other_bytes;
@@ -104,12 +198,24 @@ int cmd_sensitivity(const CommandContext& ctx) {
       d.full_bits += static_cast<double>(t->numel()) * dtype_size(t->dtype) * 8;
     }
   prov.end_time = Provenance::now_utc();
-  result("sensitivity: %zu layers x %zu candidates (%s), method %s, score output-error", d.layers.size(), d.palette.size(),
-         palette_string(d.palette).c_str(), d.method.c_str());
+  result("sensitivity: %zu layers x %zu candidates (%s), method %s, scores %s", d.layers.size(), d.palette.size(),
+         palette_string(d.palette).c_str(), d.method.c_str(), d.score.c_str());
   for (size_t c = 0; c < d.palette.size(); ++c) {
-    double mean = 0;
-    for (size_t l = 0; l < d.layers.size(); ++l) mean += d.error(l, c);
-    result("  W%d g%d: mean output error %.6g", d.palette[c].bits, d.palette[c].group_size, mean / d.layers.size());
+    double mean = 0, mean_kl = 0;
+    std::vector<double> oe, kp;
+    for (size_t l = 0; l < d.layers.size(); ++l) {
+      mean += d.error(l, c);
+      oe.push_back(d.error(l, c));
+      if (want_kl) {
+        mean_kl += d.kl_probe[l * d.palette.size() + c];
+        kp.push_back(d.kl_probe[l * d.palette.size() + c]);
+      }
+    }
+    if (want_kl)
+      result("  W%d g%d: mean output error %.6g, mean kl-probe %.6g, Spearman(output-error, kl-probe) over layers %.4f",
+             d.palette[c].bits, d.palette[c].group_size, mean / d.layers.size(), mean_kl / d.layers.size(), spearman(oe, kp));
+    else
+      result("  W%d g%d: mean output error %.6g", d.palette[c].bits, d.palette[c].group_size, mean / d.layers.size());
   }
   if (ctx.comm.rank() == 0) {
     write_sensitivity_file(out_dir + "/sensitivity.h5", d, prov);

@@ -40,8 +40,21 @@ void write_sensitivity_file(const std::string& path, const SensitivityData& d, c
   w.dataset("/layers/in_features", std::vector<int32_t>(d.in_features.begin(), d.in_features.end()));
   w.group("/scores");
   w.dataset("/scores/output_error", d.output_error);
+  if (!d.kl_probe.empty()) {
+    w.dataset("/scores/kl_probe", d.kl_probe);
+    w.attr("/scores/kl_probe", "probe_windows", int64_t(d.probe_windows));
+    w.attr("/scores/kl_probe", "probe_ctx", int64_t(d.probe_ctx));
+    w.attr("/scores/kl_probe", "probe_source", d.probe_source);
+  }
   prov.write(w);
   w.commit();
+}
+
+const std::vector<double>& SensitivityData::scores(const std::string& name) const {
+  if (name == "output-error") return output_error;
+  QS_CHECK(name == "kl-probe", "--score '" << name << "': expected output-error or kl-probe");
+  QS_CHECK(!kl_probe.empty(), "--score kl-probe: the sensitivity file has no kl-probe scores (run qsweep sensitivity --score output-error,kl-probe)");
+  return kl_probe;
 }
 
 SensitivityData read_sensitivity_file(const std::string& path) {
@@ -72,6 +85,15 @@ SensitivityData read_sensitivity_file(const std::string& path) {
   QS_CHECK(d.output_error.size() == d.layers.size() * d.palette.size(),
            path << ": /scores/output_error has " << d.output_error.size() << " entries, expected " << d.layers.size()
                 << " layers x " << d.palette.size() << " candidates");
+  if (r.exists("/scores/kl_probe")) {
+    d.kl_probe = r.read_double("/scores/kl_probe");
+    QS_CHECK(d.kl_probe.size() == d.output_error.size(), path << ": /scores/kl_probe and /scores/output_error differ in length");
+    d.probe_windows = static_cast<int>(r.attr_int("/scores/kl_probe", "probe_windows"));
+    d.probe_ctx = static_cast<int>(r.attr_int("/scores/kl_probe", "probe_ctx"));
+    d.probe_source = r.attr_string("/scores/kl_probe", "probe_source");
+    for (size_t i = 0; i < d.kl_probe.size(); ++i)
+      QS_CHECK(std::isfinite(d.kl_probe[i]), path << ": /scores/kl_probe[" << i << "] is not finite");
+  }
   for (size_t i = 0; i < d.output_error.size(); ++i)
     QS_CHECK(std::isfinite(d.output_error[i]) && d.output_error[i] >= 0,
              path << ": /scores/output_error[" << i << "] = " << d.output_error[i] << " (expected finite, >= 0)");

@@ -7,6 +7,9 @@
 //   /layers/name, /layers/out_features, /layers/in_features   one entry per linear, model order
 //   /scores/output_error   [layer][candidate] flattened row-major: the layer's output error
 //                          tr((W−Q)Σxxᵀ(W−Q)ᵀ)/(tokens·out) with that candidate alone
+//   /scores/kl_probe       (with --score kl-probe) the same layout: mean KL(full ‖ probed) per
+//                          position of the probe windows with that layer alone quantized
+//                          (attributes probe_windows, probe_ctx, probe_source)
 // /scores/<name> is where further scores go (kl-probe, alpha, fisher) with the same layout.
 #pragma once
 #include <cstdint>
@@ -27,8 +30,13 @@ struct SensitivityData {
   std::vector<std::string> layers;
   std::vector<int> out_features, in_features;
   std::vector<double> output_error;  // [layer * palette.size() + candidate]
+  std::vector<double> kl_probe;      // same layout; empty when not computed
+  int probe_windows = 0, probe_ctx = 0;
+  std::string probe_source;
   double quantized_params = 0, full_bits = 0, other_bytes = 0;
   double error(size_t layer, size_t cand) const { return output_error[layer * palette.size() + cand]; }
+  // The score `name` ("output-error" or "kl-probe") of a layer and candidate; throws when absent.
+  const std::vector<double>& scores(const std::string& name) const;
 };
 
 void write_sensitivity_file(const std::string& path, const SensitivityData& d, const Provenance& prov);

@@ -102,6 +102,12 @@ void put_linear(Bytes& o, const LinearResult& r) {
   o.put(r.weight_mse); o.put(r.output_error); o.put(r.seconds); o.put(r.awq_alpha); o.put(r.gptq_damp); o.put(r.awq_clip_shrink);
   o.put<int>(r.dead_columns);
   o.put_vec(r.palette_error);
+  o.put<uint64_t>(r.palette_q.size());
+  for (const QuantizedLinear& q : r.palette_q) {
+    o.put<int>(q.out); o.put<int>(q.in);
+    o.put<int>(q.grid.bits); o.put<int>(q.grid.group_size); o.put<bool>(q.grid.sym);
+    o.put_vec(q.codes); o.put_vec(q.scales); o.put_vec(q.zeros); o.put_vec(q.g_idx);
+  }
 }
 void get_linear(Bytes& i, LinearResult& r) {
   r.q.out = i.get<int>(); r.q.in = i.get<int>();
@@ -111,6 +117,12 @@ void get_linear(Bytes& i, LinearResult& r) {
   r.weight_mse = i.get<double>(); r.output_error = i.get<double>(); r.seconds = i.get<double>();
   r.awq_alpha = i.get<double>(); r.gptq_damp = i.get<double>(); r.awq_clip_shrink = i.get<double>(); r.dead_columns = i.get<int>();
   r.palette_error = i.get_vec<double>();
+  r.palette_q.resize(i.get<uint64_t>());
+  for (QuantizedLinear& q : r.palette_q) {
+    q.out = i.get<int>(); q.in = i.get<int>();
+    q.grid.bits = i.get<int>(); q.grid.group_size = i.get<int>(); q.grid.sym = i.get<bool>();
+    q.codes = i.get_vec<uint8_t>(); q.scales = i.get_vec<float>(); q.zeros = i.get_vec<int32_t>(); q.g_idx = i.get_vec<int32_t>();
+  }
 }
 
 // Runs tasks[k]() on its LPT owner and broadcasts the bytes; returns every task's bytes in order.
@@ -418,6 +430,7 @@ QuantizeSummary quantize_model(const LlamaWeights& model, const CalibWindows& ca
         quantize_weights(alt, M, out, in, st, pg, opt);
         error_metrics(alt, W, out, in, st, rs, cs);
         res.palette_error.push_back(alt.output_error);
+        if (opt.keep_palette_weights) res.palette_q.push_back(std::move(alt.q));
       }
       res.seconds = t.seconds();
       Bytes o;

@@ -85,6 +85,7 @@ struct QuantizeOptions {
   // Sensitivity (qsweep sensitivity): every linear is also quantized with each of these grids,
   // with the same method and inputs, and its output error recorded (LinearResult::palette_error).
   std::vector<GridSpec> palette;
+  bool keep_palette_weights = false;  // also return each palette grid's quantized weights (kl-probe)
   GridSpec grid_for(const std::string& module) const;
 };
 
@@ -97,6 +98,7 @@ struct LinearResult {
   double awq_clip_shrink = std::numeric_limits<double>::quiet_NaN();  // mean shrink chosen
   int dead_columns = 0;
   std::vector<double> palette_error;  // output error per QuantizeOptions::palette grid
+  std::vector<QuantizedLinear> palette_q;  // with keep_palette_weights: the weights per palette grid
 };
 
 struct BlockResult {

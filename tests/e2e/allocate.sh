@@ -56,6 +56,23 @@ PY
 then ok "allocate at the W3 g128 budget: quantize --plan stores exactly that size, error as predicted, no worse than uniform"
 else bad "allocation: $(cat "$tmp/a.out")"; fi
 
+# kl-probe: each layer x candidate alone, KL on 4 probe windows disjoint from the calibration windows.
+kp=(--model "$M" --calib "$C" --method rtn --n-calib 8 --seq-len 64 --palette 3:128,8:128 --score output-error,kl-probe --probe-windows 4 -q)
+"$QS" sensitivity "${kp[@]}" --output-dir "$tmp/k1" >"$tmp/k1.out" 2>&1 || bad "sensitivity kl-probe: $(cat "$tmp/k1.out")"
+"${MPIRUN[@]}" -n 2 "$QS" sensitivity "${kp[@]}" --output-dir "$tmp/k2" >"$tmp/k2.out" 2>&1 || bad "sensitivity kl-probe, 2 ranks"
+if /usr/bin/python3 - "$tmp/k1/sensitivity.h5" "$tmp/k2/sensitivity.h5" <<'PY'
+import sys, h5py, numpy as np
+a, b = h5py.File(sys.argv[1]), h5py.File(sys.argv[2])
+k = a["scores/kl_probe"][:].reshape(28, 2)
+assert np.array_equal(a["scores/kl_probe"][:], b["scores/kl_probe"][:]), "1 vs 2 ranks"
+assert (k > 0).all() and (k[:, 0] > k[:, 1]).all(), "W3 probes must cost more than W8 probes"
+assert int(a["scores/kl_probe"].attrs["probe_windows"]) == 4
+print(f"kl-probe W3g128 mean {k[:, 0].mean():.3g}, W8 {k[:, 1].mean():.3g}")
+PY
+then ok "kl-probe: 28 x 2 probes, 1 = 2 ranks, W3 above W8 for every layer"; else bad "kl-probe scores"; fi
+"$QS" allocate --sensitivity "$tmp/k1" --target-avg-bits 4 --output "$tmp/kplan.json" >"$tmp/ka.out" 2>&1 &&
+  grep -q '"score": "kl-probe"' "$tmp/kplan.json" && ok "allocate uses kl-probe by default when present" || bad "allocate kl-probe: $(cat "$tmp/ka.out")"
+
 check() {  # check NAME EXPECTED ARGS...
   local name=$1 want=$2; shift 2
   if "$QS" allocate --sensitivity "$tmp/s1" --output "$tmp/bad.json" "$@" >"$tmp/o" 2>"$tmp/e"; then bad "$name accepted"
@@ -69,4 +86,5 @@ check above-mb "above the full model" --target-size-mb 1000
 check none "give exactly one budget" 
 check two "give exactly one budget" --target-avg-bits 3 --target-size-mb 3
 check unscored "was not scored" --target-avg-bits 4 --palette 5:128
+check no-kl "has no kl-probe scores" --target-avg-bits 4 --score kl-probe
 exit $fail
