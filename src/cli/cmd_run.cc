@@ -36,6 +36,9 @@
 #include "io/h5_reader.h"
 #include "io/reference_hidden.h"
 #include "model/tokenizer.h"
+#include "io/sensitivity_file.h"
+#include "quant/palette.h"
+#include "sweep/allocation_stage.h"
 #include "sweep/input_fingerprint.h"
 #include "sweep/report_render.h"
 #include "sweep/shared_inputs.h"
@@ -122,11 +125,19 @@ class SweepRunner {
 
   // Checks that need the model: bits and group sizes against every layer's width, plans.
   void validate() {
+    const ModelSizes sizes = model_sizes(model_);
     for (auto& c : plan_.cells) {
       try {
         QuantizeOptions opt = c.quantize.opt;
         if (!c.quantize.plan.empty()) opt.plan = read_plan(c.quantize.plan, &opt.grid);
         validate_quantize_options(model_, opt);
+        if (c.allocated) {
+          check_budget(sizes, c.alloc_palette, c.allocate);
+          for (const GridSpec& g : c.alloc_palette) {
+            opt.grid = g;
+            validate_quantize_options(model_, opt);
+          }
+        }
       } catch (const Error& e) {
         QS_THROW(plan_.job.path << ": cell " << (c.label.empty() ? c.id : c.label) << ": " << e.what());
       }
@@ -137,8 +148,10 @@ class SweepRunner {
     if (world_.rank() != 0) return;
     std::printf("%s: %zu cell(s)", plan_.job.path.c_str(), plan_.cells.size());
     for (const auto& a : plan_.axes) std::printf(" x %s.%s{%zu}", a.section.c_str(), a.key.c_str(), a.values.size());
-    std::printf("\nshared: %s%s%zu full-precision evaluation(s)\n", plan_.spectrum ? "spectrum, " : "",
-                plan_.calibrate ? "statistics, " : "", plan_.baselines.size());
+    std::printf("\nshared: %s%s%zu sensitivity run(s), %zu full-precision evaluation(s)\n", plan_.spectrum ? "spectrum, " : "",
+                plan_.calibrate ? "statistics, " : "", plan_.sensitivities.size(), plan_.baselines.size());
+    for (const auto& s : plan_.sensitivities)
+      std::printf("  sensitivity %s: candidates %s\n", s.key.c_str(), palette_string(s.palette).c_str());
     for (const auto& c : plan_.cells) std::printf("  %4d  %s  %s\n", c.index, c.id.c_str(), c.label.c_str());
   }
 
@@ -399,6 +412,16 @@ class SweepRunner {
       QS_CHECK(call_command(cmd_calibrate, args, out_ + "/shared/calibrate") == 0,
                "the shared statistics stage failed");
     }
+    for (const auto& sp : plan_.sensitivities) {  // per-layer scores [allocate] cells share
+      bool needed = false;
+      for (const auto& c : plan_.cells)
+        needed |= c.sensitivity == sp.key && mine_in_task(c) && read_cell_status(out_, c.id).state != CellState::Complete;
+      const std::string sd = sensitivity_dir(out_, sp.key);
+      if (!agreed(world_, needed && !(world_.rank() == 0 && sensitivity_covers(sd, sp)))) continue;
+      log_info("shared: sensitivity %s (candidates %s) -> %s", sp.key.c_str(), palette_string(sp.palette).c_str(), sd.c_str());
+      QS_CHECK(call_command(cmd_sensitivity, sensitivity_command_args(sp, plan_.calib), sd) == 0,
+               "the shared sensitivity stage failed");
+    }
     for (const auto& b : plan_.baselines) {
       bool needed = plan_.cells.empty() ? lead_task : false;
       for (const auto& c : plan_.cells)
@@ -505,6 +528,14 @@ class SweepRunner {
     try {
       QuantizeOptions opt = c.quantize.opt;
       if (!c.quantize.plan.empty()) opt.plan = read_plan(c.quantize.plan, &opt.grid);
+      if (c.allocated) {  // the plan from the shared scores, the same on every rank
+        const AllocateOutcome a = allocate_cell(c, out_);
+        if (lead) write_text_atomic(cd + "/plan.json", a.plan.dump(1) + "\n");
+        opt.plan = plan_from_json(a.plan, cd + "/plan.json", &opt.grid);
+        m.predicted_score = a.result.score;
+        for (const std::string& line : allocation_lines(a, read_sensitivity_file(sensitivity_dir(out_, c.sensitivity) + "/sensitivity.h5")))
+          cell_log(c, "%s", line.c_str());
+      }
       opt.progress = !quiet_;
       if (opt.scratch_dir.empty()) opt.scratch_dir = cd;
       opt.should_stop = [](const Comm& g) { return stop_requested(g); };
@@ -684,6 +715,9 @@ int cmd_run(const CommandContext& ctx) {
   // The shared stages' options are checked now too, before any work.
   if (plan.spectrum)
     validate_shared_section(plan.job.path, "spectrum", cmd_spectrum, plan.spectrum_args, {"--model", plan.model}, ctx);
+  for (const auto& sp : plan.sensitivities)
+    validate_shared_section(plan.job.path, "sensitivity", cmd_sensitivity, sensitivity_command_args(sp, plan.calib),
+                            {"--model", plan.model, "--output-dir", out_dir}, ctx);
   if (plan.calibrate)
     validate_shared_section(plan.job.path, "calibrate", cmd_calibrate, plan.calibrate_args,
                             {"--model", plan.model, "--calib", plan.calib, "--output-dir", out_dir}, ctx);

@@ -4,8 +4,10 @@
 // full-precision input, so that no score depends on another layer's choice). Score: output-error, the layer's
 // output error tr((W−Q)Σxxᵀ(W−Q)ᵀ)/(tokens·out) with that candidate alone (no forward pass per
 // candidate); with --score kl-probe also each layer x candidate quantized alone and the mean KL
-// against the full-precision model on probe windows (quant/kl_probe.h), probes spread over ranks.
-// Writes sensitivity.h5 (io/sensitivity_file.h) for `qsweep allocate`.
+// against the full-precision model on probe windows (quant/kl_probe.h), probes spread over ranks;
+// with --score alpha the Alpha-Hill of each layer's weight (for comparison: it cannot price
+// candidates). Prints the Spearman correlations between the scores per candidate. Writes
+// sensitivity.h5 (io/sensitivity_file.h) for `qsweep allocate` and sensitivity.html (plots).
 #include <cmath>
 #include <cstdio>
 #include <random>
@@ -22,7 +24,10 @@
 #include "model/tokenizer.h"
 #include "quant/kl_probe.h"
 #include "quant/palette.h"
+#include "stats/spectrum.h"
+#include "sweep/sensitivity_html.h"
 #include "sweep/stage_args.h"
+#include "sweep/sweep_dir.h"
 
 namespace qsweep {
 
@@ -73,8 +78,8 @@ class Collector : public QuantizeSink {
 }  // namespace
 
 int cmd_sensitivity(const CommandContext& ctx) {
-  std::string model_dir, calib_path, out_dir, palette, strategy = "adaptive", scores = "output-error", probe_data;
-  int probe_windows = 16, probe_ctx = 0;
+  std::string model_dir, calib_path, out_dir;
+  SensitivityArgs sa;
   QuantizeArgs a;
   QuantizeOptions& opt = a.opt;
   int threads = 0;
@@ -83,15 +88,10 @@ int cmd_sensitivity(const CommandContext& ctx) {
   desc.add_options()("help,h", "show this help")
       ("model", po::value(&model_dir)->required(), "model directory")
       ("calib", po::value(&calib_path)->required(), "calibration text (or pre-tokenized file)")
-      ("output-dir", po::value(&out_dir)->required(), "directory for sensitivity.h5")
-      ("strategy", po::value(&strategy)->default_value("adaptive"), "candidate palette: conservative (bits 4,6,8 x groups 64,128), adaptive (2,3,4,6,8 x 64,128,256) or aggressive (2,3,4,8 x 128,256)")
-      ("palette", po::value(&palette), "candidates BITS:GROUP,... instead of the strategy's (group -1: one per row)")
-      ("score", po::value(&scores)->default_value("output-error"), "scores: output-error (from the calibration Gram, no forward pass) and/or kl-probe (each layer x candidate quantized alone, KL on probe windows), e.g. output-error,kl-probe")
-      ("probe-data", po::value(&probe_data), "kl-probe: text whose first --probe-windows windows are the probes (default: windows of the calibration text drawn with another seed, disjoint from the calibration windows)")
-      ("probe-windows", po::value(&probe_windows)->default_value(16), "kl-probe: number of probe windows")
-      ("probe-ctx", po::value(&probe_ctx)->default_value(0), "kl-probe: tokens per probe window (0: --seq-len)")
+      ("output-dir", po::value(&out_dir)->required(), "directory for sensitivity.h5 and sensitivity.html")
       ("threads", po::value(&threads)->default_value(0), "threads per rank (0: cores / ranks per node)")
       ("quiet,q", po::bool_switch(&quiet), "no progress output");
+  add_sensitivity_options(desc, sa);
   add_quantize_cell_options(desc, a);
   po::variables_map vm;
   if (!parse_args("sensitivity", "qsweep sensitivity --model DIR --calib FILE --method M --output-dir DIR [--strategy S | --palette B:G,...]",
@@ -101,17 +101,24 @@ int cmd_sensitivity(const CommandContext& ctx) {
   finish_quantize_args(a);
   QS_CHECK(a.plan.empty(), "sensitivity: --plan does not apply (every layer is scored on every candidate)");
   QS_CHECK(!a.lm_head, "sensitivity: --quantize-lm-head is not supported yet (the decoder linears are scored)");
-  opt.palette = palette.empty() ? strategy_palette(strategy) : parse_palette(palette);
-  bool want_kl = false;
-  for (const std::string& s : split_data_list(scores, "--score")) {
-    QS_CHECK(s == "output-error" || s == "kl-probe", "--score '" << s << "': expected output-error or kl-probe (alpha and fisher are not built yet)");
+  const std::string& probe_data = sa.probe_data;
+  const int probe_windows = sa.probe_windows;
+  int probe_ctx = sa.probe_ctx;
+  opt.palette = !sa.palette.empty() ? parse_palette(sa.palette) : strategy_palette(sa.strategy.empty() ? "adaptive" : sa.strategy);
+  bool want_kl = false, want_alpha = false;
+  for (const std::string& s : split_data_list(sa.scores, "--score")) {
+    QS_CHECK(s == "output-error" || s == "kl-probe" || s == "alpha",
+             "--score '" << s << "': expected output-error, kl-probe or alpha (a gradient-based fisher score needs backward passes, "
+                                 "which qsweep does not have yet)");
     want_kl |= s == "kl-probe";
+    want_alpha |= s == "alpha";
   }
   QS_CHECK(!want_kl || opt.method != QuantMethod::Awq,
            "--score kl-probe with --method awq is not supported yet (AWQ's scales move into the previous layer, so a layer cannot be probed alone)");
   QS_CHECK(probe_windows >= 1, "--probe-windows " << probe_windows << " must be at least 1");
   if (probe_ctx == 0) probe_ctx = a.seq_len;
   QS_CHECK(probe_ctx >= 2, "--probe-ctx " << probe_ctx << " must be at least 2");
+  if (ctx.validate_only) return 0;  // a sweep's [sensitivity] section, checked before any work
   opt.keep_palette_weights = want_kl;
   // Every block is scored on full-precision inputs, so a layer's score does not depend on what the
   // blocks before it were given: the scores add up to what quantize --plan --no-propagate measures.
@@ -184,7 +191,7 @@ int cmd_sensitivity(const CommandContext& ctx) {
   d.seq_len = a.seq_len;
   d.seed = a.seed;
   d.palette = opt.palette;
-  d.score = want_kl ? "output-error,kl-probe" : "output-error";
+  d.score = std::string("output-error") + (want_kl ? ",kl-probe" : "") + (want_alpha ? ",alpha" : "");
   d.probe_windows = want_kl ? probe_windows : 0;
   d.probe_ctx = want_kl ? probe_ctx : 0;
   d.probe_source = probe_source;
@@ -197,29 +204,47 @@ int cmd_sensitivity(const CommandContext& ctx) {
       const TensorInfo* t = model.checkpoint().find(name);
       d.full_bits += static_cast<double>(t->numel()) * dtype_size(t->dtype) * 8;
     }
+  if (want_alpha) {  // Alpha-Hill of each scored layer's weight, at fp64 (the spectrum's own estimator)
+    SpectrumOptions so;
+    so.precisions = parse_precisions("fp64");
+    so.filter = "^model\\.layers\\..*_proj$";
+    so.progress = !quiet;
+    d.alpha_k_frac = so.k_frac;
+    const std::vector<LayerSpectrum> spec = run_spectrum(model, so, ctx.comm);
+    for (const std::string& name : d.layers) {
+      double v = NAN;
+      for (const LayerSpectrum& l : spec)
+        if (l.layer.name == name) v = l.per_precision.front().m.alpha_hill;
+      QS_CHECK(std::isfinite(v), "alpha: no finite Alpha-Hill for layer " << name);
+      d.alpha.push_back(v);
+    }
+  }
   prov.end_time = Provenance::now_utc();
   result("sensitivity: %zu layers x %zu candidates (%s), method %s, scores %s", d.layers.size(), d.palette.size(),
          palette_string(d.palette).c_str(), d.method.c_str(), d.score.c_str());
   for (size_t c = 0; c < d.palette.size(); ++c) {
     double mean = 0, mean_kl = 0;
-    std::vector<double> oe, kp;
     for (size_t l = 0; l < d.layers.size(); ++l) {
       mean += d.error(l, c);
-      oe.push_back(d.error(l, c));
-      if (want_kl) {
-        mean_kl += d.kl_probe[l * d.palette.size() + c];
-        kp.push_back(d.kl_probe[l * d.palette.size() + c]);
-      }
+      if (want_kl) mean_kl += d.kl_probe[l * d.palette.size() + c];
     }
-    if (want_kl)
-      result("  W%d g%d: mean output error %.6g, mean kl-probe %.6g, Spearman(output-error, kl-probe) over layers %.4f",
-             d.palette[c].bits, d.palette[c].group_size, mean / d.layers.size(), mean_kl / d.layers.size(), spearman(oe, kp));
-    else
-      result("  W%d g%d: mean output error %.6g", d.palette[c].bits, d.palette[c].group_size, mean / d.layers.size());
+    std::string line = "  W" + std::to_string(d.palette[c].bits) + " g" + std::to_string(d.palette[c].group_size);
+    char buf[160];
+    std::snprintf(buf, sizeof buf, ": mean output error %.6g", mean / d.layers.size());
+    line += buf;
+    if (want_kl) std::snprintf(buf, sizeof buf, ", mean kl-probe %.6g", mean_kl / d.layers.size()), line += buf;
+    const SpearmanMatrix m = sensitivity_spearman(d, c);
+    for (size_t i = 0; i < m.scores.size(); ++i)
+      for (size_t j = i + 1; j < m.scores.size(); ++j) {
+        std::snprintf(buf, sizeof buf, ", Spearman(%s, %s) %.4f", m.scores[i].c_str(), m.scores[j].c_str(), m.r[i][j]);
+        line += buf;
+      }
+    result("%s", line.c_str());
   }
   if (ctx.comm.rank() == 0) {
     write_sensitivity_file(out_dir + "/sensitivity.h5", d, prov);
-    log_info("wrote %s/sensitivity.h5 (%.1f s)", out_dir.c_str(), sum.seconds);
+    write_text_atomic(out_dir + "/sensitivity.html", sensitivity_html(d));
+    log_info("wrote %s/sensitivity.h5 and sensitivity.html (%.1f s)", out_dir.c_str(), sum.seconds);
   }
   return 0;
 }

@@ -46,12 +46,21 @@ void write_sensitivity_file(const std::string& path, const SensitivityData& d, c
     w.attr("/scores/kl_probe", "probe_ctx", int64_t(d.probe_ctx));
     w.attr("/scores/kl_probe", "probe_source", d.probe_source);
   }
+  if (!d.alpha.empty()) {
+    w.dataset("/scores/alpha", d.alpha);
+    w.attr("/scores/alpha", "k_frac", d.alpha_k_frac);
+    w.attr("/scores/alpha", "layout", std::string("[layer]: one value per layer, every candidate"));
+  }
+  w.group("/scores/fisher_reserved");  // where a gradient-based score goes once qsweep has backward passes
+  w.attr("/scores/fisher_reserved", "note", std::string("not computed: qsweep has no backward passes yet"));
   prov.write(w);
   w.commit();
 }
 
 const std::vector<double>& SensitivityData::scores(const std::string& name) const {
   if (name == "output-error") return output_error;
+  QS_CHECK(name != "alpha", "--score alpha: Alpha-Hill is one value per layer, the same for every candidate, so it cannot choose "
+                            "between candidates; allocate by kl-probe or output-error (alpha is for comparison)");
   QS_CHECK(name == "kl-probe", "--score '" << name << "': expected output-error or kl-probe");
   QS_CHECK(!kl_probe.empty(), "--score kl-probe: the sensitivity file has no kl-probe scores (run qsweep sensitivity --score output-error,kl-probe)");
   return kl_probe;
@@ -93,6 +102,12 @@ SensitivityData read_sensitivity_file(const std::string& path) {
     d.probe_source = r.attr_string("/scores/kl_probe", "probe_source");
     for (size_t i = 0; i < d.kl_probe.size(); ++i)
       QS_CHECK(std::isfinite(d.kl_probe[i]), path << ": /scores/kl_probe[" << i << "] is not finite");
+  }
+  if (r.exists("/scores/alpha")) {
+    d.alpha = r.read_double("/scores/alpha");
+    QS_CHECK(d.alpha.size() == d.layers.size(), path << ": /scores/alpha has " << d.alpha.size() << " entries, expected one per layer ("
+                                                      << d.layers.size() << ")");
+    d.alpha_k_frac = r.attr_double("/scores/alpha", "k_frac");
   }
   for (size_t i = 0; i < d.output_error.size(); ++i)
     QS_CHECK(std::isfinite(d.output_error[i]) && d.output_error[i] >= 0,

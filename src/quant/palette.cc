@@ -7,30 +7,36 @@ namespace qsweep {
 
 std::vector<GridSpec> parse_palette(const std::string& s) {
   std::vector<GridSpec> out;
-  size_t start = 0;
-  while (start <= s.size()) {
-    const size_t comma = s.find(',', start);
-    const std::string item = s.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-    const size_t colon = item.find(':');
+  std::string item;
+  std::vector<std::string> items;
+  for (char c : s + ",") {
+    if (c == ',' || c == ' ' || c == '\t') {
+      if (!item.empty()) items.push_back(item);
+      item.clear();
+    } else {
+      item += c;
+    }
+  }
+  QS_CHECK(!items.empty(), "--palette '" << s << "': no candidates (expected BITS:GROUP,... e.g. 3:128,4:128)");
+  for (const std::string& it : items) {
+    const size_t colon = it.find(':');
     GridSpec g;
     try {
       QS_CHECK(colon != std::string::npos, "");
       size_t used = 0;
-      g.bits = std::stoi(item.substr(0, colon), &used);
+      g.bits = std::stoi(it.substr(0, colon), &used);
       QS_CHECK(used == colon, "");
-      const std::string gs = item.substr(colon + 1);
+      const std::string gs = it.substr(colon + 1);
       g.group_size = std::stoi(gs, &used);
       QS_CHECK(used == gs.size(), "");
     } catch (const std::exception&) {
-      throw Error("--palette '" + s + "': entry '" + item + "' is not BITS:GROUP (e.g. 3:128; group -1 for one group per row)");
+      throw Error("--palette '" + s + "': entry '" + it + "' is not BITS:GROUP (e.g. 3:128; group -1 for one group per row)");
     }
-    QS_CHECK(g.bits >= 2 && g.bits <= 8, "--palette: " << item << ": bits must be 2..8");
-    QS_CHECK(g.group_size == -1 || g.group_size >= 1, "--palette: " << item << ": group size must be positive or -1");
+    QS_CHECK(g.bits >= 2 && g.bits <= 8, "--palette: " << it << ": bits must be 2..8");
+    QS_CHECK(g.group_size == -1 || g.group_size >= 1, "--palette: " << it << ": group size must be positive or -1");
     for (const GridSpec& o : out)
-      QS_CHECK(o.bits != g.bits || o.group_size != g.group_size, "--palette: " << item << " is listed twice");
+      QS_CHECK(o.bits != g.bits || o.group_size != g.group_size, "--palette: " << it << " is listed twice");
     out.push_back(g);
-    if (comma == std::string::npos) break;
-    start = comma + 1;
   }
   return out;
 }

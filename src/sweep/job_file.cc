@@ -42,7 +42,9 @@ void split_values(JobEntry& e, const std::string& file) {
 
 std::string JobEntry::where() const { return section.empty() ? key : "[" + section + "] " + key; }
 
-bool is_grid_section(const std::string& s) { return s == "quantize" || s == "eval"; }
+bool is_grid_section(const std::string& s) {
+  return s == "quantize" || s == "eval" || s == "allocate" || s.rfind("allocate.", 0) == 0;
+}
 
 const JobEntry* JobFile::find(const std::string& section, const std::string& key) const {
   for (const auto& e : entries)
@@ -110,7 +112,7 @@ JobFile read_job_file(const std::string& path) {
   }
   for (const auto& o : parsed.options) {
     JobEntry e;
-    const auto dot = o.string_key.find('.');
+    const auto dot = o.string_key.rfind('.');  // [allocate.A] key -> section "allocate.A"
     if (dot == std::string::npos) {
       e.key = o.string_key;
     } else {
@@ -131,7 +133,7 @@ void apply_set(JobFile& job, const std::string& assignment) {
            "--set '" << assignment << "': expected section.key=value (e.g. quantize.bits=2,3) or key=value");
   const std::string lhs = trim(assignment.substr(0, eq));
   JobEntry e;
-  const auto dot = lhs.find('.');
+  const auto dot = lhs.rfind('.');
   if (dot == std::string::npos) {
     e.key = lhs;
   } else {

@@ -49,6 +49,25 @@ void add_quantize_cell_options(po::options_description& d, QuantizeArgs& a) {
       ("quantize-lm-head", po::bool_switch(&a.lm_head), "also quantize lm_head (GPTQ with the final-norm inputs' Hessian; RTN for rtn and awq)");
 }
 
+void add_sensitivity_options(po::options_description& d, SensitivityArgs& a) {
+  d.add_options()
+      ("strategy", po::value(&a.strategy), "candidate palette: conservative (bits 4,6,8 x groups 64,128), adaptive (2,3,4,6,8 x 64,128,256; the default) or aggressive (2,3,4,8 x 128,256)")
+      ("palette", po::value(&a.palette), "candidates BITS:GROUP,... instead of the strategy's (group -1: one per row)")
+      ("score", po::value(&a.scores)->default_value("output-error"), "scores: output-error (from the calibration Gram, no forward pass), kl-probe (each layer x candidate quantized alone, KL on probe windows), alpha (the weight spectrum's Alpha-Hill, per layer), e.g. output-error,kl-probe,alpha")
+      ("probe-data", po::value(&a.probe_data), "kl-probe: text whose first --probe-windows windows are the probes (default: windows of the calibration text drawn with another seed, disjoint from the calibration windows)")
+      ("probe-windows", po::value(&a.probe_windows)->default_value(16), "kl-probe: number of probe windows")
+      ("probe-ctx", po::value(&a.probe_ctx)->default_value(0), "kl-probe: tokens per probe window (0: --seq-len)");
+}
+
+void add_allocate_cell_options(po::options_description& d, AllocateRequest& q) {
+  d.add_options()
+      ("target-avg-bits", po::value(&q.avg_bits), "budget: bits per quantized weight (codes + fp16 scale + b-bit zero per group, as summary.csv's bits_per_weight)")
+      ("target-size-mb", po::value(&q.size_mb), "budget: the whole stored model in MB (10^6 bytes: the quantized linears plus every other tensor as stored, as summary.csv's model_bytes)")
+      ("strategy", po::value(&q.strategy), "candidates of a strategy (conservative, adaptive, aggressive; they must have been scored); without a budget, its natural target: 5.0, 4.0, 3.0 bits per weight")
+      ("palette", po::value(&q.palette), "only these scored candidates (BITS:GROUP,...; default: the strategy's, else every scored one)")
+      ("score", po::value(&q.score), "the score to minimise: kl-probe or output-error (default: kl-probe when it was computed)");
+}
+
 void finish_quantize_args(QuantizeArgs& a) {
   QuantizeOptions& opt = a.opt;
   opt.method = parse_method(a.method);
@@ -67,7 +86,10 @@ void finish_quantize_args(QuantizeArgs& a) {
 }
 
 std::map<std::string, GridSpec> read_plan(const std::string& path, GridSpec* dflt) {
-  const nlohmann::json j = read_json_file(path, "the --plan file");
+  return plan_from_json(read_json_file(path, "the --plan file"), path, dflt);
+}
+
+std::map<std::string, GridSpec> plan_from_json(const nlohmann::json& j, const std::string& path, GridSpec* dflt) {
   auto spec = [&](const nlohmann::json& v, const std::string& where, GridSpec base) {
     QS_CHECK(v.is_object(), path << ": " << where << " must be an object {\"bits\", \"group_size\"}");
     if (v.contains("bits")) {

@@ -13,6 +13,7 @@
 #include "eval/perplexity.h"
 #include "eval/task_scoring.h"
 #include "eval/windows.h"
+#include "quant/allocate_plan.h"
 #include "quant/quantize_model.h"
 
 namespace qsweep {
@@ -41,8 +42,20 @@ void finish_quantize_args(QuantizeArgs& a);
 // Reads a --plan JSON ({"default": {bits, group_size}, "layers": {module: {...}}}); `dflt` is
 // updated by "default".
 std::map<std::string, GridSpec> read_plan(const std::string& path, GridSpec* dflt);
+// The same from a parsed JSON; `path` names it in errors.
+std::map<std::string, GridSpec> plan_from_json(const nlohmann::json& j, const std::string& path, GridSpec* dflt);
 // The quantization settings as attributes of quantized.h5's root (and of sweep cells).
 void write_quantize_attrs(H5Writer& w, const QuantizeArgs& a, const QuantizeSummary& s);
+
+// `qsweep sensitivity`'s own options (besides the [quantize] cell options it shares); a sweep's
+// [sensitivity] section sets them.
+struct SensitivityArgs {
+  std::string strategy, palette, scores = "output-error", probe_data;  // strategy "": adaptive
+  int probe_windows = 16, probe_ctx = 0;
+};
+void add_sensitivity_options(boost::program_options::options_description& d, SensitivityArgs& a);
+// The budget and candidates of an allocation: `qsweep allocate` and a sweep's [allocate] cells.
+void add_allocate_cell_options(boost::program_options::options_description& d, AllocateRequest& q);
 
 struct EvalArgs {
   std::string protocol = "gptq";

@@ -1,13 +1,16 @@
 // sweep_plan.cc — expanding and validating a job file's grid.
 #include "sweep/sweep_plan.h"
 
+#include <algorithm>
 #include <boost/any.hpp>
+#include <cmath>
 #include <cstdio>
 #include <set>
 
 #include "core/error.h"
 #include "eval/eval_data.h"
 #include "eval/tasks.h"
+#include "quant/palette.h"
 
 namespace qsweep {
 
@@ -16,14 +19,20 @@ namespace po = boost::program_options;
 namespace {
 
 const std::set<std::string> kTopKeys = {"model", "calib", "eval", "tasks", "tasks-format", "output-dir", "threads"};
-const std::set<std::string> kSections = {"quantize", "eval", "spectrum", "calibrate"};
+const std::set<std::string> kSections = {"quantize", "eval", "spectrum", "calibrate", "sensitivity", "allocate"};
+// [quantize] keys a shared sensitivity stage does not inherit from its cells: the candidates
+// replace bits and group size, and scoring is always on full-precision inputs.
+const std::set<std::string> kNotForSensitivity = {"bits", "group-size", "plan", "no-propagate", "quantize-lm-head"};
+
+bool is_allocate_section(const std::string& s) { return s == "allocate" || s.rfind("allocate.", 0) == 0; }
 // Options a cell may not set: they belong to the job's top level or to the runner.
 const std::set<std::string> kRunnerOwned = {"model", "calib", "data", "output-dir", "threads",
                                             "quiet", "help", "quantized"};
 
 // Settings that cannot change a result (memory use only): not part of a cell's id.
 const std::set<std::string> kNotInId = {"eval.activation-budget-mb", "quantize.activation-budget-mb",
-                                        "quantize.scratch-dir"};
+                                        "quantize.scratch-dir", "sensitivity.activation-budget-mb",
+                                        "sensitivity.scratch-dir"};
 
 bool parse_bool(const std::string& v, bool* out) {
   if (v == "true" || v == "yes" || v == "on" || v == "1") return *out = true, true;
@@ -53,7 +62,7 @@ bool is_switch(const po::option_description& o) {
 // Parses one cell's section values into the stage's option struct, like its command line would.
 void parse_cell_section(const JobFile& job, const std::string& section, const po::options_description& desc,
                         const std::vector<std::pair<const JobEntry*, std::string>>& kv,
-                        const std::string& label, Params* params) {
+                        const std::string& label, Params* params, std::vector<std::string>* args_out = nullptr) {
   std::vector<std::string> args;
   for (const auto& [e, v] : kv) {
     const po::option_description* o = desc.find_nothrow(e->key, false);
@@ -66,6 +75,7 @@ void parse_cell_section(const JobFile& job, const std::string& section, const po
       args.push_back(v);
     }
   }
+  if (args_out) *args_out = args;
   po::variables_map vm;
   try {
     po::store(po::command_line_parser(args).options(desc).run(), vm);
@@ -97,6 +107,12 @@ std::string fnv1a_hex(const std::string& s, int digits) {
   char buf[17];
   std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(h));
   return std::string(buf).substr(0, digits);
+}
+
+const SensitivitySpec* SweepPlan::sensitivity(const std::string& key) const {
+  for (const auto& x : sensitivities)
+    if (x.key == key) return &x;
+  return nullptr;
 }
 
 const BaselineSpec* SweepPlan::baseline(const std::string& key) const {
@@ -135,8 +151,9 @@ SweepPlan make_sweep_plan(JobFile job) {
                                           "subcommand options go in a [quantize], [eval], [spectrum] or [calibrate] section)");
       QS_CHECK(e.values.size() == 1 && !e.raw.empty(), f << ": " << e.key << " needs one value");
     } else {
-      QS_CHECK(kSections.count(e.section), f << ": unknown section [" << e.section
-                                            << "] (expected quantize, eval, spectrum or calibrate)");
+      QS_CHECK(kSections.count(e.section) || is_allocate_section(e.section),
+               f << ": unknown section [" << e.section
+                 << "] (expected quantize, eval, spectrum, calibrate, sensitivity, allocate or allocate.NAME)");
       QS_CHECK(!kRunnerOwned.count(e.key),
                f << ": " << e.where() << ": " << (e.key == "model" || e.key == "calib" || e.key == "data"
                                                       ? "paths are shared by every cell: set model, calib and eval at the top of the job file"
@@ -191,73 +208,245 @@ SweepPlan make_sweep_plan(JobFile job) {
   // Validate each section's keys against the subcommand's options.
   QuantizeArgs qa;
   EvalArgs ea;
-  po::options_description qdesc, edesc;
+  AllocateRequest ar;
+  SensitivityArgs sarg;
+  QuantizeArgs sqa;
+  po::options_description qdesc, edesc, adesc, sdesc;
   add_quantize_cell_options(qdesc, qa);
   add_eval_cell_options(edesc, ea);
+  add_allocate_cell_options(adesc, ar);
+  add_quantize_cell_options(sdesc, sqa);
+  add_sensitivity_options(sdesc, sarg);
   for (const auto& e : job.entries) {
-    if (!is_grid_section(e.section)) continue;
-    const po::options_description& d = e.section == "quantize" ? qdesc : edesc;
+    if (!is_grid_section(e.section) && e.section != "sensitivity") continue;
+    const po::options_description& d = e.section == "quantize" ? qdesc : e.section == "eval" ? edesc
+                                     : e.section == "sensitivity" ? sdesc : adesc;
+    const std::string cmd = is_allocate_section(e.section) ? "allocate" : e.section;
     if (!d.find_nothrow(e.key, false)) {
       std::string known;
       for (const auto& o : d.options()) known += (known.empty() ? "" : ", ") + o->long_name();
-      QS_THROW(f << ": " << e.where() << ": not an option of qsweep " << e.section << " (known: " << known << ")");
+      QS_THROW(f << ": " << e.where() << ": not an option of qsweep " << cmd << " (known: " << known << ")");
     }
   }
-  plan.axes = grid_axes(job);
+  QS_CHECK(!has("sensitivity") || quantize, f << ": [sensitivity] needs a [quantize] section (its method and calibration)");
+  // Allocation variants: [allocate.NAME] sections are separate sub-grids (each with [allocate]'s
+  // keys, which its own replace, and [quantize] and [eval]); their cells are joined, a cell two
+  // variants share runs once.
+  std::vector<std::string> variants;
+  bool any_allocate = false;
+  for (const auto& x : secs) {
+    any_allocate |= is_allocate_section(x);
+    if (x.rfind("allocate.", 0) == 0) variants.push_back(x);
+  }
+  if (variants.empty()) variants.push_back("");
+  QS_CHECK(!any_allocate || quantize, f << ": [allocate] needs a [quantize] section (the method its cells quantize with)");
+  QS_CHECK(!any_allocate || !plan.calib.empty(), f << ": [allocate] needs 'calib' at the top level");
   plan.spectrum = has("spectrum");
   plan.calibrate = has("calibrate");
   if (plan.spectrum) plan.spectrum_args = section_args(job, "spectrum", {"save-eigenvalues", "no-plots"});
   if (plan.calibrate) plan.calibrate_args = section_args(job, "calibrate", {});
 
-  if (!quantize && plan.eval_data.empty()) return plan.job = std::move(job), plan;
-  const auto points = quantize ? grid_points(plan.axes) : std::vector<std::vector<int>>{};
-  for (size_t c = 0; c < points.size(); ++c) {
-    SweepCell cell;
-    cell.index = static_cast<int>(c);
-    std::vector<std::pair<const JobEntry*, std::string>> qkv, ekv;
-    std::string label;
-    for (const auto& e : job.entries) {
-      if (!is_grid_section(e.section)) continue;
-      std::string v = e.values.front();
-      for (size_t a = 0; a < plan.axes.size(); ++a)
-        if (plan.axes[a].section == e.section && plan.axes[a].key == e.key) {
-          v = e.values[points[c][a]];
-          label += (label.empty() ? "" : " ") + e.key + "=" + v;
-        }
-      (e.section == "quantize" ? qkv : ekv).push_back({&e, v});
-    }
-    cell.label = label;
+  // The [sensitivity] section's own palette (explicit palette or strategy), if any.
+  std::vector<GridSpec> section_palette;
+  bool section_has_palette = false, section_kl = false;
+  {
+    po::options_description d;
     QuantizeArgs q;
-    EvalArgs ev;
-    po::options_description qd, ed;
-    add_quantize_cell_options(qd, q);
-    add_eval_cell_options(ed, ev);
-    parse_cell_section(job, "quantize", qd, qkv, label, &cell.params);
-    parse_cell_section(job, "eval", ed, ekv, label, &cell.params);
+    SensitivityArgs sa;
+    add_quantize_cell_options(d, q);
+    add_sensitivity_options(d, sa);
+    std::vector<std::pair<const JobEntry*, std::string>> kv;
+    for (const JobEntry* e : job.section("sensitivity")) {
+      QS_CHECK(!kRunnerOwned.count(e->key), f << ": " << e->where() << ": set by the runner or at the top of the job file");
+      kv.push_back({e, e->raw});
+    }
+    Params ignore;
+    std::vector<std::pair<const JobEntry*, std::string>> kv2 = kv;
+    // Parsed with a placeholder method when the section has none (the cells' method is used).
+    JobEntry m;
+    m.section = "sensitivity";
+    m.key = "method";
+    bool has_method = false;
+    for (auto& x : kv2) has_method |= x.first->key == "method";
+    if (!has_method) kv2.push_back({&m, "rtn"});
+    parse_cell_section(job, "sensitivity", d, kv2, "", &ignore);
     try {
-      finish_quantize_args(q);
-      finish_eval_args(ev);
-    } catch (const Error& err) {
-      QS_THROW(f << ": cell " << (label.empty() ? "0" : label) << ": " << err.what());
+      if (!sa.palette.empty()) section_palette = parse_palette(sa.palette), section_has_palette = true;
+      else if (!sa.strategy.empty()) section_palette = strategy_palette(sa.strategy), section_has_palette = true;
+      for (const std::string& x : split_data_list(sa.scores, "score")) section_kl |= x == "kl-probe";
+    } catch (const Error& e) {
+      QS_THROW(f << ": [sensitivity]: " << e.what());
     }
-    if (!q.plan.empty()) q.plan = job.resolve(q.plan);
-    cell.quantize = q;
-    cell.eval = ev;
-    std::string canon;
-    for (const auto& [k, v] : cell.params)
-      if (!kNotInId.count(k)) canon += k + "=" + v + "\n";
-    cell.id = fnv1a_hex(canon, 12);
-    for (const auto& other : plan.cells)
-      QS_CHECK(other.id != cell.id, f << ": cells '" << other.label << "' and '" << label
-                                      << "' are the same experiment (a repeated value on an axis?)");
-    if (!plan.eval_data.empty()) {
-      cell.baseline = baseline_key(ev);
-      bool found = false;
-      for (auto& b : plan.baselines)
-        if (b.key == cell.baseline) found = true, b.eval.kl |= ev.kl;
-      if (!found) plan.baselines.push_back({cell.baseline, ev});
+  }
+
+  auto expand = [&](const JobFile& vjob, const std::string& variant) {
+    const std::vector<Axis> axes = grid_axes(vjob);
+    for (const Axis& a : axes) {
+      bool seen = false;
+      for (const Axis& b : plan.axes) seen |= a.section == b.section && a.key == b.key;
+      if (!seen) plan.axes.push_back(a);
     }
-    plan.cells.push_back(std::move(cell));
+    const bool allocating = !vjob.section("allocate").empty();
+    const auto points = grid_points(axes);
+    std::vector<std::string> ids_here;
+    for (size_t c = 0; c < points.size(); ++c) {
+      SweepCell cell;
+      cell.index = static_cast<int>(plan.cells.size());
+      std::vector<std::pair<const JobEntry*, std::string>> qkv, ekv, akv;
+      std::string label = variant.empty() ? "" : variant.substr(9);  // "A target-avg-bits=3"
+      for (const auto& e : vjob.entries) {
+        if (!is_grid_section(e.section)) continue;
+        std::string v = e.values.front();
+        for (size_t a = 0; a < axes.size(); ++a)
+          if (axes[a].section == e.section && axes[a].key == e.key) {
+            v = e.values[points[c][a]];
+            label += (label.empty() ? "" : " ") + e.key + "=" + v;
+          }
+        (e.section == "quantize" ? qkv : e.section == "eval" ? ekv : akv).push_back({&e, v});
+      }
+      cell.label = label;
+      QuantizeArgs q;
+      EvalArgs ev;
+      po::options_description qd, ed;
+      add_quantize_cell_options(qd, q);
+      add_eval_cell_options(ed, ev);
+      parse_cell_section(vjob, "quantize", qd, qkv, label, &cell.params);
+      parse_cell_section(vjob, "eval", ed, ekv, label, &cell.params);
+      try {
+        finish_quantize_args(q);
+        finish_eval_args(ev);
+      } catch (const Error& err) {
+        QS_THROW(f << ": cell " << (label.empty() ? "0" : label) << ": " << err.what());
+      }
+      if (!q.plan.empty()) q.plan = job.resolve(q.plan);
+      if (allocating) {
+        QS_CHECK(q.plan.empty(), f << ": cell " << label << ": [quantize] plan and [allocate] both choose the layers' bits: give one");
+        cell.allocated = true;
+        po::options_description ad;
+        add_allocate_cell_options(ad, cell.allocate);
+        const size_t first_allocate = cell.params.size();
+        parse_cell_section(vjob, "allocate", ad, akv, label, &cell.params);
+        if (std::isnan(cell.allocate.avg_bits) && std::isnan(cell.allocate.size_mb) && !cell.allocate.strategy.empty()) {
+          // A strategy's natural target, spelled as if written out: the same cell either way.
+          try {
+            cell.allocate.avg_bits = natural_target_bits(cell.allocate.strategy);
+          } catch (const Error& err) {
+            QS_THROW(f << ": cell " << label << ": [allocate]: " << err.what());
+          }
+          cell.params.insert(cell.params.begin() + static_cast<long>(first_allocate),
+                             {"allocate.target-avg-bits", canonical(boost::any(cell.allocate.avg_bits))});
+        }
+        // The sensitivity stage this cell's plan comes from: its [quantize] settings that shape
+        // the scores, with [sensitivity] on top.
+        std::vector<std::pair<const JobEntry*, std::string>> skv;
+        for (const auto& [e, v] : qkv) {
+          bool overridden = kNotForSensitivity.count(e->key) > 0;
+          for (const JobEntry* se : job.section("sensitivity")) overridden |= se->key == e->key;
+          if (!overridden) skv.push_back({e, v});
+        }
+        for (const JobEntry* se : job.section("sensitivity"))
+          if (se->key != "palette" && se->key != "strategy") skv.push_back({se, se->raw});
+        po::options_description sd;
+        QuantizeArgs sq;
+        SensitivityArgs sa;
+        add_quantize_cell_options(sd, sq);
+        add_sensitivity_options(sd, sa);
+        Params sparams;
+        std::vector<std::string> sargs;
+        parse_cell_section(vjob, "sensitivity", sd, skv, label, &sparams, &sargs);
+        std::string canon = section_has_palette ? "palette=" + palette_string(section_palette) + "\n" : "";
+        for (const auto& [k, v] : sparams)
+          if (!kNotInId.count(k)) canon += k + "=" + v + "\n";
+        cell.sensitivity = "sens-" + fnv1a_hex(canon, 8);
+        cell.params.push_back({"allocate.sensitivity", cell.sensitivity});
+        try {
+          for (auto& a : sargs)
+            if (a == "--probe-data") a = "";  // resolved below
+          for (size_t i = 0; i + 1 < sargs.size(); ++i)
+            if (sargs[i].empty()) sargs[i] = "--probe-data", sargs[i + 1] = job.resolve(sargs[i + 1]);
+          if (!cell.allocate.score.empty()) {
+            QS_CHECK(cell.allocate.score == "kl-probe" || cell.allocate.score == "output-error",
+                     "score = " << cell.allocate.score << ": expected kl-probe or output-error (alpha cannot price candidates)");
+            QS_CHECK(cell.allocate.score != "kl-probe" || section_kl,
+                     "score = kl-probe needs [sensitivity] score = output-error,kl-probe");
+          }
+          QS_CHECK(std::isnan(cell.allocate.avg_bits) || std::isnan(cell.allocate.size_mb),
+                   "give one budget: target-avg-bits or target-size-mb");
+          QS_CHECK(!std::isnan(cell.allocate.avg_bits) || !std::isnan(cell.allocate.size_mb) || !cell.allocate.strategy.empty(),
+                   "no budget: give target-avg-bits or target-size-mb (or a strategy, whose natural target is used)");
+          if (!cell.allocate.strategy.empty()) natural_target_bits(cell.allocate.strategy);
+          const std::vector<GridSpec> dflt = section_has_palette ? section_palette : strategy_palette("adaptive");
+          cell.alloc_palette = request_palette(cell.allocate, dflt);
+          if (section_has_palette)
+            for (const GridSpec& g : cell.alloc_palette) {
+              bool in = false;
+              for (const GridSpec& h : section_palette) in |= g.bits == h.bits && g.group_size == h.group_size;
+              QS_CHECK(in, "candidate " << g.bits << ":" << g.group_size << " is not in [sensitivity]'s palette "
+                                        << palette_string(section_palette));
+            }
+        } catch (const Error& err) {
+          QS_THROW(f << ": cell " << (label.empty() ? "0" : label) << ": [allocate]: " << err.what());
+        }
+        SensitivitySpec* spec = nullptr;
+        for (auto& x : plan.sensitivities)
+          if (x.key == cell.sensitivity) spec = &x;
+        if (!spec) {
+          plan.sensitivities.push_back({cell.sensitivity, sargs, section_has_palette ? section_palette : std::vector<GridSpec>{}, section_kl});
+          spec = &plan.sensitivities.back();
+        }
+        if (!section_has_palette)
+          for (const GridSpec& g : cell.alloc_palette) {
+            bool in = false;
+            for (const GridSpec& h : spec->palette) in |= g.bits == h.bits && g.group_size == h.group_size;
+            if (!in) spec->palette.push_back(g);
+          }
+      }
+      cell.quantize = q;
+      cell.eval = ev;
+      std::string canon;
+      for (const auto& [k, v] : cell.params)
+        if (!kNotInId.count(k)) canon += k + "=" + v + "\n";
+      cell.id = fnv1a_hex(canon, 12);
+      bool repeat = false;
+      for (const auto& other : plan.cells)
+        if (other.id == cell.id) {
+          QS_CHECK(std::find(ids_here.begin(), ids_here.end(), cell.id) == ids_here.end(),
+                   f << ": cells '" << other.label << "' and '" << label << "' are the same experiment (a repeated value on an axis?)");
+          repeat = true;  // another variant has it already
+        }
+      ids_here.push_back(cell.id);
+      if (repeat) continue;
+      if (!plan.eval_data.empty()) {
+        cell.baseline = baseline_key(ev);
+        bool found = false;
+        for (auto& b : plan.baselines)
+          if (b.key == cell.baseline) found = true, b.eval.kl |= ev.kl;
+        if (!found) plan.baselines.push_back({cell.baseline, ev});
+      }
+      plan.cells.push_back(std::move(cell));
+    }
+  };
+  if (quantize) {
+    for (const std::string& v : variants) {
+      JobFile vjob = job;  // this variant's [allocate.NAME] keys join [allocate]'s
+      vjob.entries.clear();
+      for (const JobEntry& e : job.entries) {
+        if (e.section == "allocate" && !v.empty() && job.find(v, e.key)) continue;  // the variant's value wins
+        if (e.section.rfind("allocate.", 0) == 0) {
+          if (e.section != v) continue;
+          JobEntry r = e;
+          r.section = "allocate";
+          vjob.entries.push_back(r);
+        } else {
+          vjob.entries.push_back(e);
+        }
+      }
+      expand(vjob, v);
+    }
+    for (auto& sp : plan.sensitivities)
+      std::sort(sp.palette.begin(), sp.palette.end(), [](const GridSpec& a, const GridSpec& b) {
+        return a.bits != b.bits ? a.bits < b.bits : a.group_size < b.group_size;
+      });
   }
   if (!quantize && !plan.eval_data.empty()) {  // a job without cells still evaluates the model
     EvalArgs ev;

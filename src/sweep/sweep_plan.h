@@ -21,6 +21,12 @@ using Params = std::vector<std::pair<std::string, std::string>>;  // "quantize.b
 
 struct SweepCell {
   int index = 0;
+  // [allocate] cells: their plan is allocated from the shared sensitivity `sensitivity` (a
+  // SensitivitySpec key) just before they quantize.
+  bool allocated = false;
+  AllocateRequest allocate;
+  std::vector<GridSpec> alloc_palette;  // the candidates it chooses from
+  std::string sensitivity;
   std::string id;     // 12 hex digits
   std::string label;  // the cell's grid coordinates: "method=rtn bits=3 group-size=64"
   Params params;      // normalised, quantize.* then eval.*
@@ -32,6 +38,17 @@ struct SweepCell {
 struct BaselineSpec {  // one per distinct evaluation setting (protocol, ctx, batch)
   std::string key;     // "fp-<8 hex>"
   EvalArgs eval;       // kl = whether any cell needs the reference hidden states
+};
+
+// One shared `qsweep sensitivity` run: the cells' [quantize] settings that shape the scores
+// (method, calibration) with the [sensitivity] section on top; palette: the section's, else the
+// union of the candidates its cells choose from (a candidate's scores do not depend on the
+// others, so adding one re-scores but does not change the cells that were there).
+struct SensitivitySpec {
+  std::string key;                // "sens-<8 hex>" of the normalised settings, palette excluded unless set
+  std::vector<std::string> args;  // qsweep sensitivity's options, without model, calib, output-dir, threads, palette
+  std::vector<GridSpec> palette;
+  bool has_kl = false;
 };
 
 struct SweepPlan {
@@ -46,9 +63,11 @@ struct SweepPlan {
   std::vector<Axis> axes;
   std::vector<SweepCell> cells;  // grid order
   std::vector<BaselineSpec> baselines;
+  std::vector<SensitivitySpec> sensitivities;
   bool spectrum = false, calibrate = false;
   std::vector<std::string> spectrum_args, calibrate_args;  // the sections as command-line args
   const BaselineSpec* baseline(const std::string& key) const;
+  const SensitivitySpec* sensitivity(const std::string& key) const;
 };
 
 SweepPlan make_sweep_plan(JobFile job);

@@ -19,7 +19,7 @@ namespace {
 const char* const kMetricNames[] = {"perplexity",      "baseline_perplexity", "kl_divergence",
                                     "top1_agreement",  "bits_per_weight",     "model_bytes",
                                     "model_bits",      "quantize_seconds",    "eval_seconds",
-                                    "seconds"};
+                                    "seconds",         "predicted_score"};
 
 size_t metric_index(const char* name) {
   for (size_t i = 0; i < sizeof(kMetricNames) / sizeof(kMetricNames[0]); ++i)
@@ -30,7 +30,7 @@ size_t metric_index(const char* name) {
 
 std::vector<double> metric_values(const CellMetrics& m) {
   return {m.perplexity, m.baseline_perplexity, m.kl_divergence, m.top1_agreement, m.bits_per_weight,
-          m.model_bytes, m.model_bytes * 8, m.quantize_seconds, m.eval_seconds, m.seconds};
+          m.model_bytes, m.model_bytes * 8, m.quantize_seconds, m.eval_seconds, m.seconds, m.predicted_score};
 }
 
 

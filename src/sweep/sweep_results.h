@@ -17,6 +17,7 @@ struct CellMetrics {
   double perplexity = kNone, baseline_perplexity = kNone, kl_divergence = kNone, top1_agreement = kNone;
   double bits_per_weight = kNone, model_bytes = kNone;
   double quantize_seconds = 0, eval_seconds = 0, seconds = 0;
+  double predicted_score = kNone;  // [allocate] cells: the allocation's summed per-layer score
 };
 
 // Written by the cell group's first rank after its stage files; `complete` is the last attribute.
