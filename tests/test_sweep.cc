@@ -153,6 +153,52 @@ TEST(SweepPlan, BaselinesPerEvaluationSetting) {
   EXPECT_TRUE(p.baselines[0].eval.kl);
 }
 
+TEST(SweepPlan, AllocateVariantsShareScoresAndJoinCells) {
+  const std::string body = std::string(kHeader) +
+                           "[quantize]\nmethod = gptq\nn-calib = 8\n"
+                           "[sensitivity]\nscore = output-error,kl-probe\nprobe-windows = 2\n"
+                           "[allocate.A]\nstrategy = conservative, adaptive, aggressive\n"
+                           "[allocate.C]\nstrategy = adaptive\ntarget-avg-bits = 3.0, 4, 5.0\n"
+                           "[allocate.D]\npalette = 3:128 4:128, 2:64 8:256\ntarget-size-mb = 3.5\nscore = output-error\n";
+  const SweepPlan p = make_sweep_plan(read_job_file(write_job("alloc.ini", body)));
+  // A's adaptive (natural target 4.0) is C's "4": one cell; 3 + 2 + 2.
+  ASSERT_EQ(p.cells.size(), 7u);
+  std::vector<std::string> labels;
+  for (const auto& c : p.cells) labels.push_back(c.label);
+  EXPECT_EQ(labels[1], "A strategy=adaptive");
+  EXPECT_EQ(labels[3], "C target-avg-bits=3.0");
+  EXPECT_EQ(labels[4], "C target-avg-bits=5.0");
+  EXPECT_EQ(labels[5], "D palette=3:128 4:128");
+  for (const auto& c : p.cells) {
+    EXPECT_TRUE(c.allocated);
+    EXPECT_EQ(c.sensitivity, p.cells[0].sensitivity);  // one scoring for every cell
+  }
+  EXPECT_EQ(p.cells[0].allocate.avg_bits, 5.0);  // conservative's natural target
+  EXPECT_EQ(p.cells[2].allocate.avg_bits, 3.0);
+  EXPECT_EQ(p.cells[5].alloc_palette.size(), 2u);
+  ASSERT_EQ(p.sensitivities.size(), 1u);
+  // The union: adaptive (5 x 3) holds conservative and aggressive; D adds 8:256 (2:64 is adaptive's).
+  EXPECT_EQ(p.sensitivities[0].palette.size(), 15u);
+  EXPECT_TRUE(p.sensitivities[0].has_kl);
+  // Another method scores separately; a different budget does not.
+  const SweepPlan q = make_sweep_plan(read_job_file(write_job("alloc2.ini",
+      std::string(kHeader) + "[quantize]\nmethod = rtn, gptq\n[allocate]\ntarget-avg-bits = 3, 4\n")));
+  ASSERT_EQ(q.cells.size(), 4u);
+  EXPECT_EQ(q.sensitivities.size(), 2u);
+  EXPECT_EQ(q.cells[0].sensitivity, q.cells[1].sensitivity);
+  EXPECT_NE(q.cells[0].sensitivity, q.cells[2].sensitivity);
+  // Errors before any work.
+  auto err = [&](const std::string& extra) {
+    return error_of([&] { make_sweep_plan(read_job_file(write_job("bad.ini", std::string(kHeader) + "[quantize]\nmethod = rtn\n" + extra))); });
+  };
+  EXPECT_NE(err("[allocate]\nstrategy = bold\n").find("expected conservative, adaptive or aggressive"), std::string::npos);
+  EXPECT_NE(err("[allocate]\ntarget-avg-bits = 3\ntarget-size-mb = 3\n").find("give one budget"), std::string::npos);
+  EXPECT_NE(err("[allocate]\npalette = 3:128\n").find("no budget"), std::string::npos);
+  EXPECT_NE(err("[allocate]\ntarget-avg-bits = 3\nscore = kl-probe\n").find("needs [sensitivity] score"), std::string::npos);
+  EXPECT_NE(err("[sensitivity]\nfoo = 1\n").find("not an option of qsweep sensitivity"), std::string::npos);
+  EXPECT_NE(err("[allocat]\ntarget-avg-bits = 3\n").find("unknown section"), std::string::npos);
+}
+
 TEST(H5Diff, ComparesBitsAndIgnoresProvenanceAndTimings) {
   auto make = [&](const std::string& name, double metric, double secs, const std::string& host, float nan_payload) {
     H5Writer w(scratch() + "/" + name);

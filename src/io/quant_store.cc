@@ -1,6 +1,8 @@
 // quant_store.cc — writing and reading quantized.h5.
 #include "io/quant_store.h"
 
+#include <cmath>
+
 #include "core/error.h"
 #include "io/h5_reader.h"
 
@@ -83,6 +85,11 @@ void QuantizedFileWriter::write_linear(const LinearResult& r) {
     w_.attr(p, "gptq_damp", r.gptq_damp);
     w_.attr(p, "awq_clip_shrink", r.awq_clip_shrink);
     w_.attr(p, "dead_columns", int64_t(r.dead_columns));
+    if (!std::isnan(r.refine_before)) {  // --refine: moves and the objective it lowered
+      w_.attr(p, "refine_moves", r.refine_moves);
+      w_.attr(p, "refine_objective_before", r.refine_before);
+      w_.attr(p, "refine_objective_after", r.refine_after);
+    }
   }
 }
 

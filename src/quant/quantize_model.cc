@@ -101,6 +101,7 @@ void put_linear(Bytes& o, const LinearResult& r) {
   o.put_vec(r.q.codes); o.put_vec(r.q.scales); o.put_vec(r.q.zeros); o.put_vec(r.q.g_idx);
   o.put(r.weight_mse); o.put(r.output_error); o.put(r.seconds); o.put(r.awq_alpha); o.put(r.gptq_damp); o.put(r.awq_clip_shrink);
   o.put<int>(r.dead_columns);
+  o.put<int64_t>(r.refine_moves); o.put(r.refine_before); o.put(r.refine_after);
   o.put_vec(r.palette_error);
   o.put<uint64_t>(r.palette_q.size());
   for (const QuantizedLinear& q : r.palette_q) {
@@ -116,6 +117,7 @@ void get_linear(Bytes& i, LinearResult& r) {
   r.q.g_idx = i.get_vec<int32_t>();
   r.weight_mse = i.get<double>(); r.output_error = i.get<double>(); r.seconds = i.get<double>();
   r.awq_alpha = i.get<double>(); r.gptq_damp = i.get<double>(); r.awq_clip_shrink = i.get<double>(); r.dead_columns = i.get<int>();
+  r.refine_moves = i.get<int64_t>(); r.refine_before = i.get<double>(); r.refine_after = i.get<double>();
   r.palette_error = i.get_vec<double>();
   r.palette_q.resize(i.get<uint64_t>());
   for (QuantizedLinear& q : r.palette_q) {
@@ -215,6 +217,29 @@ void quantize_weights(LinearResult& res, const float* M, int out, int in, const 
   } else {
     res.q = quantize_rtn(M, out, in, g);
   }
+}
+
+// --refine: greedy rounding on the codes of `res.q`, which approximate M (AWQ: the scaled weights,
+// whose inputs are x / cs). x̄ and Σxxᵀ are those of the inputs the layer sees.
+void refine_weights(LinearResult& res, const float* M, int in, const InputStats& st, const std::vector<float>& cs,
+                    const QuantizeOptions& opt) {
+  if (opt.refine == Refine::None) return;
+  RefineResult rr;
+  if (opt.refine == Refine::Greedy) {
+    std::vector<double> xbar(static_cast<size_t>(in));
+    for (int c = 0; c < in; ++c) xbar[static_cast<size_t>(c)] = st.sum[static_cast<size_t>(c)] / st.tokens / (cs.empty() ? 1.0 : cs[static_cast<size_t>(c)]);
+    rr = refine_greedy(res.q, M, xbar, opt.outlier_percent);
+  } else if (cs.empty()) {
+    rr = refine_greedy_exact(res.q, M, st.gram);
+  } else {
+    std::vector<double> gs = st.gram;
+    for (int a = 0; a < in; ++a)
+      for (int b = 0; b < in; ++b) gs[static_cast<size_t>(a) * in + b] /= static_cast<double>(cs[static_cast<size_t>(a)]) * cs[static_cast<size_t>(b)];
+    rr = refine_greedy_exact(res.q, M, gs);
+  }
+  res.refine_moves = rr.moves;
+  res.refine_before = rr.before;
+  res.refine_after = rr.after;
 }
 
 // Weight MSE and output error of the effective weight diag(rs)·Ŵ·diag(cs)⁻¹ against the
@@ -423,11 +448,13 @@ QuantizeSummary quantize_model(const LlamaWeights& model, const CalibWindows& ca
       } else {
         quantize_weights(res, M, out, in, st, g, opt);
       }
+      refine_weights(res, M, in, st, cs, opt);
       res.awq_alpha = awq_alpha[li];
       error_metrics(res, W, out, in, st, rs, cs);
       for (const GridSpec& pg : opt.palette) {  // sensitivity: the same layer on each palette grid
         LinearResult alt;
         quantize_weights(alt, M, out, in, st, pg, opt);
+        refine_weights(alt, M, in, st, cs, opt);
         error_metrics(alt, W, out, in, st, rs, cs);
         res.palette_error.push_back(alt.output_error);
         if (opt.keep_palette_weights) res.palette_q.push_back(std::move(alt.q));

@@ -32,6 +32,7 @@
 #include "model/llama_weights.h"
 #include "quant/gptq.h"
 #include "quant/grid.h"
+#include "quant/refine.h"
 #include "stats/activation_stats.h"
 
 namespace qsweep {
@@ -73,6 +74,8 @@ struct QuantizeOptions {
   bool awq_l2 = true;  // salience sqrt(mean x²); false: mean |x| (AutoAWQ)
   bool awq_clip = false;
   GptqOptions gptq;
+  Refine refine = Refine::None;   // a rounding refinement after the method (quant/refine.h)
+  double outlier_percent = 0.05;  // greedy: share of the largest |x̄| channels masked
   bool quantize_lm_head = false;
   bool stats_only = false;  // qsweep calibrate: full-precision statistics, no Gram, no quantization
   bool progress = true;
@@ -97,6 +100,8 @@ struct LinearResult {
   double gptq_damp = std::numeric_limits<double>::quiet_NaN();
   double awq_clip_shrink = std::numeric_limits<double>::quiet_NaN();  // mean shrink chosen
   int dead_columns = 0;
+  int64_t refine_moves = 0;  // --refine: codes moved, and the refinement's objective before/after
+  double refine_before = std::numeric_limits<double>::quiet_NaN(), refine_after = std::numeric_limits<double>::quiet_NaN();
   std::vector<double> palette_error;  // output error per QuantizeOptions::palette grid
   std::vector<QuantizedLinear> palette_q;  // with keep_palette_weights: the weights per palette grid
 };

@@ -57,7 +57,7 @@ BlockCalibStats::BlockCalibStats(const ModelConfig& cfg, int seq_len, double thr
   size_t off = 0;
   for (int i = 0; i < kNumBlockInputs; ++i) {
     offset_[i] = off;
-    off += 2 * static_cast<size_t>(channels_[i]) + 6;
+    off += 3 * static_cast<size_t>(channels_[i]) + 6;  // sum_sq, sum_abs, s1..s4, below, tokens, sum
     max_abs_[i].assign(static_cast<size_t>(channels_[i]), 0.0);
     if (with_gram_) grams_.emplace_back(channels_[i]);
   }
@@ -92,7 +92,7 @@ void BlockCalibStats::on_linear_input(const LinearInput& in) {
   const int64_t tiles_per_seq = (seq + kRows - 1) / kRows;
   const int64_t n_seq = (in.rows + seq - 1) / seq;
   const int64_t tiles = n_seq * tiles_per_seq;
-  const size_t W = 3 * static_cast<size_t>(C) + 5;  // sum_sq, sum_abs, max_abs, s1..s4, below
+  const size_t W = 4 * static_cast<size_t>(C) + 5;  // sum_sq, sum_abs, max_abs, s1..s4, below, sum
   std::vector<double> part(static_cast<size_t>(tiles) * W, 0.0), cut(static_cast<size_t>(n_seq));
 #pragma omp parallel for schedule(static)
   for (int64_t q = 0; q < n_seq; ++q) {
@@ -116,6 +116,7 @@ void BlockCalibStats::on_linear_input(const LinearInput& in) {
     double* psq = pt;
     double* pab = pt + C;
     double* pmx = pt + 2 * C;
+    double* psum = pt + 3 * C + 5;
     double m1 = 0, m2 = 0, m3 = 0, m4 = 0, below = 0;
     const double ct = cut[q];
     for (int64_t r = r0; r < r1; ++r) {
@@ -125,6 +126,7 @@ void BlockCalibStats::on_linear_input(const LinearInput& in) {
         const double v = xr[c], a = std::fabs(v), v2 = v * v;
         psq[c] += v2;
         pab[c] += a;
+        psum[c] += v;
         pmx[c] = a > pmx[c] ? a : pmx[c];
         m1 += v;
         m2 += v2;
@@ -140,6 +142,7 @@ void BlockCalibStats::on_linear_input(const LinearInput& in) {
     for (int c = 0; c < C; ++c) {
       st[c] += pt[c];
       st[C + c] += pt[C + c];
+      st[2 * C + 6 + c] += pt[3 * C + 5 + c];
       mx[c] = std::max(mx[c], pt[2 * C + c]);
     }
     for (int k = 0; k < 5; ++k) st[2 * C + k] += pt[3 * C + k];
@@ -167,6 +170,7 @@ void BlockCalibStats::reduce(const Comm& comm) {
     t.channels = C;
     t.sum_sq.assign(st, st + C);
     t.sum_abs.assign(st + C, st + 2 * C);
+    t.sum.assign(st + 2 * C + 6, st + 3 * C + 6);
     t.s1 = st[2 * C]; t.s2 = st[2 * C + 1]; t.s3 = st[2 * C + 2]; t.s4 = st[2 * C + 3];
     t.n_below = st[2 * C + 4];
     t.tokens = st[2 * C + 5];

@@ -35,6 +35,7 @@ BlockInput input_of(Linear l);
 struct InputStats {
   int channels = 0;
   std::vector<double> sum_sq, sum_abs, max_abs;  // per channel
+  std::vector<double> sum;                       // per channel, signed (the mean input x̄ = sum / tokens)
   double tokens = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, n_below = 0;
   std::vector<double> gram;  // channels x channels, Σ x xᵀ (empty unless requested)
   double elements() const { return tokens * channels; }

@@ -172,6 +172,43 @@ void frontier_plots(std::ostringstream& o, const ReportData& d) {
   }
 }
 
+// [allocate] cells: the score each allocation predicted (the sum of its layers' scores) against
+// the KL measured on every evaluation file, with the line y = x.
+void allocation_plot(std::ostringstream& o, const ReportData& d) {
+  if (d.column("predicted_score") < 0) return;
+  Plot p;
+  p.title = "allocations: predicted score vs measured KL-divergence";
+  p.xlabel = "predicted (sum of per-layer scores)";
+  p.ylabel = "measured KL";
+  const bool several = d.datasets.size() > 1;
+  double hi = 0;
+  for (size_t k = 0; k < d.datasets.size(); ++k) {
+    const std::string col = several ? "kl_divergence[" + d.datasets[k] + "]" : "kl_divergence";
+    if (d.column(col) < 0) continue;
+    PlotSeries s{d.datasets[k], series_color(k)};
+    for (size_t r = 0; r < d.rows.size(); ++r) {
+      const double x = d.number(r, "predicted_score"), y = d.number(r, col);
+      if (!std::isfinite(x) || !std::isfinite(y)) continue;
+      s.x.push_back(x);
+      s.y.push_back(y);
+      s.tips.push_back(d.text(r, "label") + ": predicted " + report_format(x, 6) + ", measured " + report_format(y, 6));
+      hi = std::max(hi, std::max(x, y));
+    }
+    if (!s.x.empty()) p.series.push_back(s);
+  }
+  if (p.series.empty()) return;
+  PlotSeries diag{"y = x", "#888"};
+  diag.line = true;
+  diag.markers = false;
+  diag.x = {0, hi};
+  diag.y = {0, hi};
+  p.series.push_back(diag);
+  o << "<h2>Mixed-precision allocations</h2>\n<p class=\"note\">Each point an [allocate] cell: the summed per-layer "
+       "score its plan was chosen by (scores assumed to add over layers) against the KL-divergence measured on each "
+       "evaluation file. Only the in-domain text is on the scores' scale when they are kl-probe scores of that text.</p>\n"
+    << svg_plot(p, 560, 420);
+}
+
 void layer_plots(std::ostringstream& o, const ReportData& d) {
   if (d.layer_error.empty() && d.spectrum_alpha.empty()) return;
   o << "<h2>Per layer</h2>\n";
@@ -240,6 +277,7 @@ std::string report_html(const ReportData& d) {
   cells_table(o, d);
   winner_tables(o, d);
   frontier_plots(o, d);
+  allocation_plot(o, d);
   layer_plots(o, d);
   o << "<script>\n" << kScript << "\n</script>\n</body></html>\n";
   return o.str();

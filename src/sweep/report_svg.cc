@@ -47,6 +47,9 @@ std::vector<ReportColumn> report_cell_columns(const ReportData& d) {
     c.push_back({"acc_norm " + t, "acc_norm[" + t + "]", 4});
     c.push_back({"acc_llamacpp " + t, "acc_llamacpp[" + t + "]", 4});
   }
+  bool allocated = false;  // [allocate] cells have a predicted score
+  for (size_t r = 0; r < d.rows.size(); ++r) allocated |= std::isfinite(d.number(r, "predicted_score"));
+  if (allocated) c.push_back({"predicted", "predicted_score", 6});
   c.push_back({"seconds", "seconds", 1});
   c.push_back({"error", "error"});
   std::vector<ReportColumn> out;

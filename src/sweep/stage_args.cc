@@ -46,6 +46,8 @@ void add_quantize_cell_options(po::options_description& d, QuantizeArgs& a) {
       ("gptq-damp", po::value(&opt.gptq.damp)->default_value(0.01), "GPTQ: damping as a fraction of mean(diag H)")
       ("gptq-act-order", po::bool_switch(&opt.gptq.act_order), "GPTQ: columns by decreasing H_ii, static groups")
       ("gptq-block-size", po::value(&opt.gptq.block_size)->default_value(128), "GPTQ: columns per lazy-update block")
+      ("refine", po::value(&a.refine)->default_value("none"), "rounding refinement after the method: none, greedy (per row and group, single code moves that reduce |Σ x̄ (w − ŵ)|, x̄ the mean input with --outlier-percent of it masked) or greedy-exact (per row, moves that reduce (w − ŵ)ᵀ Σxxᵀ (w − ŵ)); lm_head is not refined")
+      ("outlier-percent", po::value(&opt.outlier_percent)->default_value(0.05), "--refine greedy: share of input channels with the largest |x̄| left out of the mean-output error")
       ("quantize-lm-head", po::bool_switch(&a.lm_head), "also quantize lm_head (GPTQ with the final-norm inputs' Hessian; RTN for rtn and awq)");
 }
 
@@ -75,6 +77,8 @@ void finish_quantize_args(QuantizeArgs& a) {
   opt.awq_l2 = a.salience == "l2";
   QS_CHECK(!opt.awq_clip || opt.method == QuantMethod::Awq, "--awq-clip applies to --method awq only");
   opt.quantize_lm_head = a.lm_head;
+  opt.refine = parse_refine(a.refine);
+  QS_CHECK(opt.outlier_percent >= 0 && opt.outlier_percent < 1, "--outlier-percent " << opt.outlier_percent << " must lie in [0, 1)");
   QS_CHECK(opt.gptq.damp > 0, "--gptq-damp must be positive");
   QS_CHECK(opt.gptq.block_size >= 1, "--gptq-block-size " << opt.gptq.block_size << " must be at least 1");
   QS_CHECK(a.n_calib >= 1, "--n-calib " << a.n_calib << " must be at least 1");
@@ -129,6 +133,8 @@ void write_quantize_attrs(H5Writer& w, const QuantizeArgs& a, const QuantizeSumm
   w.attr("/", "gptq_damp", opt.gptq.damp);
   w.attr("/", "gptq_act_order", int64_t(opt.gptq.act_order));
   w.attr("/", "gptq_block_size", int64_t(opt.gptq.block_size));
+  w.attr("/", "refine", std::string(refine_name(opt.refine)));
+  w.attr("/", "outlier_percent", opt.outlier_percent);
   w.attr("/", "bits_per_weight", sum.bits_per_weight());
   w.attr("/", "model_bytes", sum.model_bytes());
   w.attr("/", "quantized_params", sum.quantized_params);
