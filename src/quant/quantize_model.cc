@@ -373,9 +373,23 @@ QuantizeSummary quantize_model(const LlamaWeights& model, const CalibWindows& ca
       auto searches = run_distributed(cost, [&](size_t k) {
         const Group& g = groups[k];
         const InputStats& st = stats.input(g.input);
+        // Noise of std σ·RMS per input element adds σ²RMS² to every mean x² and tokens·σ²RMS² to
+        // the Gram's diagonal (the noise is independent of x and across channels).
+        double var = 0;
+        if (opt.noise_std > 0) {
+          double ss = 0;
+          for (double v : st.sum_sq) ss += v;
+          var = opt.noise_std * opt.noise_std * ss / (st.tokens * st.channels);
+        }
         std::vector<double> sal(st.channels);
         for (int c = 0; c < st.channels; ++c)
-          sal[c] = opt.awq_l2 ? std::sqrt(st.sum_sq[c] / st.tokens) : st.sum_abs[c] / st.tokens;
+          sal[c] = opt.awq_l2 ? std::sqrt(st.sum_sq[c] / st.tokens + var) : st.sum_abs[c] / st.tokens;
+        std::vector<double> noisy_gram;
+        if (var > 0) {
+          noisy_gram = st.gram;
+          for (int c = 0; c < st.channels; ++c) noisy_gram[static_cast<size_t>(c) * st.channels + c] += st.tokens * var;
+        }
+        const std::vector<double>& gram = var > 0 ? noisy_gram : st.gram;
         std::vector<const float*> ws;
         std::vector<int> outs;
         std::vector<GridSpec> grids;
@@ -384,7 +398,7 @@ QuantizeSummary quantize_model(const LlamaWeights& model, const CalibWindows& ca
           outs.push_back(w->out_features(l));
           grids.push_back(opt.grid_for(linear_module_name(blk, l)));
         }
-        const AwqSearch s = awq_search(ws, outs, st.channels, st.gram, sal, grids, opt.awq_grid);
+        const AwqSearch s = awq_search(ws, outs, st.channels, gram, sal, grids, opt.awq_grid);
         Bytes o;
         o.put(s.alpha);
         o.put_vec(s.scales);

@@ -73,6 +73,10 @@ struct QuantizeOptions {
   int awq_grid = 20;
   bool awq_l2 = true;  // salience sqrt(mean x²); false: mean |x| (AutoAWQ)
   bool awq_clip = false;
+  // AWQ's noise-robust scale search: Gaussian input noise of std noise_std × the input's RMS, in
+  // closed form (the search's error and the L2 salience are quadratic in the inputs):
+  // Σxxᵀ + tokens·σ²·RMS²·I and mean x² + σ²·RMS². 0: off.
+  double noise_std = 0;
   GptqOptions gptq;
   Refine refine = Refine::None;   // a rounding refinement after the method (quant/refine.h)
   double outlier_percent = 0.05;  // greedy: share of the largest |x̄| channels masked

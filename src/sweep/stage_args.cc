@@ -2,6 +2,8 @@
 // stages, shared by `qsweep quantize`, `qsweep eval` and `qsweep run`.
 #include "sweep/stage_args.h"
 
+#include <cmath>
+
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
@@ -42,6 +44,7 @@ void add_quantize_cell_options(po::options_description& d, QuantizeArgs& a) {
       ("sparsity-threshold", po::value(&opt.sparsity_threshold)->default_value(0.01), "sparsity: share of |x| below this x the input's RMS")
       ("awq-grid", po::value(&opt.awq_grid)->default_value(20), "AWQ: number of α grid points")
       ("awq-salience", po::value(&a.salience)->default_value("l2"), "AWQ's activation salience per input channel: l2 (root mean x², the standard AWQ of the study, matching the squared-error objective) or l1 (mean |x|, AutoAWQ's get_act_scale)")
+      ("noise-std", po::value(&opt.noise_std)->default_value(0.0), "AWQ: noise-robust scale search — Gaussian input noise of this std relative to the input's RMS, in closed form (Σxxᵀ + n·σ²·RMS²·I in the search's error, mean x² + σ²·RMS² in the L2 salience); 0: off")
       ("awq-clip", po::bool_switch(&opt.awq_clip), "AWQ: clipping search on each group's weights (not q/k), as AutoAWQ's auto_clip")
       ("gptq-damp", po::value(&opt.gptq.damp)->default_value(0.01), "GPTQ: damping as a fraction of mean(diag H)")
       ("gptq-act-order", po::bool_switch(&opt.gptq.act_order), "GPTQ: columns by decreasing H_ii, static groups")
@@ -78,6 +81,9 @@ void finish_quantize_args(QuantizeArgs& a) {
   QS_CHECK(!opt.awq_clip || opt.method == QuantMethod::Awq, "--awq-clip applies to --method awq only");
   opt.quantize_lm_head = a.lm_head;
   opt.refine = parse_refine(a.refine);
+  QS_CHECK(opt.noise_std >= 0 && std::isfinite(opt.noise_std), "--noise-std " << opt.noise_std << " must be a finite number >= 0");
+  QS_CHECK(opt.noise_std == 0 || opt.method == QuantMethod::Awq, "--noise-std applies to --method awq only (its scale search)");
+  QS_CHECK(opt.noise_std == 0 || opt.awq_l2, "--noise-std needs --awq-salience l2 (mean |x| has no closed form under noise)");
   QS_CHECK(opt.outlier_percent >= 0 && opt.outlier_percent < 1, "--outlier-percent " << opt.outlier_percent << " must lie in [0, 1)");
   QS_CHECK(opt.gptq.damp > 0, "--gptq-damp must be positive");
   QS_CHECK(opt.gptq.block_size >= 1, "--gptq-block-size " << opt.gptq.block_size << " must be at least 1");
@@ -134,6 +140,7 @@ void write_quantize_attrs(H5Writer& w, const QuantizeArgs& a, const QuantizeSumm
   w.attr("/", "gptq_act_order", int64_t(opt.gptq.act_order));
   w.attr("/", "gptq_block_size", int64_t(opt.gptq.block_size));
   w.attr("/", "refine", std::string(refine_name(opt.refine)));
+  w.attr("/", "noise_std", opt.noise_std);
   w.attr("/", "outlier_percent", opt.outlier_percent);
   w.attr("/", "bits_per_weight", sum.bits_per_weight());
   w.attr("/", "model_bytes", sum.model_bytes());

@@ -4,7 +4,8 @@
 # every layer's output error (its objective, also for AWQ's scaled weights) and --refine greedy
 # its own objective (Σ|e| over rows and groups) in every layer; 1 and 2 ranks store identical
 # files; on held-out text greedy-exact's KL is at most 2% above its base method's. Bad values of
-# --refine and --outlier-percent stop quantize with a clear error.
+# --refine and --outlier-percent stop quantize with a clear error. AWQ's noise-robust search
+# (--noise-std) is plain AWQ at 0 and changes the scales above it.
 # Args: $1 qsweep binary, $2 source dir, $3 shared dir.
 set -u
 QS=$1 SRC=$2
@@ -47,6 +48,20 @@ then ok "greedy-exact lowers every layer's output error and stays within 2% of t
 else bad "refinement objectives"; fi
 "${MPIRUN[@]}" -n 2 "$QS" quantize "${Q[@]}" --method gptq --refine greedy --output-dir "$tmp/gptq-greedy-2" >"$tmp/g2.out" 2>&1 || bad "2 ranks"
 "$QS" diff "$tmp/gptq-greedy/quantized.h5" "$tmp/gptq-greedy-2/quantized.h5" >"$tmp/diff.out" 2>&1 && ok "gptq + greedy: 1 rank = 2 ranks" || bad "1 vs 2 ranks: $(cat "$tmp/diff.out")"
+# Noise-robust AWQ: σ = 0 is plain AWQ bit for bit; σ > 0 changes the searched scales.
+"$QS" quantize "${Q[@]}" --method awq --noise-std 0 --output-dir "$tmp/awq-n0" >/dev/null 2>&1 &&
+  "$QS" diff "$tmp/awq-none/quantized.h5" "$tmp/awq-n0/quantized.h5" >"$tmp/d0" 2>&1 && ok "awq --noise-std 0 = awq" || bad "noise 0: $(cat "$tmp/d0")"
+"$QS" quantize "${Q[@]}" --method awq --noise-std 0.5 --output-dir "$tmp/awq-n5" >/dev/null 2>&1 || bad "awq --noise-std 0.5"
+if /usr/bin/python3 - "$tmp/awq-none/quantized.h5" "$tmp/awq-n5/quantized.h5" <<'PY'
+import sys, h5py
+a, b = h5py.File(sys.argv[1]), h5py.File(sys.argv[2])
+assert float(b.attrs["noise_std"]) == 0.5 and float(a.attrs["noise_std"]) == 0
+da = [float(a["layers"][n].attrs["awq_alpha"]) for n in a["layers"]]
+db = [float(b["layers"][n].attrs["awq_alpha"]) for n in b["layers"]]
+assert da != db, "noise changed no scale search"
+print(f"{sum(x != y for x, y in zip(da, db))} of {len(da)} layers' alpha changed")
+PY
+then ok "awq --noise-std 0.5 changes the scale search and is recorded"; else bad "noise-robust awq"; fi
 check() {  # check NAME EXPECTED ARGS...
   local name=$1 want=$2; shift 2
   if "$QS" quantize "${Q[@]}" --method rtn --output-dir "$tmp/bad" "$@" >"$tmp/o" 2>"$tmp/e"; then bad "$name accepted"
@@ -55,4 +70,5 @@ check() {  # check NAME EXPECTED ARGS...
 }
 check "unknown refinement" "expected none, greedy or greedy-exact" --refine greedier
 check "outlier share out of range" "must lie in [0, 1)" --refine greedy --outlier-percent 1.5
+check "noise without awq" "applies to --method awq only" --noise-std 0.01
 exit $fail
