@@ -58,6 +58,10 @@ void QuantizedFileWriter::on_block(const BlockResult& b) {
     w_.attr(p, "mean", s.mean());
     w_.attr(p, "std", s.std());
     w_.attr(p, "excess_kurtosis", s.excess_kurtosis());
+    if (i == static_cast<int>(BlockInput::GateUp) && !st.praq_importance.empty()) {
+      // --awq-salience praq: the importance the scale search used here, and AWQ's L2 salience
+      w_.dataset(p + "/praq_importance", st.praq_importance);
+    }
     w_.attr(p, "sparsity", s.sparsity());
   }
   for (const LinearResult& r : b.linears) write_linear(r);

@@ -15,7 +15,6 @@
 
 namespace qsweep {
 
-namespace {
 // y[M,N] = x[M,K] · w[N,K]^T + beta * y, computed as fixed tiles of kTileM rows x kTileN columns,
 // each a single-threaded sgemm (OpenBLAS's OpenMP build runs single-threaded inside a parallel
 // region), shared out dynamically over the threads. The tiling does not depend on the thread
@@ -38,6 +37,7 @@ void gemm_xwt(const float* x, const float* w, float* y, int64_t M, int N, int K,
     }
   }
 }
+namespace {
 template <typename T>
 T* sized(std::vector<T>& v, size_t n) {
   if (v.size() < n) v.resize(n);

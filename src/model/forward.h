@@ -27,6 +27,10 @@ struct LinearInput {
   int cols;
 };
 
+// y[M,N] = x[M,K] · w[N,K]^T + beta · y (row-major, leading dimension ldy), tiled so that the
+// result does not depend on the thread count (what every linear of the forward pass uses).
+void gemm_xwt(const float* x, const float* w, float* y, int64_t M, int N, int K, float beta, int64_t ldy);
+
 class LinearObserver {
  public:
   virtual ~LinearObserver() = default;

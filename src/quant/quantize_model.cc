@@ -16,6 +16,7 @@
 #include "model/forward.h"
 #include "quant/activation_store.h"
 #include "quant/awq.h"
+#include "quant/kl_probe.h"
 #include "stats/exact_gram.h"
 #include "stats/spectrum.h"
 
@@ -318,8 +319,9 @@ QuantizeSummary quantize_model(const LlamaWeights& model, const CalibWindows& ca
   };
 
   QuantizeSummary summary;
-  BlockStatsCache* cache =
-      opt.fp_stats_cache && !opt.propagate && !opt.quantize_lm_head && !opt.stats_only ? opt.fp_stats_cache : nullptr;
+  BlockStatsCache* cache = opt.fp_stats_cache && !opt.propagate && !opt.quantize_lm_head && !opt.stats_only && !opt.awq_praq
+                               ? opt.fp_stats_cache
+                               : nullptr;
   const bool cached = cache && cache->complete();  // no calibration forward pass at all
   Progress progress("quantize", cfg.num_hidden_layers, "blocks", 0.0);
   for (int blk = 0; blk < cfg.num_hidden_layers; ++blk) {
@@ -329,8 +331,19 @@ QuantizeSummary quantize_model(const LlamaWeights& model, const CalibWindows& ca
     std::unique_ptr<BlockCalibStats> block_stats;  // this block's own statistics, unless cached
     const BlockCalibStats* sp = cached ? cache->get(blk) : nullptr;
     if (!sp) {
+      PraqSpec praq;
+      if (opt.awq_praq && opt.method == QuantMethod::Awq && !opt.stats_only) {
+        praq.w_gate = w->linear(Linear::Gate);
+        praq.w_up = w->linear(Linear::Up);
+        praq.inter = w->out_features(Linear::Gate);
+        praq.hidden = w->in_features(Linear::Gate);
+        praq.noise_std = opt.noise_std;
+        praq.samples = opt.noise_samples;
+        praq.seed = 0x70726171;  // fixed: the draws depend on (block, chunk, draw) only
+        praq.block = blk;
+      }
       auto own = std::make_unique<BlockCalibStats>(cfg, T, opt.sparsity_threshold, !opt.stats_only,
-                                                   ChunkRange{n_chunks, c0, c1});
+                                                   ChunkRange{n_chunks, c0, c1}, praq.w_gate ? &praq : nullptr);
       Timer ft;
       // With propagation the full-precision outputs are not needed: the quantized block's are.
       run_chunks(blk, *w, own.get(), own.get(), !opt.propagate, stage);
@@ -342,6 +355,13 @@ QuantizeSummary quantize_model(const LlamaWeights& model, const CalibWindows& ca
       block_stats = std::move(own);
     }
     const BlockCalibStats& stats = *sp;
+    if (!stats.praq_importance.empty() && opt.progress) {
+      const InputStats& gu = stats.input(BlockInput::GateUp);
+      std::vector<double> l2(gu.sum_sq.size());
+      for (size_t c = 0; c < l2.size(); ++c) l2[c] = std::sqrt(gu.sum_sq[c] / gu.tokens);
+      log_info("quantize: block %d: Spearman(PRAQ importance, AWQ L2 salience) over the gate/up input channels %.4f", blk,
+               spearman(stats.praq_importance, l2));
+    }
     if (opt.stats_only) {
       BlockResult br;
       br.index = blk;
@@ -384,6 +404,10 @@ QuantizeSummary quantize_model(const LlamaWeights& model, const CalibWindows& ca
         std::vector<double> sal(st.channels);
         for (int c = 0; c < st.channels; ++c)
           sal[c] = opt.awq_l2 ? std::sqrt(st.sum_sq[c] / st.tokens + var) : st.sum_abs[c] / st.tokens;
+        if (opt.awq_praq && g.input == BlockInput::GateUp) {
+          QS_ASSERT(stats.praq_importance.size() == sal.size(), "PRAQ importance of block " << blk);
+          sal = stats.praq_importance;
+        }
         std::vector<double> noisy_gram;
         if (var > 0) {
           noisy_gram = st.gram;

@@ -72,6 +72,8 @@ struct QuantizeOptions {
   double sparsity_threshold = 0.01;
   int awq_grid = 20;
   bool awq_l2 = true;  // salience sqrt(mean x²); false: mean |x| (AutoAWQ)
+  bool awq_praq = false;  // gate/up: Robust-PRAQ's risk-aware importance (stats/praq.h); else L2
+  int noise_samples = 3;  // PRAQ's noise draws (with noise_std > 0)
   bool awq_clip = false;
   // AWQ's noise-robust scale search: Gaussian input noise of std noise_std × the input's RMS, in
   // closed form (the search's error and the L2 salience are quadratic in the inputs):

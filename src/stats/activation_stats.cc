@@ -51,7 +51,7 @@ void gram_xtx(const float* x, int64_t rows, int cols, double* out) {
 }
 
 BlockCalibStats::BlockCalibStats(const ModelConfig& cfg, int seq_len, double threshold, bool with_gram,
-                                 ChunkRange chunks)
+                                 ChunkRange chunks, const PraqSpec* praq)
     : seq_len_(seq_len), threshold_(threshold), with_gram_(with_gram), heads_(cfg.num_attention_heads) {
   channels_ = {cfg.hidden_size, cfg.q_dim(), cfg.hidden_size, cfg.intermediate_size};
   size_t off = 0;
@@ -62,7 +62,15 @@ BlockCalibStats::BlockCalibStats(const ModelConfig& cfg, int seq_len, double thr
     if (with_gram_) grams_.emplace_back(channels_[i]);
   }
   offset_[kNumBlockInputs] = off;
-  tree_ = std::make_unique<TreeSum>(chunks.n, chunks.first, chunks.last, off + static_cast<size_t>(heads_) + 1);
+  praq_off_ = off + static_cast<size_t>(heads_) + 1;
+  size_t total = praq_off_;
+  if (praq) {
+    QS_ASSERT(praq->hidden == channels_[static_cast<int>(BlockInput::GateUp)], "PRAQ width");
+    praq_ = std::make_unique<PraqAccumulator>(*praq);
+    total += static_cast<size_t>(praq->hidden);
+  }
+  chunk_index_ = chunks.first - 1;
+  tree_ = std::make_unique<TreeSum>(chunks.n, chunks.first, chunks.last, total);
 }
 
 BlockCalibStats::~BlockCalibStats() = default;
@@ -75,7 +83,8 @@ void BlockCalibStats::close_chunk() {
 
 void BlockCalibStats::begin_chunk() {
   close_chunk();
-  cur_.assign(offset_[kNumBlockInputs] + static_cast<size_t>(heads_) + 1, 0.0);
+  cur_.assign(praq_off_ + (praq_ ? static_cast<size_t>(channels_[static_cast<int>(BlockInput::GateUp)]) : 0), 0.0);
+  ++chunk_index_;
 }
 
 void BlockCalibStats::on_linear_input(const LinearInput& in) {
@@ -149,6 +158,7 @@ void BlockCalibStats::on_linear_input(const LinearInput& in) {
   }
   st[2 * C + 5] += static_cast<double>(in.rows);
   if (with_gram_) grams_[i].add(in.x, in.rows);
+  if (praq_ && i == static_cast<int>(BlockInput::GateUp)) praq_->add(in.x, in.rows, chunk_index_, cur_.data() + praq_off_);
 }
 
 void BlockCalibStats::on_attention_entropy(int, const double* sums, int n_seq, int n_heads, int seq_len) {
@@ -191,6 +201,13 @@ void BlockCalibStats::reduce(const Comm& comm) {
   const double* e = all.data() + offset_[kNumBlockInputs];
   entropy_sum.assign(e, e + heads_);
   entropy_queries = e[heads_];
+  if (praq_) {
+    const int C = channels_[static_cast<int>(BlockInput::GateUp)];
+    const double tokens = totals_[static_cast<int>(BlockInput::GateUp)].tokens;
+    praq_importance.resize(static_cast<size_t>(C));
+    for (int j = 0; j < C; ++j) praq_importance[static_cast<size_t>(j)] = std::sqrt(all[praq_off_ + static_cast<size_t>(j)] / tokens);
+    praq_.reset();
+  }
 }
 
 }  // namespace qsweep

@@ -24,6 +24,7 @@
 #include "dist/tree_sum.h"
 #include "model/config.h"
 #include "model/forward.h"
+#include "stats/praq.h"
 
 namespace qsweep {
 
@@ -54,8 +55,9 @@ struct ChunkRange {
 
 class BlockCalibStats : public LinearObserver {
  public:
+  // praq: also accumulate Robust-PRAQ's importance of the gate/up input (stats/praq.h).
   BlockCalibStats(const ModelConfig& cfg, int seq_len, double sparsity_threshold, bool with_gram,
-                  ChunkRange chunks = {});
+                  ChunkRange chunks = {}, const PraqSpec* praq = nullptr);
   ~BlockCalibStats() override;
   // Starts the rank's next chunk (chunks must come in order: first, first + 1, ...).
   void begin_chunk();
@@ -68,6 +70,7 @@ class BlockCalibStats : public LinearObserver {
   const InputStats& input(BlockInput i) const { return totals_[static_cast<int>(i)]; }
   std::vector<double> entropy_sum;  // per head
   double entropy_queries = 0;       // query positions per head
+  std::vector<double> praq_importance;  // with a PraqSpec: I_j per gate/up input channel (after reduce)
 
  private:
   void close_chunk();
@@ -78,6 +81,9 @@ class BlockCalibStats : public LinearObserver {
   std::array<int, kNumBlockInputs> channels_;
   std::array<size_t, kNumBlockInputs + 1> offset_;  // of each input's sums (and the entropy) in cur_
   std::vector<double> cur_;                         // the open chunk's sums; empty when none is open
+  std::unique_ptr<PraqAccumulator> praq_;
+  size_t praq_off_ = 0;                             // of the PRAQ sums in cur_ (after the entropy)
+  int64_t chunk_index_ = -1;                        // global index of the open chunk
   std::unique_ptr<TreeSum> tree_;
   std::array<std::vector<double>, kNumBlockInputs> max_abs_;
   std::vector<ExactGram> grams_;

@@ -43,7 +43,8 @@ void add_quantize_cell_options(po::options_description& d, QuantizeArgs& a) {
       ("scratch-dir", po::value(&opt.scratch_dir)->default_value(""), "folder for that scratch file (default: the output directory)")
       ("sparsity-threshold", po::value(&opt.sparsity_threshold)->default_value(0.01), "sparsity: share of |x| below this x the input's RMS")
       ("awq-grid", po::value(&opt.awq_grid)->default_value(20), "AWQ: number of α grid points")
-      ("awq-salience", po::value(&a.salience)->default_value("l2"), "AWQ's activation salience per input channel: l2 (root mean x², the standard AWQ of the study, matching the squared-error objective) or l1 (mean |x|, AutoAWQ's get_act_scale)")
+      ("awq-salience", po::value(&a.salience)->default_value("l2"), "AWQ's activation salience per input channel: l2 (root mean x², the standard AWQ of the study, matching the squared-error objective), l1 (mean |x|, AutoAWQ's get_act_scale) or praq (gate/up: Robust-PRAQ's risk-aware post-activation importance, README; elsewhere l2)")
+      ("n-noise-samples", po::value(&opt.noise_samples)->default_value(3), "--awq-salience praq with --noise-std: noise draws averaged in the importance")
       ("noise-std", po::value(&opt.noise_std)->default_value(0.0), "AWQ: noise-robust scale search — Gaussian input noise of this std relative to the input's RMS, in closed form (Σxxᵀ + n·σ²·RMS²·I in the search's error, mean x² + σ²·RMS² in the L2 salience); 0: off")
       ("awq-clip", po::bool_switch(&opt.awq_clip), "AWQ: clipping search on each group's weights (not q/k), as AutoAWQ's auto_clip")
       ("gptq-damp", po::value(&opt.gptq.damp)->default_value(0.01), "GPTQ: damping as a fraction of mean(diag H)")
@@ -76,8 +77,12 @@ void add_allocate_cell_options(po::options_description& d, AllocateRequest& q) {
 void finish_quantize_args(QuantizeArgs& a) {
   QuantizeOptions& opt = a.opt;
   opt.method = parse_method(a.method);
-  QS_CHECK(a.salience == "l1" || a.salience == "l2", "--awq-salience '" << a.salience << "' is not known (expected l1 or l2)");
-  opt.awq_l2 = a.salience == "l2";
+  QS_CHECK(a.salience == "l1" || a.salience == "l2" || a.salience == "praq",
+           "--awq-salience '" << a.salience << "' is not known (expected l1, l2 or praq)");
+  opt.awq_l2 = a.salience != "l1";
+  opt.awq_praq = a.salience == "praq";
+  QS_CHECK(!opt.awq_praq || opt.method == QuantMethod::Awq, "--awq-salience praq applies to --method awq only");
+  QS_CHECK(opt.noise_samples >= 1, "--n-noise-samples " << opt.noise_samples << " must be at least 1");
   QS_CHECK(!opt.awq_clip || opt.method == QuantMethod::Awq, "--awq-clip applies to --method awq only");
   opt.quantize_lm_head = a.lm_head;
   opt.refine = parse_refine(a.refine);

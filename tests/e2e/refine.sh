@@ -5,7 +5,8 @@
 # its own objective (Σ|e| over rows and groups) in every layer; 1 and 2 ranks store identical
 # files; on held-out text greedy-exact's KL is at most 2% above its base method's. Bad values of
 # --refine and --outlier-percent stop quantize with a clear error. AWQ's noise-robust search
-# (--noise-std) is plain AWQ at 0 and changes the scales above it.
+# (--noise-std) is plain AWQ at 0 and changes the scales above it; Robust-PRAQ's importance is
+# stored and the same on 1 and 2 ranks.
 # Args: $1 qsweep binary, $2 source dir, $3 shared dir.
 set -u
 QS=$1 SRC=$2
@@ -62,6 +63,16 @@ assert da != db, "noise changed no scale search"
 print(f"{sum(x != y for x, y in zip(da, db))} of {len(da)} layers' alpha changed")
 PY
 then ok "awq --noise-std 0.5 changes the scale search and is recorded"; else bad "noise-robust awq"; fi
+# Robust-PRAQ: the gate/up importance is stored, and 1 rank = 2 ranks with noise draws.
+P=(--method awq --awq-salience praq --noise-std 0.01 --n-noise-samples 3)
+"$QS" quantize "${Q[@]}" "${P[@]}" --output-dir "$tmp/praq1" >"$tmp/p1.out" 2>&1 || bad "praq: $(cat "$tmp/p1.out")"
+"${MPIRUN[@]}" -n 2 "$QS" quantize "${Q[@]}" "${P[@]}" --output-dir "$tmp/praq2" >/dev/null 2>&1 || bad "praq, 2 ranks"
+"$QS" diff "$tmp/praq1/quantized.h5" "$tmp/praq2/quantized.h5" >"$tmp/dp" 2>&1 && ok "awq + praq + noise: 1 rank = 2 ranks" || bad "praq 1 vs 2 ranks: $(cat "$tmp/dp")"
+/usr/bin/python3 -c "
+import sys, h5py
+f = h5py.File(sys.argv[1]); b = f['blocks']
+assert all('praq_importance' in b[k]['stats/gate_up'] for k in b) and 'praq_importance' not in b['0/stats/qkv']
+assert f.attrs['awq_salience'] in (b'praq', 'praq')" "$tmp/praq1/quantized.h5" && ok "praq importance stored per block (gate/up only)" || bad "praq datasets"
 check() {  # check NAME EXPECTED ARGS...
   local name=$1 want=$2; shift 2
   if "$QS" quantize "${Q[@]}" --method rtn --output-dir "$tmp/bad" "$@" >"$tmp/o" 2>"$tmp/e"; then bad "$name accepted"
@@ -71,4 +82,5 @@ check() {  # check NAME EXPECTED ARGS...
 check "unknown refinement" "expected none, greedy or greedy-exact" --refine greedier
 check "outlier share out of range" "must lie in [0, 1)" --refine greedy --outlier-percent 1.5
 check "noise without awq" "applies to --method awq only" --noise-std 0.01
+check "praq without awq" "applies to --method awq only" --awq-salience praq
 exit $fail
