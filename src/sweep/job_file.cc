@@ -43,7 +43,7 @@ void split_values(JobEntry& e, const std::string& file) {
 std::string JobEntry::where() const { return section.empty() ? key : "[" + section + "] " + key; }
 
 bool is_grid_section(const std::string& s) {
-  return s == "quantize" || s == "eval" || s == "allocate" || s.rfind("allocate.", 0) == 0;
+  return s == "quantize" || s == "eval" || s == "allocate" || s.rfind("allocate.", 0) == 0 || s.rfind("quantize.", 0) == 0;
 }
 
 const JobEntry* JobFile::find(const std::string& section, const std::string& key) const {

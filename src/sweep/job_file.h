@@ -1,7 +1,7 @@
 // job_file.h — a sweep's job file: Boost.Program_options' config-file syntax, top-level keys for
 // what every cell shares and one [section] per subcommand whose keys are that subcommand's long
-// option names. In the grid sections ([quantize], [eval], [allocate] and its named variants
-// [allocate.NAME]) a value with commas is a grid axis;
+// option names. In the grid sections ([quantize], [eval], [allocate] and the named variants
+// [quantize.NAME], [allocate.NAME]) a value with commas is a grid axis;
 // elsewhere commas are part of the value (a list of precisions, a regex). `--set
 // section.key=value` replaces or adds a key from the command line. This file knows the syntax
 // only; what the keys mean is checked by sweep_plan against the subcommands' own options.
@@ -33,7 +33,7 @@ struct JobFile {
   std::string resolve(const std::string& p) const;
 };
 
-bool is_grid_section(const std::string& section);  // quantize, eval, allocate, allocate.NAME
+bool is_grid_section(const std::string& section);  // quantize, eval, allocate, quantize.NAME, allocate.NAME
 
 // Throws qsweep::Error naming the file (and the key) for syntax errors, repeated keys or empty
 // values in a grid axis.

@@ -192,8 +192,8 @@ ReportData read_report_data(const std::string& dir) {
   d.eval = m.eval_data;
   d.tasks = m.tasks;
   d.axes = m.axes;
-  for (const std::string& a : d.axes)
-    if (a == "quantize.method") d.method_axis = a;
+  for (const std::string& a : d.axes)  // [quantize.NAME] variants are the methods when there are some
+    if (a == "quantize.variant" || (a == "quantize.method" && d.method_axis.empty())) d.method_axis = a;
   if (!m.eval_data.empty()) d.datasets = dataset_names(split_data_list(m.eval_data, dir + ": eval"));
   if (!m.tasks.empty()) d.task_sets = dataset_names(split_data_list(m.tasks, dir + ": tasks"));
   auto rows = parse_csv(read_whole(dir + "/summary.csv"));

@@ -25,6 +25,12 @@ const std::set<std::string> kSections = {"quantize", "eval", "spectrum", "calibr
 const std::set<std::string> kNotForSensitivity = {"bits", "group-size", "plan", "no-propagate", "quantize-lm-head"};
 
 bool is_allocate_section(const std::string& s) { return s == "allocate" || s.rfind("allocate.", 0) == 0; }
+// "quantize.greedy" -> "quantize": variant sections ([quantize.NAME], [allocate.NAME]) are
+// sub-grids of their base section.
+std::string base_section(const std::string& s) { return s.substr(0, s.find('.')); }
+bool is_variant_section(const std::string& s) {
+  return s.find('.') != std::string::npos && (base_section(s) == "quantize" || base_section(s) == "allocate");
+}
 // Options a cell may not set: they belong to the job's top level or to the runner.
 const std::set<std::string> kRunnerOwned = {"model", "calib", "data", "output-dir", "threads",
                                             "quiet", "help", "quantized"};
@@ -151,9 +157,9 @@ SweepPlan make_sweep_plan(JobFile job) {
                                           "subcommand options go in a [quantize], [eval], [spectrum] or [calibrate] section)");
       QS_CHECK(e.values.size() == 1 && !e.raw.empty(), f << ": " << e.key << " needs one value");
     } else {
-      QS_CHECK(kSections.count(e.section) || is_allocate_section(e.section),
+      QS_CHECK(kSections.count(e.section) || is_variant_section(e.section),
                f << ": unknown section [" << e.section
-                 << "] (expected quantize, eval, spectrum, calibrate, sensitivity, allocate or allocate.NAME)");
+                 << "] (expected quantize, eval, spectrum, calibrate, sensitivity, allocate, quantize.NAME or allocate.NAME)");
       QS_CHECK(!kRunnerOwned.count(e.key),
                f << ": " << e.where() << ": " << (e.key == "model" || e.key == "calib" || e.key == "data"
                                                       ? "paths are shared by every cell: set model, calib and eval at the top of the job file"
@@ -200,7 +206,8 @@ SweepPlan make_sweep_plan(JobFile job) {
       if (x == s) return true;
     return false;
   };
-  const bool quantize = has("quantize");
+  bool quantize = has("quantize");
+  for (const auto& x : secs) quantize |= base_section(x) == "quantize";
   QS_CHECK(!quantize || !plan.calib.empty(), f << ": [quantize] needs 'calib' (the calibration text) at the top level");
   QS_CHECK(!has("calibrate") || !plan.calib.empty(), f << ": [calibrate] needs 'calib' at the top level");
   QS_CHECK(!has("eval") || !plan.eval_data.empty(), f << ": [eval] needs 'eval' (the evaluation text) at the top level");
@@ -219,9 +226,8 @@ SweepPlan make_sweep_plan(JobFile job) {
   add_sensitivity_options(sdesc, sarg);
   for (const auto& e : job.entries) {
     if (!is_grid_section(e.section) && e.section != "sensitivity") continue;
-    const po::options_description& d = e.section == "quantize" ? qdesc : e.section == "eval" ? edesc
-                                     : e.section == "sensitivity" ? sdesc : adesc;
-    const std::string cmd = is_allocate_section(e.section) ? "allocate" : e.section;
+    const std::string cmd = base_section(e.section);
+    const po::options_description& d = cmd == "quantize" ? qdesc : cmd == "eval" ? edesc : cmd == "sensitivity" ? sdesc : adesc;
     if (!d.find_nothrow(e.key, false)) {
       std::string known;
       for (const auto& o : d.options()) known += (known.empty() ? "" : ", ") + o->long_name();
@@ -229,16 +235,19 @@ SweepPlan make_sweep_plan(JobFile job) {
     }
   }
   QS_CHECK(!has("sensitivity") || quantize, f << ": [sensitivity] needs a [quantize] section (its method and calibration)");
-  // Allocation variants: [allocate.NAME] sections are separate sub-grids (each with [allocate]'s
-  // keys, which its own replace, and [quantize] and [eval]); their cells are joined, a cell two
-  // variants share runs once.
-  std::vector<std::string> variants;
+  // Variants: [quantize.NAME] and [allocate.NAME] sections are separate sub-grids, each with its
+  // base section's keys (which its own replace) and the other sections; the cells of every
+  // combination of one quantize variant and one allocate variant are joined into one sweep, and a
+  // cell two combinations share runs once.
+  std::vector<std::string> qvariants, avariants;
   bool any_allocate = false;
   for (const auto& x : secs) {
     any_allocate |= is_allocate_section(x);
-    if (x.rfind("allocate.", 0) == 0) variants.push_back(x);
+    if (x.rfind("allocate.", 0) == 0) avariants.push_back(x);
+    if (x.rfind("quantize.", 0) == 0) qvariants.push_back(x);
   }
-  if (variants.empty()) variants.push_back("");
+  if (avariants.empty()) avariants.push_back("");
+  if (qvariants.empty()) qvariants.push_back("");
   QS_CHECK(!any_allocate || quantize, f << ": [allocate] needs a [quantize] section (the method its cells quantize with)");
   QS_CHECK(!any_allocate || !plan.calib.empty(), f << ": [allocate] needs 'calib' at the top level");
   plan.spectrum = has("spectrum");
@@ -279,7 +288,7 @@ SweepPlan make_sweep_plan(JobFile job) {
     }
   }
 
-  auto expand = [&](const JobFile& vjob, const std::string& variant) {
+  auto expand = [&](const JobFile& vjob, const std::string& prefix, const std::string& qvariant) {
     const std::vector<Axis> axes = grid_axes(vjob);
     for (const Axis& a : axes) {
       bool seen = false;
@@ -293,7 +302,7 @@ SweepPlan make_sweep_plan(JobFile job) {
       SweepCell cell;
       cell.index = static_cast<int>(plan.cells.size());
       std::vector<std::pair<const JobEntry*, std::string>> qkv, ekv, akv;
-      std::string label = variant.empty() ? "" : variant.substr(9);  // "A target-avg-bits=3"
+      std::string label = prefix;  // "A target-avg-bits=3", "greedy bits=3"
       for (const auto& e : vjob.entries) {
         if (!is_grid_section(e.section)) continue;
         std::string v = e.values.front();
@@ -305,6 +314,7 @@ SweepPlan make_sweep_plan(JobFile job) {
         (e.section == "quantize" ? qkv : e.section == "eval" ? ekv : akv).push_back({&e, v});
       }
       cell.label = label;
+      if (!qvariant.empty()) cell.params.push_back({"quantize.variant", qvariant});  // the study's method name
       QuantizeArgs q;
       EvalArgs ev;
       po::options_description qd, ed;
@@ -427,21 +437,31 @@ SweepPlan make_sweep_plan(JobFile job) {
     }
   };
   if (quantize) {
-    for (const std::string& v : variants) {
-      JobFile vjob = job;  // this variant's [allocate.NAME] keys join [allocate]'s
-      vjob.entries.clear();
-      for (const JobEntry& e : job.entries) {
-        if (e.section == "allocate" && !v.empty() && job.find(v, e.key)) continue;  // the variant's value wins
-        if (e.section.rfind("allocate.", 0) == 0) {
-          if (e.section != v) continue;
-          JobEntry r = e;
-          r.section = "allocate";
-          vjob.entries.push_back(r);
-        } else {
-          vjob.entries.push_back(e);
+    for (const std::string& qv : qvariants)
+      for (const std::string& av : avariants) {
+        JobFile vjob = job;  // the chosen variants' keys join (and replace) their base sections'
+        vjob.entries.clear();
+        for (const JobEntry& e : job.entries) {
+          const std::string& v = e.section == "quantize" ? qv : e.section == "allocate" ? av : std::string();
+          if (!v.empty() && job.find(v, e.key)) continue;  // the variant's value wins
+          if (is_variant_section(e.section)) {
+            if (e.section != qv && e.section != av) continue;
+            JobEntry r = e;
+            r.section = base_section(e.section);
+            vjob.entries.push_back(r);
+          } else {
+            vjob.entries.push_back(e);
+          }
         }
+        std::string prefix;
+        for (const std::string& v : {qv, av})
+          if (!v.empty()) prefix += (prefix.empty() ? "" : "+") + v.substr(v.find('.') + 1);
+        expand(vjob, prefix, qv.empty() ? "" : qv.substr(qv.find('.') + 1));
       }
-      expand(vjob, v);
+    if (qvariants.front() != "") {  // the variant is an axis of the sweep (report: compared like methods)
+      Axis a{"quantize", "variant", {}};
+      for (const std::string& v : qvariants) a.values.push_back(v.substr(v.find('.') + 1));
+      plan.axes.insert(plan.axes.begin(), a);
     }
     for (auto& sp : plan.sensitivities)
       std::sort(sp.palette.begin(), sp.palette.end(), [](const GridSpec& a, const GridSpec& b) {

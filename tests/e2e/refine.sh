@@ -73,6 +73,7 @@ import sys, h5py
 f = h5py.File(sys.argv[1]); b = f['blocks']
 assert all('praq_importance' in b[k]['stats/gate_up'] for k in b) and 'praq_importance' not in b['0/stats/qkv']
 assert f.attrs['awq_salience'] in (b'praq', 'praq')" "$tmp/praq1/quantized.h5" && ok "praq importance stored per block (gate/up only)" || bad "praq datasets"
+/usr/bin/python3 "$SRC/analysis/loud_silence.py" --check >"$tmp/ls.out" 2>&1 && ok "loud_silence.py: $(tail -1 "$tmp/ls.out")" || bad "loud_silence.py: $(cat "$tmp/ls.out")"
 check() {  # check NAME EXPECTED ARGS...
   local name=$1 want=$2; shift 2
   if "$QS" quantize "${Q[@]}" --method rtn --output-dir "$tmp/bad" "$@" >"$tmp/o" 2>"$tmp/e"; then bad "$name accepted"
