@@ -199,6 +199,31 @@ TEST(SweepPlan, AllocateVariantsShareScoresAndJoinCells) {
   EXPECT_NE(err("[allocat]\ntarget-avg-bits = 3\n").find("unknown section"), std::string::npos);
 }
 
+TEST(SweepPlan, QuantizeVariantsAreMethodsOfTheStudy) {
+  const SweepPlan p = make_sweep_plan(read_job_file(write_job("study.ini", std::string(kHeader) +
+      "[quantize]\nmethod = awq\nbits = 3, 4\n[quantize.awq]\nawq-salience = l2\n"
+      "[quantize.exact]\nrefine = greedy-exact\n[quantize.praq]\nawq-salience = praq\nnoise-std = 0.01\n")));
+  ASSERT_EQ(p.cells.size(), 6u);
+  EXPECT_EQ(p.cells[0].label, "awq bits=3");
+  EXPECT_EQ(p.cells[3].label, "exact bits=4");
+  ASSERT_FALSE(p.axes.empty());
+  EXPECT_EQ(p.axes[0].key, "variant");
+  EXPECT_EQ(p.axes[0].values, (std::vector<std::string>{"awq", "exact", "praq"}));
+  EXPECT_EQ(p.cells[5].quantize.opt.noise_std, 0.01);
+  EXPECT_TRUE(p.cells[5].quantize.opt.awq_praq);
+  EXPECT_EQ(p.cells[2].quantize.opt.refine, Refine::GreedyExact);
+  EXPECT_EQ(p.cells[0].quantize.opt.noise_std, 0.0);  // a variant's keys stay in its sub-grid
+  bool has_variant = false;
+  for (const auto& [k, v] : p.cells[4].params) has_variant |= k == "quantize.variant" && v == "praq";
+  EXPECT_TRUE(has_variant);
+  // A variant's key replaces its base section's.
+  const SweepPlan q = make_sweep_plan(read_job_file(write_job("study2.ini", std::string(kHeader) +
+      "[quantize]\nmethod = awq\nbits = 3\n[quantize.g]\nmethod = gptq\n[quantize.r]\nmethod = rtn\n")));
+  ASSERT_EQ(q.cells.size(), 2u);
+  EXPECT_EQ(q.cells[0].quantize.opt.method, QuantMethod::Gptq);
+  EXPECT_EQ(q.cells[1].quantize.opt.method, QuantMethod::Rtn);
+}
+
 TEST(H5Diff, ComparesBitsAndIgnoresProvenanceAndTimings) {
   auto make = [&](const std::string& name, double metric, double secs, const std::string& host, float nan_payload) {
     H5Writer w(scratch() + "/" + name);
