@@ -224,6 +224,17 @@ TEST(SweepPlan, QuantizeVariantsAreMethodsOfTheStudy) {
   EXPECT_EQ(q.cells[1].quantize.opt.method, QuantMethod::Rtn);
 }
 
+TEST(SweepPlan, OptionsAddedLaterKeepOldCellIdsAtTheirDefaults) {
+  auto id = [&](const std::string& extra) {
+    return make_sweep_plan(read_job_file(write_job("ids.ini", std::string(kHeader) + "[quantize]\nmethod = awq\n" + extra)))
+        .cells[0].id;
+  };
+  const std::string base = id("");
+  EXPECT_EQ(id("refine = none\noutlier-percent = 0.05\nnoise-std = 0\nn-noise-samples = 3\n"), base);
+  EXPECT_NE(id("refine = greedy\n"), base);
+  EXPECT_NE(id("noise-std = 0.01\n"), base);
+}
+
 TEST(H5Diff, ComparesBitsAndIgnoresProvenanceAndTimings) {
   auto make = [&](const std::string& name, double metric, double secs, const std::string& host, float nan_payload) {
     H5Writer w(scratch() + "/" + name);

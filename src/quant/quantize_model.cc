@@ -14,6 +14,7 @@
 #include "eval/non_finite.h"
 #include "model/cpu_ops.h"
 #include "model/forward.h"
+#include "dist/task_pool.h"
 #include "quant/activation_store.h"
 #include "quant/awq.h"
 #include "quant/kl_probe.h"
@@ -68,34 +69,6 @@ void validate_quantize_options(const LlamaWeights& model, const QuantizeOptions&
 
 namespace {
 
-// --- byte serialisation of task results for the broadcast -------------------------------------
-struct Bytes {
-  std::vector<char> b;
-  size_t pos = 0;
-  template <typename T> void put(const T& v) {
-    const char* p = reinterpret_cast<const char*>(&v);
-    b.insert(b.end(), p, p + sizeof(T));
-  }
-  template <typename T> void put_vec(const std::vector<T>& v) {
-    put<uint64_t>(v.size());
-    const char* p = reinterpret_cast<const char*>(v.data());
-    b.insert(b.end(), p, p + v.size() * sizeof(T));
-  }
-  template <typename T> T get() {
-    T v;
-    std::memcpy(&v, b.data() + pos, sizeof(T));
-    pos += sizeof(T);
-    return v;
-  }
-  template <typename T> std::vector<T> get_vec() {
-    const uint64_t n = get<uint64_t>();
-    std::vector<T> v(n);
-    std::memcpy(v.data(), b.data() + pos, n * sizeof(T));
-    pos += n * sizeof(T);
-    return v;
-  }
-};
-
 void put_linear(Bytes& o, const LinearResult& r) {
   o.put<int>(r.q.out); o.put<int>(r.q.in);
   o.put<int>(r.q.grid.bits); o.put<int>(r.q.grid.group_size); o.put<bool>(r.q.grid.sym);
@@ -126,34 +99,6 @@ void get_linear(Bytes& i, LinearResult& r) {
     q.grid.bits = i.get<int>(); q.grid.group_size = i.get<int>(); q.grid.sym = i.get<bool>();
     q.codes = i.get_vec<uint8_t>(); q.scales = i.get_vec<float>(); q.zeros = i.get_vec<int32_t>(); q.g_idx = i.get_vec<int32_t>();
   }
-}
-
-// Runs tasks[k]() on its LPT owner and broadcasts the bytes; returns every task's bytes in order.
-// A task that throws on its owner stops the owner's other tasks; the ranks agree on the failure
-// before the broadcasts, so every rank throws the owner's message instead of waiting for bytes.
-std::vector<Bytes> run_distributed(const std::vector<double>& cost,
-                                   const std::function<Bytes(size_t)>& task, const Comm& comm) {
-  const std::vector<int> owner = lpt_assign(cost, comm.size());
-  std::vector<Bytes> out(cost.size());
-  std::string error;
-  for (size_t k = 0; k < cost.size() && error.empty(); ++k) {
-    if (owner[k] != comm.rank()) continue;
-    try {
-      out[k] = task(k);
-    } catch (const Error& e) {
-      error = e.what();
-      if (error.empty()) error = "a quantization task failed (no message)";
-    }
-  }
-  comm.agree_or_throw(error);
-  for (size_t k = 0; k < cost.size(); ++k) {
-    uint64_t n = out[k].b.size();
-    comm.bcast(&n, sizeof(n), owner[k]);
-    out[k].b.resize(n);
-    comm.bcast(out[k].b.data(), n, owner[k]);
-    out[k].pos = 0;
-  }
-  return out;
 }
 
 // The test hook documented in quantize_model.h: QSWEEP_TEST_FAIL_LAYER=<module>[@<method>] makes

@@ -35,10 +35,19 @@ bool is_variant_section(const std::string& s) {
 const std::set<std::string> kRunnerOwned = {"model", "calib", "data", "output-dir", "threads",
                                             "quiet", "help", "quantized"};
 
+// Options added after sweeps existed, at their default: not part of a cell's id, so a sweep
+// started before them resumes with the same cell ids (a non-default value is part of the id).
+const std::set<std::pair<std::string, std::string>> kNewAtDefault = {
+    {"quantize.refine", "none"}, {"quantize.outlier-percent", "0.050000000000000003"}, {"quantize.noise-std", "0"},
+    {"quantize.n-noise-samples", "3"}};
+bool in_id(const std::string& k, const std::string& v);
+
 // Settings that cannot change a result (memory use only): not part of a cell's id.
 const std::set<std::string> kNotInId = {"eval.activation-budget-mb", "quantize.activation-budget-mb",
                                         "quantize.scratch-dir", "sensitivity.activation-budget-mb",
                                         "sensitivity.scratch-dir"};
+
+bool in_id(const std::string& k, const std::string& v) { return !kNotInId.count(k) && !kNewAtDefault.count({k, v}); }
 
 bool parse_bool(const std::string& v, bool* out) {
   if (v == "true" || v == "yes" || v == "on" || v == "1") return *out = true, true;
@@ -415,7 +424,7 @@ SweepPlan make_sweep_plan(JobFile job) {
       cell.eval = ev;
       std::string canon;
       for (const auto& [k, v] : cell.params)
-        if (!kNotInId.count(k)) canon += k + "=" + v + "\n";
+        if (in_id(k, v)) canon += k + "=" + v + "\n";
       cell.id = fnv1a_hex(canon, 12);
       bool repeat = false;
       for (const auto& other : plan.cells)
