@@ -224,7 +224,7 @@ TEST_P(LmHeadInput, CalibratedOnWhatTheHeadSees) {
   std::mt19937 rng(2);
   for (int i = 0; i < calib.n * calib.seq_len; ++i) calib.tokens.push_back(static_cast<int32_t>(rng() % c.vocab_size));
   QuantizeOptions opt;
-  opt.method = QuantMethod::Gptq;
+  opt.method = parse_method("gptq");
   opt.grid = GridSpec{3, 32, false};
   opt.quantize_lm_head = true;
   opt.propagate = false;  // the final hidden states stay the full-precision ones

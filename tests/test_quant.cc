@@ -342,13 +342,13 @@ TEST_F(QuantModel, QuantizeRebuildRoundTripsExactly) {
   std::mt19937 rng(8);
   for (auto& t : doc) t = static_cast<int32_t>(3 + rng() % 90);
   const CalibWindows cw = sample_calib_windows(doc, {1}, 8, 32, 0, "test");
-  for (QuantMethod method : {QuantMethod::Rtn, QuantMethod::Gptq, QuantMethod::Awq}) {
+  for (const QuantMethodDef* method : {parse_method("rtn"), parse_method("gptq"), parse_method("awq")}) {
     QuantizeOptions opt;
     opt.method = method;
     opt.grid = {3, 32, false};
     opt.calib_chunk = 2;
     opt.progress = false;
-    opt.quantize_lm_head = method != QuantMethod::Awq;
+    opt.quantize_lm_head = std::string(method_name(method)) != "awq";
     const std::string path = dir_ + "/q_" + method_name(method) + ".h5";
     {
       Capture cap(path);
@@ -395,7 +395,7 @@ TEST_F(QuantModel, NoPropagateChangesOnlyLaterBlocks) {
     }
   } seq, flat;
   QuantizeOptions opt;
-  opt.method = QuantMethod::Gptq;
+  opt.method = parse_method("gptq");
   opt.grid = {3, 32, false};
   opt.progress = false;
   quantize_model(m, cw, opt, Comm::local(), &seq);

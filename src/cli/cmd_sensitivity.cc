@@ -113,7 +113,7 @@ int cmd_sensitivity(const CommandContext& ctx) {
     want_kl |= s == "kl-probe";
     want_alpha |= s == "alpha";
   }
-  QS_CHECK(!want_kl || opt.method != QuantMethod::Awq,
+  QS_CHECK(!want_kl || !opt.method->transforms_block(),
            "--score kl-probe with --method awq is not supported yet (AWQ's scales move into the previous layer, so a layer cannot be probed alone)");
   QS_CHECK(probe_windows >= 1, "--probe-windows " << probe_windows << " must be at least 1");
   if (probe_ctx == 0) probe_ctx = a.seq_len;

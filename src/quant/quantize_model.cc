@@ -23,15 +23,8 @@
 
 namespace qsweep {
 
-QuantMethod parse_method(const std::string& s) {
-  if (s == "rtn") return QuantMethod::Rtn;
-  if (s == "awq") return QuantMethod::Awq;
-  if (s == "gptq") return QuantMethod::Gptq;
-  QS_THROW("--method '" << s << "' is not known (expected rtn, awq or gptq)");
-}
-const char* method_name(QuantMethod m) {
-  return m == QuantMethod::Rtn ? "rtn" : m == QuantMethod::Awq ? "awq" : "gptq";
-}
+const QuantMethodDef* parse_method(const std::string& s) { return find_quant_method(s); }
+const char* method_name(const QuantMethodDef* m) { return m ? m->name() : "rtn"; }
 
 GridSpec QuantizeOptions::grid_for(const std::string& module) const {
   auto it = plan.find(module);
@@ -103,7 +96,7 @@ void get_linear(Bytes& i, LinearResult& r) {
 
 // The test hook documented in quantize_model.h: QSWEEP_TEST_FAIL_LAYER=<module>[@<method>] makes
 // the rank that quantizes that module throw, as a failed check on the owner would.
-void maybe_fail_for_test(const std::string& module, QuantMethod method, const Comm& comm) {
+void maybe_fail_for_test(const std::string& module, const QuantMethodDef* method, const Comm& comm) {
   const char* v = std::getenv("QSWEEP_TEST_FAIL_LAYER");
   if (!v || !*v) return;
   std::string target = v, want_method;
@@ -152,17 +145,11 @@ void check_linear_finite(int blk, const LinearResult& r) {
                                               << r.output_error << ")");
 }
 
-// GPTQ on the Hessian of the layer's input, or the plain grid.
-void quantize_weights(LinearResult& res, const float* M, int out, int in, const InputStats& st,
-                      const GridSpec& g, const QuantizeOptions& opt) {
-  if (opt.method == QuantMethod::Gptq) {
-    GptqResult gr = gptq_quantize(M, out, in, st.gram, st.tokens, g, opt.gptq);
-    res.q = std::move(gr.q);
-    res.gptq_damp = gr.damp_used;
-    res.dead_columns = gr.dead_columns;
-  } else {
-    res.q = quantize_rtn(M, out, in, g);
-  }
+// The method's per-layer work on M (AWQ: the scaled weights, whose input scales are `cs`).
+void quantize_weights(LinearResult& res, const float* M, int out, int in, const InputStats& st, const GridSpec& g,
+                      const std::vector<float>& cs, bool clip_allowed, const QuantizeOptions& opt) {
+  const QuantMethodDef* m = opt.method ? opt.method : parse_method("rtn");
+  m->quantize_layer(res, LayerWork{M, out, in, st, cs, g, clip_allowed, opt});
 }
 
 // --refine: greedy rounding on the codes of `res.q`, which approximate M (AWQ: the scaled weights,
@@ -277,7 +264,7 @@ QuantizeSummary quantize_model(const LlamaWeights& model, const CalibWindows& ca
     const BlockCalibStats* sp = cached ? cache->get(blk) : nullptr;
     if (!sp) {
       PraqSpec praq;
-      if (opt.awq_praq && opt.method == QuantMethod::Awq && !opt.stats_only) {
+      if (opt.awq_praq && opt.method && opt.method->transforms_block() && !opt.stats_only) {
         praq.w_gate = w->linear(Linear::Gate);
         praq.w_up = w->linear(Linear::Up);
         praq.inter = w->out_features(Linear::Gate);
@@ -319,89 +306,29 @@ QuantizeSummary quantize_model(const LlamaWeights& model, const CalibWindows& ca
       continue;
     }
 
-    // Effective transforms for AWQ: quantized matrix M = diag(row_scale) W diag(col_scale).
-    std::vector<std::vector<float>> col_scale(kNumLinear), row_scale(kNumLinear);
-    std::vector<double> awq_alpha(kNumLinear, std::numeric_limits<double>::quiet_NaN());
-    std::vector<std::vector<float>> original(kNumLinear);  // pre-AWQ weights, for the error metrics
-    if (opt.method == QuantMethod::Awq) {
-      struct Group { BlockInput input; std::vector<Linear> linears; };
-      std::vector<Group> groups = {{BlockInput::Qkv, {Linear::Q, Linear::K, Linear::V}},
-                                   {BlockInput::GateUp, {Linear::Gate, Linear::Up}},
-                                   {BlockInput::Down, {Linear::Down}}};
-      if (cfg.kv_dim() == cfg.q_dim()) groups.insert(groups.begin() + 1, Group{BlockInput::O, {Linear::O}});
-      std::vector<double> cost;
-      for (const auto& g : groups) {
-        double c = 0;
-        for (Linear l : g.linears) c += double(w->out_features(l)) * w->in_features(l) * w->in_features(l);
-        cost.push_back(c * opt.awq_grid);
-      }
-      auto searches = run_distributed(cost, [&](size_t k) {
-        const Group& g = groups[k];
-        const InputStats& st = stats.input(g.input);
-        // Noise of std σ·RMS per input element adds σ²RMS² to every mean x² and tokens·σ²RMS² to
-        // the Gram's diagonal (the noise is independent of x and across channels).
-        double var = 0;
-        if (opt.noise_std > 0) {
-          double ss = 0;
-          for (double v : st.sum_sq) ss += v;
-          var = opt.noise_std * opt.noise_std * ss / (st.tokens * st.channels);
-        }
-        std::vector<double> sal(st.channels);
-        for (int c = 0; c < st.channels; ++c)
-          sal[c] = opt.awq_l2 ? std::sqrt(st.sum_sq[c] / st.tokens + var) : st.sum_abs[c] / st.tokens;
-        if (opt.awq_praq && g.input == BlockInput::GateUp) {
-          QS_ASSERT(stats.praq_importance.size() == sal.size(), "PRAQ importance of block " << blk);
-          sal = stats.praq_importance;
-        }
-        std::vector<double> noisy_gram;
-        if (var > 0) {
-          noisy_gram = st.gram;
-          for (int c = 0; c < st.channels; ++c) noisy_gram[static_cast<size_t>(c) * st.channels + c] += st.tokens * var;
-        }
-        const std::vector<double>& gram = var > 0 ? noisy_gram : st.gram;
-        std::vector<const float*> ws;
-        std::vector<int> outs;
-        std::vector<GridSpec> grids;
-        for (Linear l : g.linears) {
-          ws.push_back(w->linear(l));
-          outs.push_back(w->out_features(l));
-          grids.push_back(opt.grid_for(linear_module_name(blk, l)));
-        }
-        const AwqSearch s = awq_search(ws, outs, st.channels, gram, sal, grids, opt.awq_grid);
-        Bytes o;
-        o.put(s.alpha);
-        o.put_vec(s.scales);
-        return o;
-      }, comm);
-      for (size_t k = 0; k < groups.size(); ++k) {
-        const double alpha = searches[k].template get<double>();
-        const std::vector<float> s = searches[k].template get_vec<float>();
-        bool finite = std::isfinite(alpha);
-        for (float v : s) finite &= std::isfinite(v);
-        QS_CHECK(finite, "quantize: non-finite AWQ scales in block " << blk << ", layer "
-                                                                    << linear_module_name(blk, groups[k].linears[0])
-                                                                    << " (α " << alpha << ")");
-        for (Linear l : groups[k].linears) {
-          col_scale[static_cast<int>(l)] = s;
-          awq_alpha[static_cast<int>(l)] = alpha;
-        }
-        if (groups[k].input == BlockInput::Down) row_scale[static_cast<int>(Linear::Up)] = s;
-        if (groups[k].input == BlockInput::O) row_scale[static_cast<int>(Linear::V)] = s;
-      }
-      // All searches ran on the unscaled weights (as AutoAWQ does); now scale and fold.
-      for (Linear l : kAll) {
-        const float* p = w->linear(l);
-        original[static_cast<int>(l)].assign(p, p + static_cast<size_t>(w->out_features(l)) * w->in_features(l));
-      }
-      for (size_t k = 0; k < groups.size(); ++k)
-        awq_apply_scales(*w, groups[k].input, col_scale[static_cast<int>(groups[k].linears[0])]);
+    // The method's block stage (AWQ): quantized matrix M = diag(row_scale) W diag(col_scale).
+    BlockTransform t;
+    t.col_scale.assign(kNumLinear, {});
+    t.row_scale.assign(kNumLinear, {});
+    t.alpha.assign(kNumLinear, std::numeric_limits<double>::quiet_NaN());
+    t.original.assign(kNumLinear, {});  // pre-transform weights, for the error metrics
+    if (opt.method && opt.method->transforms_block()) {
+      t.col_scale.assign(kNumLinear, {});
+      t.row_scale.assign(kNumLinear, {});
+      t.alpha.assign(kNumLinear, std::numeric_limits<double>::quiet_NaN());
+      t.original.assign(kNumLinear, {});
+      opt.method->transform_block(BlockContext{blk, cfg, *w, stats, opt, comm}, t);
     }
+    const std::vector<std::vector<float>>& col_scale = t.col_scale;
+    const std::vector<std::vector<float>>& row_scale = t.row_scale;
+    const std::vector<double>& awq_alpha = t.alpha;
+    const std::vector<std::vector<float>>& original = t.original;
 
     // Quantize every linear (owner computes, all receive).
     std::vector<double> cost;
     for (Linear l : kAll) {
       const double o = w->out_features(l), i = w->in_features(l);
-      cost.push_back((opt.method == QuantMethod::Gptq ? o * i * i : o * i) * (1.0 + opt.palette.size()));
+      cost.push_back((opt.method ? opt.method->layer_cost(o, i) : o * i) * (1.0 + opt.palette.size()));
     }
     auto results = run_distributed(cost, [&](size_t k) {
       Timer t;
@@ -418,25 +345,13 @@ QuantizeSummary quantize_model(const LlamaWeights& model, const CalibWindows& ca
       const auto& rs = row_scale[li];
       LinearResult res;
       res.name = name;
-      if (opt.method == QuantMethod::Awq && opt.awq_clip && l != Linear::Q && l != Linear::K) {
-        // Clip on the scaled weights against the scaled inputs' Gram diag(1/s) G diag(1/s);
-        // q/k are skipped, as AutoAWQ does (their error is reshaped by the softmax).
-        std::vector<double> gs = st.gram;
-        if (!cs.empty())
-          for (int a = 0; a < in; ++a)
-            for (int b = 0; b < in; ++b) gs[static_cast<size_t>(a) * in + b] /= static_cast<double>(cs[a]) * cs[b];
-        std::vector<float> clipped(M, M + static_cast<size_t>(out) * in);
-        res.awq_clip_shrink = awq_clip(clipped.data(), out, in, gs, g);
-        res.q = quantize_rtn(clipped.data(), out, in, g);
-      } else {
-        quantize_weights(res, M, out, in, st, g, opt);
-      }
+      quantize_weights(res, M, out, in, st, g, cs, l != Linear::Q && l != Linear::K, opt);
       refine_weights(res, M, in, st, cs, opt);
       res.awq_alpha = awq_alpha[li];
       error_metrics(res, W, out, in, st, rs, cs);
       for (const GridSpec& pg : opt.palette) {  // sensitivity: the same layer on each palette grid
         LinearResult alt;
-        quantize_weights(alt, M, out, in, st, pg, opt);
+        quantize_weights(alt, M, out, in, st, pg, cs, false, opt);
         refine_weights(alt, M, in, st, cs, opt);
         error_metrics(alt, W, out, in, st, rs, cs);
         res.palette_error.push_back(alt.output_error);
@@ -503,7 +418,7 @@ QuantizeSummary quantize_model(const LlamaWeights& model, const CalibWindows& ca
       maybe_fail_for_test("lm_head", opt.method, comm);
       LinearResult r;
       r.name = "lm_head";
-      quantize_weights(r, W.data(), out, in, head_in, g, opt);  // AWQ: plain RTN, as AutoAWQ
+      quantize_weights(r, W.data(), out, in, head_in, g, {}, false, opt);  // AWQ: plain RTN, as AutoAWQ
       error_metrics(r, W.data(), out, in, head_in, {}, {});
       r.seconds = t.seconds();
       Bytes o;

@@ -32,14 +32,15 @@
 #include "model/llama_weights.h"
 #include "quant/gptq.h"
 #include "quant/grid.h"
+#include "quant/method.h"
 #include "quant/refine.h"
 #include "stats/activation_stats.h"
 
 namespace qsweep {
 
-enum class QuantMethod { Rtn, Awq, Gptq };
-QuantMethod parse_method(const std::string& s);
-const char* method_name(QuantMethod m);
+// A method: rtn, awq, gptq (quant/method.h). parse_method throws listing the known names.
+const QuantMethodDef* parse_method(const std::string& s);
+const char* method_name(const QuantMethodDef* m);
 
 // Full-precision block statistics (with Σxxᵀ) of one calibration set, kept by `qsweep run`
 // across the cells that share it. --no-propagate cells all calibrate on the full-precision
@@ -62,7 +63,7 @@ class BlockStatsCache {
 };
 
 struct QuantizeOptions {
-  QuantMethod method = QuantMethod::Rtn;
+  const QuantMethodDef* method = nullptr;  // nullptr: rtn
   GridSpec grid;                              // default for every linear
   std::map<std::string, GridSpec> plan;       // per module name (from --plan)
   int calib_chunk = 4;                        // sequences per chunk (fixes the reduction order)
@@ -71,6 +72,7 @@ struct QuantizeOptions {
   bool propagate = true;
   double sparsity_threshold = 0.01;
   int awq_grid = 20;
+  std::string awq_salience = "l2";  // l2 | l1 | praq (parsed into awq_l2 / awq_praq)
   bool awq_l2 = true;  // salience sqrt(mean x²); false: mean |x| (AutoAWQ)
   bool awq_praq = false;  // gate/up: Robust-PRAQ's risk-aware importance (stats/praq.h); else L2
   int noise_samples = 3;  // PRAQ's noise draws (with noise_std > 0)

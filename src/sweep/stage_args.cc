@@ -29,7 +29,7 @@ CalibWindows command_calib_windows(const std::string& model_dir, const std::stri
 void add_quantize_cell_options(po::options_description& d, QuantizeArgs& a) {
   QuantizeOptions& opt = a.opt;
   d.add_options()
-      ("method", po::value(&a.method)->required(), "rtn, awq or gptq")
+      ("method", po::value(&a.method)->required(), "rtn, awq or gptq (quant/method.h: each method's options follow)")
       ("bits", po::value(&opt.grid.bits)->default_value(4), "bits per weight, 2..8")
       ("group-size", po::value(&opt.grid.group_size)->default_value(128), "input columns per group (-1: one group per row)")
       ("sym", po::bool_switch(&opt.grid.sym), "symmetric grid (default asymmetric with zero points)")
@@ -41,15 +41,9 @@ void add_quantize_cell_options(po::options_description& d, QuantizeArgs& a) {
       ("calib-chunk", po::value(&opt.calib_chunk)->default_value(4), "sequences per statistics chunk (fixes the reduction order; not the rank count)")
       ("activation-budget-mb", po::value(&a.activation_mb)->default_value(1024), "calibration hidden states kept in memory per rank; beyond it they go to a scratch file (memory only: results are the same)")
       ("scratch-dir", po::value(&opt.scratch_dir)->default_value(""), "folder for that scratch file (default: the output directory)")
-      ("sparsity-threshold", po::value(&opt.sparsity_threshold)->default_value(0.01), "sparsity: share of |x| below this x the input's RMS")
-      ("awq-grid", po::value(&opt.awq_grid)->default_value(20), "AWQ: number of α grid points")
-      ("awq-salience", po::value(&a.salience)->default_value("l2"), "AWQ's activation salience per input channel: l2 (root mean x², the standard AWQ of the study, matching the squared-error objective), l1 (mean |x|, AutoAWQ's get_act_scale) or praq (gate/up: Robust-PRAQ's risk-aware post-activation importance, README; elsewhere l2)")
-      ("n-noise-samples", po::value(&opt.noise_samples)->default_value(3), "--awq-salience praq with --noise-std: noise draws averaged in the importance")
-      ("noise-std", po::value(&opt.noise_std)->default_value(0.0), "AWQ: noise-robust scale search — Gaussian input noise of this std relative to the input's RMS, in closed form (Σxxᵀ + n·σ²·RMS²·I in the search's error, mean x² + σ²·RMS² in the L2 salience); 0: off")
-      ("awq-clip", po::bool_switch(&opt.awq_clip), "AWQ: clipping search on each group's weights (not q/k), as AutoAWQ's auto_clip")
-      ("gptq-damp", po::value(&opt.gptq.damp)->default_value(0.01), "GPTQ: damping as a fraction of mean(diag H)")
-      ("gptq-act-order", po::bool_switch(&opt.gptq.act_order), "GPTQ: columns by decreasing H_ii, static groups")
-      ("gptq-block-size", po::value(&opt.gptq.block_size)->default_value(128), "GPTQ: columns per lazy-update block")
+      ("sparsity-threshold", po::value(&opt.sparsity_threshold)->default_value(0.01), "sparsity: share of |x| below this x the input's RMS");
+  for (const QuantMethodDef* m : quant_methods()) m->add_options(d, opt);  // each method's own options
+  d.add_options()
       ("refine", po::value(&a.refine)->default_value("none"), "rounding refinement after the method: none, greedy (per row and group, single code moves that reduce |Σ x̄ (w − ŵ)|, x̄ the mean input with --outlier-percent of it masked) or greedy-exact (per row, moves that reduce (w − ŵ)ᵀ Σxxᵀ (w − ŵ)); lm_head is not refined")
       ("outlier-percent", po::value(&opt.outlier_percent)->default_value(0.05), "--refine greedy: share of input channels with the largest |x̄| left out of the mean-output error")
       ("quantize-lm-head", po::bool_switch(&a.lm_head), "also quantize lm_head (GPTQ with the final-norm inputs' Hessian; RTN for rtn and awq)");
@@ -77,21 +71,10 @@ void add_allocate_cell_options(po::options_description& d, AllocateRequest& q) {
 void finish_quantize_args(QuantizeArgs& a) {
   QuantizeOptions& opt = a.opt;
   opt.method = parse_method(a.method);
-  QS_CHECK(a.salience == "l1" || a.salience == "l2" || a.salience == "praq",
-           "--awq-salience '" << a.salience << "' is not known (expected l1, l2 or praq)");
-  opt.awq_l2 = a.salience != "l1";
-  opt.awq_praq = a.salience == "praq";
-  QS_CHECK(!opt.awq_praq || opt.method == QuantMethod::Awq, "--awq-salience praq applies to --method awq only");
-  QS_CHECK(opt.noise_samples >= 1, "--n-noise-samples " << opt.noise_samples << " must be at least 1");
-  QS_CHECK(!opt.awq_clip || opt.method == QuantMethod::Awq, "--awq-clip applies to --method awq only");
+  for (const QuantMethodDef* m : quant_methods()) m->finish_options(opt);  // checks options of other methods too
   opt.quantize_lm_head = a.lm_head;
   opt.refine = parse_refine(a.refine);
-  QS_CHECK(opt.noise_std >= 0 && std::isfinite(opt.noise_std), "--noise-std " << opt.noise_std << " must be a finite number >= 0");
-  QS_CHECK(opt.noise_std == 0 || opt.method == QuantMethod::Awq, "--noise-std applies to --method awq only (its scale search)");
-  QS_CHECK(opt.noise_std == 0 || opt.awq_l2, "--noise-std needs --awq-salience l2 (mean |x| has no closed form under noise)");
   QS_CHECK(opt.outlier_percent >= 0 && opt.outlier_percent < 1, "--outlier-percent " << opt.outlier_percent << " must lie in [0, 1)");
-  QS_CHECK(opt.gptq.damp > 0, "--gptq-damp must be positive");
-  QS_CHECK(opt.gptq.block_size >= 1, "--gptq-block-size " << opt.gptq.block_size << " must be at least 1");
   QS_CHECK(a.n_calib >= 1, "--n-calib " << a.n_calib << " must be at least 1");
   QS_CHECK(a.seq_len >= 2, "--seq-len " << a.seq_len << " must be at least 2");
   QS_CHECK(opt.calib_chunk >= 1, "--calib-chunk " << opt.calib_chunk << " must be at least 1");
@@ -137,15 +120,9 @@ void write_quantize_attrs(H5Writer& w, const QuantizeArgs& a, const QuantizeSumm
   w.attr("/", "sym", int64_t(opt.grid.sym));
   w.attr("/", "plan", a.plan);
   w.attr("/", "propagate", int64_t(opt.propagate));
-  w.attr("/", "awq_grid", int64_t(opt.awq_grid));
-  w.attr("/", "awq_salience", a.salience);
-  w.attr("/", "awq_clip", int64_t(opt.awq_clip));
   w.attr("/", "quantize_lm_head", int64_t(opt.quantize_lm_head));
-  w.attr("/", "gptq_damp", opt.gptq.damp);
-  w.attr("/", "gptq_act_order", int64_t(opt.gptq.act_order));
-  w.attr("/", "gptq_block_size", int64_t(opt.gptq.block_size));
+  for (const QuantMethodDef* m : quant_methods()) m->write_attrs(w, opt);  // every method's settings
   w.attr("/", "refine", std::string(refine_name(opt.refine)));
-  w.attr("/", "noise_std", opt.noise_std);
   w.attr("/", "outlier_percent", opt.outlier_percent);
   w.attr("/", "bits_per_weight", sum.bits_per_weight());
   w.attr("/", "model_bytes", sum.model_bytes());

@@ -22,7 +22,7 @@ class H5Writer;
 struct Provenance;
 
 struct QuantizeArgs {
-  std::string method, plan, salience = "l2", refine = "none";
+  std::string method, plan, refine = "none";
   int n_calib = 128, seq_len = 256;
   int64_t activation_mb = 1024;
   uint64_t seed = 0;
