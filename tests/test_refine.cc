@@ -142,6 +142,38 @@ TEST(Refine, GreedyExactLowersEveryRowsOutputErrorToALocalMinimum) {
   }
 }
 
+TEST(Refine, DampedGreedyExactLowersTheExactErrorTooAndHugeDampingKeepsNearestRounding) {
+  for (int bits : {2, 3, 4}) {
+    const Case c = make_case(200 + bits, bits, 32);
+    const QuantizedLinear base = quantize_rtn(c.w.data(), c.out, c.in, c.g);
+    QuantizedLinear q0 = base, q1 = base, qh = base;
+    const RefineResult r0 = refine_greedy_exact(q0, c.w.data(), c.gram, 0.0);
+    const RefineResult r1 = refine_greedy_exact(q1, c.w.data(), c.gram, 1.0);
+    const RefineResult rh = refine_greedy_exact(qh, c.w.data(), c.gram, 1e9);
+    EXPECT_GT(r0.moves, r1.moves) << "damping leaves fewer moves worth making";
+    EXPECT_GT(r1.moves, 0);
+    EXPECT_LE(r1.after, r1.before);
+    EXPECT_EQ(rh.moves, 0);
+    EXPECT_EQ(qh.codes, base.codes);
+    expect_neighbours(c, q1);
+    // The damped objective, recomputed: dᵀGd + μ Σ G_jj d_j² summed over rows.
+    double damped = 0;
+    const int G = q1.grid.groups(q1.in), gl = q1.grid.group_len(q1.in);
+    for (int r = 0; r < c.out; ++r) {
+      const double exact1 = row_error(c, q1, r);
+      EXPECT_LE(exact1, row_error(c, base, r) * (1 + 1e-12)) << "bits " << bits << " row " << r;
+      double diag = 0;
+      for (int j = 0; j < c.in; ++j) {
+        const size_t gi = static_cast<size_t>(r) * G + j / gl;
+        const double d = c.w[static_cast<size_t>(r) * c.in + j] - (q1.codes[static_cast<size_t>(r) * c.in + j] - q1.zeros[gi]) * static_cast<double>(q1.scales[gi]);
+        diag += c.gram[static_cast<size_t>(j) * c.in + j] * d * d;
+      }
+      damped += exact1 + diag;
+    }
+    EXPECT_NEAR(r1.after / damped, 1.0, 1e-8);
+  }
+}
+
 TEST(Refine, MasksTheLoudestChannelsAndMovesStrayCodesToTheNearerCandidate) {
   std::vector<double> x = {1, -9, 2, 8, 0.5, 3, -4, 0.1, 5, 6};
   const std::vector<double> m = mask_outliers(x, 0.2);  // 2 of 10: -9 and 8

@@ -233,6 +233,11 @@ TEST(SweepPlan, OptionsAddedLaterKeepOldCellIdsAtTheirDefaults) {
   EXPECT_EQ(id("refine = none\noutlier-percent = 0.05\nnoise-std = 0\nn-noise-samples = 3\n"), base);
   EXPECT_NE(id("refine = greedy\n"), base);
   EXPECT_NE(id("noise-std = 0.01\n"), base);
+  // --refine-damp is inert unless refine = greedy-exact, and greedy-exact ran undamped before it.
+  EXPECT_EQ(id("refine-damp = 0.5\n"), base);
+  const std::string exact0 = id("refine = greedy-exact\nrefine-damp = 0\n");
+  EXPECT_NE(id("refine = greedy-exact\n"), exact0);  // the default damping is another experiment
+  EXPECT_NE(id("refine = greedy-exact\nrefine-damp = 0.5\n"), id("refine = greedy-exact\n"));
 }
 
 TEST(H5Diff, ComparesBitsAndIgnoresProvenanceAndTimings) {

@@ -163,12 +163,12 @@ void refine_weights(LinearResult& res, const float* M, int in, const InputStats&
     for (int c = 0; c < in; ++c) xbar[static_cast<size_t>(c)] = st.sum[static_cast<size_t>(c)] / st.tokens / (cs.empty() ? 1.0 : cs[static_cast<size_t>(c)]);
     rr = refine_greedy(res.q, M, xbar, opt.outlier_percent);
   } else if (cs.empty()) {
-    rr = refine_greedy_exact(res.q, M, st.gram);
+    rr = refine_greedy_exact(res.q, M, st.gram, opt.refine_damp);
   } else {
     std::vector<double> gs = st.gram;
     for (int a = 0; a < in; ++a)
       for (int b = 0; b < in; ++b) gs[static_cast<size_t>(a) * in + b] /= static_cast<double>(cs[static_cast<size_t>(a)]) * cs[static_cast<size_t>(b)];
-    rr = refine_greedy_exact(res.q, M, gs);
+    rr = refine_greedy_exact(res.q, M, gs, opt.refine_damp);
   }
   res.refine_moves = rr.moves;
   res.refine_before = rr.before;

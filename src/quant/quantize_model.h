@@ -84,6 +84,7 @@ struct QuantizeOptions {
   GptqOptions gptq;
   Refine refine = Refine::None;   // a rounding refinement after the method (quant/refine.h)
   double outlier_percent = 0.05;  // greedy: share of the largest |x̄| channels masked
+  double refine_damp = 1;         // greedy-exact: minimise dᵀ(G + refine_damp·diag G)d
   bool quantize_lm_head = false;
   bool stats_only = false;  // qsweep calibrate: full-precision statistics, no Gram, no quantization
   bool progress = true;

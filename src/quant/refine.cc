@@ -100,7 +100,7 @@ RefineResult refine_greedy(QuantizedLinear& q, const float* w, const std::vector
   return res;
 }
 
-RefineResult refine_greedy_exact(QuantizedLinear& q, const float* w, const std::vector<double>& gram) {
+RefineResult refine_greedy_exact(QuantizedLinear& q, const float* w, const std::vector<double>& gram, double damp) {
   const int n = q.in;
   QS_ASSERT(gram.size() == static_cast<size_t>(n) * n, "Gram size");
   const ColumnGrid cg(q);
@@ -118,25 +118,25 @@ RefineResult refine_greedy_exact(QuantizedLinear& q, const float* w, const std::
       zc[static_cast<size_t>(c)] = q.zeros[gi];
       d[static_cast<size_t>(c)] = static_cast<double>(wr[c]) - (code[c] - zc[static_cast<size_t>(c)]) * static_cast<double>(sc[static_cast<size_t>(c)]);
     }
-    // rg = G d; f = dᵀ G d.
+    // rg = G' d; f = dᵀ G' d, G' = G + damp·diag G.
     double f = 0;
     for (int a = 0; a < n; ++a) {
       const double* ga = gram.data() + static_cast<size_t>(a) * n;
-      double acc = 0;
+      double acc = damp * ga[a] * d[static_cast<size_t>(a)];
       for (int b = 0; b < n; ++b) acc += ga[b] * d[static_cast<size_t>(b)];
       rg[static_cast<size_t>(a)] = acc;
       f += d[static_cast<size_t>(a)] * acc;
     }
     res.before += f;
     for (;;) {
-      // Moving column j by δ (ŵ_j += δ, d_j −= δ) changes f by −2δ(Gd)_j + δ²G_jj.
+      // Moving column j by δ (ŵ_j += δ, d_j −= δ) changes f by −2δ(G'd)_j + δ²G'_jj.
       int best = -1, best_to = 0;
       double best_df = 0, best_delta = 0;
       for (int j = 0; j < n; ++j) {
         const int to = move_target(wr[j], code[j], sc[static_cast<size_t>(j)], zc[static_cast<size_t>(j)], qmax);
         if (to < 0) continue;
         const double delta = (to - code[j]) * static_cast<double>(sc[static_cast<size_t>(j)]);
-        const double df = -2 * delta * rg[static_cast<size_t>(j)] + delta * delta * gram[static_cast<size_t>(j) * n + j];
+        const double df = -2 * delta * rg[static_cast<size_t>(j)] + delta * delta * (1 + damp) * gram[static_cast<size_t>(j) * n + j];
         if (df < best_df - 1e-12 * std::fabs(f)) best_df = df, best = j, best_to = to, best_delta = delta;
       }
       if (best < 0) break;
@@ -144,6 +144,7 @@ RefineResult refine_greedy_exact(QuantizedLinear& q, const float* w, const std::
       d[static_cast<size_t>(best)] -= best_delta;
       const double* gb = gram.data() + static_cast<size_t>(best) * n;  // G is symmetric: column = row
       for (int a = 0; a < n; ++a) rg[static_cast<size_t>(a)] -= best_delta * gb[a];
+      rg[static_cast<size_t>(best)] -= best_delta * damp * gb[best];
       f += best_df;
       ++res.moves;
     }

@@ -11,6 +11,12 @@
 //   greedy-exact  per output row: the same moves, minimising the row's full output error
 //                 (w − ŵ)ᵀ G (w − ŵ), G = Σxxᵀ of the inputs the layer sees: coordinate descent,
 //                 each step the move with the largest decrease (kept exact with r = G(w − ŵ)).
+//                 `damp` μ minimises (w − ŵ)ᵀ (G + μ·diag G) (w − ŵ) instead: it shrinks the
+//                 channel correlations of the calibration Gram, which the moves otherwise exploit
+//                 to the full though other text does not share them (qsweep's default μ = 1;
+//                 μ = 0: the exact Gram). From nearest rounding (rtn, awq) every move raises the
+//                 diagonal term, so a lower damped objective means a lower exact one as well; μ is
+//                 invariant to AWQ's per-channel scaling, unlike GPTQ-style damping by mean(diag)·I.
 // Both only ever lower their objective (ties and increases are never taken), so they terminate.
 #pragma once
 #include <cstdint>
@@ -33,8 +39,8 @@ struct RefineResult {
 // w: the weights the codes approximate [out, in] (AWQ: the scaled weights); xbar: per input
 // channel, the mean input the layer sees.
 RefineResult refine_greedy(QuantizedLinear& q, const float* w, const std::vector<double>& xbar, double outlier_percent);
-// gram: [in, in] Σxxᵀ of the inputs the layer sees.
-RefineResult refine_greedy_exact(QuantizedLinear& q, const float* w, const std::vector<double>& gram);
+// gram: [in, in] Σxxᵀ of the inputs the layer sees; objective dᵀ(G + damp·diag G)d.
+RefineResult refine_greedy_exact(QuantizedLinear& q, const float* w, const std::vector<double>& gram, double damp = 0);
 
 // Masked x̄ (the top `outlier_percent` of |x̄| set to 0; ties broken by channel index).
 std::vector<double> mask_outliers(std::vector<double> xbar, double outlier_percent);

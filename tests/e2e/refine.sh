@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # refine.sh — rounding refinements (issue 15) on the demo model, W3 g128, --no-propagate (so base
 # and refined layers see the same inputs): for rtn, awq and gptq, --refine greedy-exact lowers
-# every layer's output error (its objective, also for AWQ's scaled weights) and --refine greedy
-# its own objective (Σ|e| over rows and groups) in every layer; 1 and 2 ranks store identical
+# its objective (the damped output error) in every layer, and for the nearest-rounded bases (rtn,
+# awq) also the exact output error of every layer; --refine greedy lowers its own objective (Σ|e|
+# over rows and groups) in every layer; 1 and 2 ranks store identical
 # files; on held-out text greedy-exact's KL is at most 2% above its base method's. Bad values of
 # --refine and --outlier-percent stop quantize with a clear error. AWQ's noise-robust search
 # (--noise-std) is plain AWQ at 0 and changes the scales above it; Robust-PRAQ's importance is
@@ -33,19 +34,20 @@ for m in ("rtn", "awq", "gptq"):
     n_lower = 0
     for name in base["layers"]:
         b, gl, xl = base["layers"][name].attrs, g["layers"][name].attrs, x["layers"][name].attrs
-        assert xl["output_error"] <= b["output_error"] * (1 + 1e-6), (m, name, xl["output_error"], b["output_error"])
+        if m != "gptq":  # from nearest rounding every move raises the damping term: the exact error falls too
+            assert xl["output_error"] <= b["output_error"] * (1 + 1e-6), (m, name, xl["output_error"], b["output_error"])
         n_lower += xl["output_error"] < b["output_error"]
         assert xl["refine_objective_after"] <= xl["refine_objective_before"] * (1 + 1e-9), (m, name)
         assert gl["refine_objective_after"] <= gl["refine_objective_before"] + 1e-12, (m, name)
         assert "refine_moves" not in b
-    assert n_lower == len(base["layers"]), (m, n_lower)
+    assert n_lower == len(base["layers"]) or m == "gptq", (m, n_lower)
     kl = {}
     for r in ("none", "greedy", "greedy-exact"):
         kl[r] = float(h5py.File(f"{t}/e-{m}-{r}/eval.h5").attrs["kl_divergence"])
     assert kl["greedy-exact"] <= 1.02 * kl["none"], (m, kl)
-    print(f"{m}: KL none {kl['none']:.5f}, greedy {kl['greedy']:.5f}, greedy-exact {kl['greedy-exact']:.5f}")
+    print(f"{m}: KL none {kl['none']:.5f}, greedy {kl['greedy']:.5f}, greedy-exact {kl['greedy-exact']:.5f}; exact output error lower in {n_lower} of {len(base['layers'])} layers")
 PY
-then ok "greedy-exact lowers every layer's output error and stays within 2% of the base KL; each refinement lowers its objective"
+then ok "greedy-exact lowers its damped objective in every layer (rtn, awq: the exact output error too) and stays within 2% of the base KL; greedy lowers its objective"
 else bad "refinement objectives"; fi
 "${MPIRUN[@]}" -n 2 "$QS" quantize "${Q[@]}" --method gptq --refine greedy --output-dir "$tmp/gptq-greedy-2" >"$tmp/g2.out" 2>&1 || bad "2 ranks"
 "$QS" diff "$tmp/gptq-greedy/quantized.h5" "$tmp/gptq-greedy-2/quantized.h5" >"$tmp/diff.out" 2>&1 && ok "gptq + greedy: 1 rank = 2 ranks" || bad "1 vs 2 ranks: $(cat "$tmp/diff.out")"
@@ -84,4 +86,5 @@ check "unknown refinement" "expected none, greedy or greedy-exact" --refine gree
 check "outlier share out of range" "must lie in [0, 1)" --refine greedy --outlier-percent 1.5
 check "noise without awq" "applies to --method awq only" --noise-std 0.01
 check "praq without awq" "applies to --method awq only" --awq-salience praq
+check "negative damping" "must be a finite number >= 0" --refine greedy-exact --refine-damp=-1
 exit $fail
