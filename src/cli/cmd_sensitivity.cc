@@ -5,6 +5,8 @@
 // output error tr((W−Q)Σxxᵀ(W−Q)ᵀ)/(tokens·out) with that candidate alone (no forward pass per
 // candidate); with --score kl-probe also each layer x candidate quantized alone and the mean KL
 // against the full-precision model on probe windows (quant/kl_probe.h), probes spread over ranks;
+// with --score fisher ½ Σ F (W − Q)², F the empirical Fisher diagonal from backward passes over the
+// first --fisher-windows calibration windows (train/fisher.h), windows spread over ranks;
 // with --score alpha the Alpha-Hill of each layer's weight (for comparison: it cannot price
 // candidates). Prints the Spearman correlations between the scores per candidate. Writes
 // sensitivity.h5 (io/sensitivity_file.h) for `qsweep allocate` and sensitivity.html (plots).
@@ -24,6 +26,7 @@
 #include "model/tokenizer.h"
 #include "quant/kl_probe.h"
 #include "quant/palette.h"
+#include "train/fisher.h"
 #include "stats/spectrum.h"
 #include "sweep/sensitivity_html.h"
 #include "sweep/stage_args.h"
@@ -38,8 +41,8 @@ const Linear kLinears[] = {Linear::Q, Linear::K, Linear::V, Linear::O, Linear::G
 
 class Collector : public QuantizeSink {
  public:
-  Collector(SensitivityData& d, KlProbe* probe, const Comm& comm, bool progress)
-      : d_(d), probe_(probe), comm_(comm), progress_(progress) {}
+  Collector(SensitivityData& d, KlProbe* probe, FisherProbe* fisher, const Comm& comm, bool progress)
+      : d_(d), probe_(probe), fisher_(fisher), comm_(comm), progress_(progress) {}
   void on_block(const BlockResult& b) override {
     for (const LinearResult& r : b.linears) {
       d_.layers.push_back(r.name);
@@ -47,6 +50,14 @@ class Collector : public QuantizeSink {
       d_.in_features.push_back(r.q.in);
       QS_ASSERT(r.palette_error.size() == d_.palette.size(), "palette errors of " << r.name);
       d_.output_error.insert(d_.output_error.end(), r.palette_error.begin(), r.palette_error.end());
+    }
+    if (fisher_) {
+      Timer t;
+      std::vector<const std::vector<QuantizedLinear>*> pq;
+      for (const LinearResult& r : b.linears) pq.push_back(&r.palette_q);
+      const std::vector<double> f = fisher_->block_scores(b.index, pq);
+      d_.fisher.insert(d_.fisher.end(), f.begin(), f.end());
+      if (progress_) log_info("fisher: block %d (%.1f s)", b.index, t.seconds());
     }
     if (!probe_) return;
     // This block's probes (linear x candidate), dealt round-robin over ranks, gathered in order.
@@ -72,6 +83,7 @@ class Collector : public QuantizeSink {
  private:
   SensitivityData& d_;
   KlProbe* probe_;
+  FisherProbe* fisher_;
   const Comm& comm_;
   bool progress_;
 };
@@ -105,21 +117,25 @@ int cmd_sensitivity(const CommandContext& ctx) {
   const int probe_windows = sa.probe_windows;
   int probe_ctx = sa.probe_ctx;
   opt.palette = !sa.palette.empty() ? parse_palette(sa.palette) : strategy_palette(sa.strategy.empty() ? "adaptive" : sa.strategy);
-  bool want_kl = false, want_alpha = false;
+  bool want_kl = false, want_alpha = false, want_fisher = false;
   for (const std::string& s : split_data_list(sa.scores, "--score")) {
-    QS_CHECK(s == "output-error" || s == "kl-probe" || s == "alpha",
-             "--score '" << s << "': expected output-error, kl-probe or alpha (a gradient-based fisher score needs backward passes, "
-                                 "which qsweep does not have yet)");
+    QS_CHECK(s == "output-error" || s == "kl-probe" || s == "alpha" || s == "fisher",
+             "--score '" << s << "': expected output-error, kl-probe, fisher or alpha");
     want_kl |= s == "kl-probe";
     want_alpha |= s == "alpha";
+    want_fisher |= s == "fisher";
   }
+  QS_CHECK(!want_fisher || !opt.method->transforms_block(),
+           "--score fisher with --method awq is not supported yet (AWQ's scales move into the previous layer, so a layer's candidates do not approximate its own weights)");
+  QS_CHECK(sa.fisher_windows >= 1, "--fisher-windows " << sa.fisher_windows << " must be at least 1");
+  const int fisher_windows = std::min(sa.fisher_windows, a.n_calib);
   QS_CHECK(!want_kl || !opt.method->transforms_block(),
            "--score kl-probe with --method awq is not supported yet (AWQ's scales move into the previous layer, so a layer cannot be probed alone)");
   QS_CHECK(probe_windows >= 1, "--probe-windows " << probe_windows << " must be at least 1");
   if (probe_ctx == 0) probe_ctx = a.seq_len;
   QS_CHECK(probe_ctx >= 2, "--probe-ctx " << probe_ctx << " must be at least 2");
   if (ctx.validate_only) return 0;  // a sweep's [sensitivity] section, checked before any work
-  opt.keep_palette_weights = want_kl;
+  opt.keep_palette_weights = want_kl || want_fisher;
   // Every block is scored on full-precision inputs, so a layer's score does not depend on what the
   // blocks before it were given: the scores add up to what quantize --plan --no-propagate measures.
   opt.propagate = false;
@@ -180,6 +196,11 @@ int cmd_sensitivity(const CommandContext& ctx) {
     log_info("kl-probe: %d windows of %d tokens from %s; %zu probes per block", probe_windows, probe_ctx, probe_source.c_str(),
              opt.palette.size() * 7);
   }
+  std::unique_ptr<FisherProbe> fisher;
+  if (want_fisher) {
+    const std::vector<int32_t> fw(calib.tokens.begin(), calib.tokens.begin() + static_cast<size_t>(fisher_windows) * a.seq_len);
+    fisher = std::make_unique<FisherProbe>(model, fw, fisher_windows, a.seq_len, ctx.comm, a.activation_mb << 20, !quiet);
+  }
   OutputDir out_guard;
   if (ctx.comm.rank() == 0) out_guard.create(out_dir);
 
@@ -191,11 +212,12 @@ int cmd_sensitivity(const CommandContext& ctx) {
   d.seq_len = a.seq_len;
   d.seed = a.seed;
   d.palette = opt.palette;
-  d.score = std::string("output-error") + (want_kl ? ",kl-probe" : "") + (want_alpha ? ",alpha" : "");
+  d.score = std::string("output-error") + (want_kl ? ",kl-probe" : "") + (want_fisher ? ",fisher" : "") + (want_alpha ? ",alpha" : "");
+  if (fisher) d.fisher_windows = fisher_windows, d.fisher_ctx = a.seq_len, d.fisher_loss = fisher->loss();
   d.probe_windows = want_kl ? probe_windows : 0;
   d.probe_ctx = want_kl ? probe_ctx : 0;
   d.probe_source = probe_source;
-  Collector sink(d, probe.get(), ctx.comm, !quiet);
+  Collector sink(d, probe.get(), fisher.get(), ctx.comm, !quiet);
   const QuantizeSummary sum = quantize_model(model, calib, opt, ctx.comm, &sink);
   d.quantized_params = sum.quantized_params;
   d.other_bytes = sum.other_bytes;
@@ -223,16 +245,18 @@ int cmd_sensitivity(const CommandContext& ctx) {
   result("sensitivity: %zu layers x %zu candidates (%s), method %s, scores %s", d.layers.size(), d.palette.size(),
          palette_string(d.palette).c_str(), d.method.c_str(), d.score.c_str());
   for (size_t c = 0; c < d.palette.size(); ++c) {
-    double mean = 0, mean_kl = 0;
+    double mean = 0, mean_kl = 0, mean_f = 0;
     for (size_t l = 0; l < d.layers.size(); ++l) {
       mean += d.error(l, c);
       if (want_kl) mean_kl += d.kl_probe[l * d.palette.size() + c];
+      if (want_fisher) mean_f += d.fisher[l * d.palette.size() + c];
     }
     std::string line = "  W" + std::to_string(d.palette[c].bits) + " g" + std::to_string(d.palette[c].group_size);
     char buf[160];
     std::snprintf(buf, sizeof buf, ": mean output error %.6g", mean / d.layers.size());
     line += buf;
     if (want_kl) std::snprintf(buf, sizeof buf, ", mean kl-probe %.6g", mean_kl / d.layers.size()), line += buf;
+    if (want_fisher) std::snprintf(buf, sizeof buf, ", mean fisher %.6g", mean_f / d.layers.size()), line += buf;
     const SpearmanMatrix m = sensitivity_spearman(d, c);
     for (size_t i = 0; i < m.scores.size(); ++i)
       for (size_t j = i + 1; j < m.scores.size(); ++j) {

@@ -51,8 +51,12 @@ void write_sensitivity_file(const std::string& path, const SensitivityData& d, c
     w.attr("/scores/alpha", "k_frac", d.alpha_k_frac);
     w.attr("/scores/alpha", "layout", std::string("[layer]: one value per layer, every candidate"));
   }
-  w.group("/scores/fisher_reserved");  // where a gradient-based score goes once qsweep has backward passes
-  w.attr("/scores/fisher_reserved", "note", std::string("not computed: qsweep has no backward passes yet"));
+  if (!d.fisher.empty()) {
+    w.dataset("/scores/fisher", d.fisher);
+    w.attr("/scores/fisher", "windows", int64_t(d.fisher_windows));
+    w.attr("/scores/fisher", "ctx", int64_t(d.fisher_ctx));
+    w.attr("/scores/fisher", "loss", d.fisher_loss);
+  }
   prov.write(w);
   w.commit();
 }
@@ -61,7 +65,11 @@ const std::vector<double>& SensitivityData::scores(const std::string& name) cons
   if (name == "output-error") return output_error;
   QS_CHECK(name != "alpha", "--score alpha: Alpha-Hill is one value per layer, the same for every candidate, so it cannot choose "
                             "between candidates; allocate by kl-probe or output-error (alpha is for comparison)");
-  QS_CHECK(name == "kl-probe", "--score '" << name << "': expected output-error or kl-probe");
+  if (name == "fisher") {
+    QS_CHECK(!fisher.empty(), "--score fisher: the sensitivity file has no fisher scores (run qsweep sensitivity --score output-error,fisher)");
+    return fisher;
+  }
+  QS_CHECK(name == "kl-probe", "--score '" << name << "': expected output-error, kl-probe or fisher");
   QS_CHECK(!kl_probe.empty(), "--score kl-probe: the sensitivity file has no kl-probe scores (run qsweep sensitivity --score output-error,kl-probe)");
   return kl_probe;
 }
@@ -102,6 +110,15 @@ SensitivityData read_sensitivity_file(const std::string& path) {
     d.probe_source = r.attr_string("/scores/kl_probe", "probe_source");
     for (size_t i = 0; i < d.kl_probe.size(); ++i)
       QS_CHECK(std::isfinite(d.kl_probe[i]), path << ": /scores/kl_probe[" << i << "] is not finite");
+  }
+  if (r.exists("/scores/fisher")) {
+    d.fisher = r.read_double("/scores/fisher");
+    QS_CHECK(d.fisher.size() == d.output_error.size(), path << ": /scores/fisher and /scores/output_error differ in length");
+    d.fisher_windows = static_cast<int>(r.attr_int("/scores/fisher", "windows"));
+    d.fisher_ctx = static_cast<int>(r.attr_int("/scores/fisher", "ctx"));
+    d.fisher_loss = r.attr_double("/scores/fisher", "loss");
+    for (size_t i = 0; i < d.fisher.size(); ++i)
+      QS_CHECK(std::isfinite(d.fisher[i]) && d.fisher[i] >= 0, path << ": /scores/fisher[" << i << "] = " << d.fisher[i] << " (expected finite, >= 0)");
   }
   if (r.exists("/scores/alpha")) {
     d.alpha = r.read_double("/scores/alpha");

@@ -13,8 +13,10 @@
 //   /scores/alpha          (with --score alpha) [layer]: the Alpha-Hill of the layer's weight
 //                          (spectrum at fp64, k_frac attribute): one value per layer, the same
 //                          for every candidate, so it ranks layers but cannot price candidates
-// /scores/<name> is where further scores go (a gradient-based fisher score once qsweep has
-// backward passes) with the [layer][candidate] layout.
+//   /scores/fisher         (with --score fisher) [layer][candidate]: ½ Σ F (W − Q)², F the empirical
+//                          Fisher diagonal over calibration windows (train/fisher.h; attributes
+//                          windows, ctx, loss = the windows' mean NLL)
+// /scores/<name> is where further scores go, with the [layer][candidate] layout.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -36,12 +38,15 @@ struct SensitivityData {
   std::vector<double> output_error;  // [layer * palette.size() + candidate]
   std::vector<double> kl_probe;      // same layout; empty when not computed
   std::vector<double> alpha;         // [layer]; empty when not computed
+  std::vector<double> fisher;        // [layer * palette.size() + candidate]; empty when not computed
+  int fisher_windows = 0, fisher_ctx = 0;
+  double fisher_loss = 0;
   double alpha_k_frac = 0;
   int probe_windows = 0, probe_ctx = 0;
   std::string probe_source;
   double quantized_params = 0, full_bits = 0, other_bytes = 0;
   double error(size_t layer, size_t cand) const { return output_error[layer * palette.size() + cand]; }
-  // The score `name` ("output-error" or "kl-probe") of a layer and candidate; throws when absent
+  // The score `name` ("output-error", "kl-probe" or "fisher") of a layer and candidate; throws when absent
   // (and for "alpha", which does not depend on the candidate).
   const std::vector<double>& scores(const std::string& name) const;
 };

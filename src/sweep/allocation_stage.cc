@@ -17,6 +17,7 @@ bool sensitivity_covers(const std::string& dir, const SensitivitySpec& spec) {
   if (!file_exists(path)) return false;
   const SensitivityData d = read_sensitivity_file(path);
   if (spec.has_kl && d.kl_probe.empty()) return false;
+  if (spec.has_fisher && d.fisher.empty()) return false;
   for (const GridSpec& g : spec.palette) {
     bool in = false;
     for (const GridSpec& h : d.palette) in |= g.bits == h.bits && g.group_size == h.group_size;

@@ -23,6 +23,7 @@ std::vector<double> column(const SensitivityData& d, const std::string& name, si
 std::vector<std::string> present(const SensitivityData& d) {
   std::vector<std::string> n = {"output-error"};
   if (!d.kl_probe.empty()) n.push_back("kl-probe");
+  if (!d.fisher.empty()) n.push_back("fisher");
   if (!d.alpha.empty()) n.push_back("alpha");
   return n;
 }
@@ -57,6 +58,9 @@ std::string sensitivity_html(const SensitivityData& d) {
     << d.layers.size() << " layers x " << d.palette.size() << " candidates";
   if (!d.kl_probe.empty())
     h << "; kl-probe on " << d.probe_windows << " windows of " << d.probe_ctx << " tokens from " << html_escape(d.probe_source);
+  if (!d.fisher.empty())
+    h << "; fisher (½ Σ F (W − Q)², empirical Fisher diagonal) over " << d.fisher_windows << " calibration windows of " << d.fisher_ctx
+      << " tokens (their mean NLL " << d.fisher_loss << ")";
   h << ".</p>\n";
   std::vector<std::string> ticks;
   for (const std::string& l : d.layers) ticks.push_back(block_label(l));

@@ -46,6 +46,7 @@ void add_quantize_cell_options(po::options_description& d, QuantizeArgs& a) {
   d.add_options()
       ("refine", po::value(&a.refine)->default_value("none"), "rounding refinement after the method: none, greedy (per row and group, single code moves that reduce |Σ x̄ (w − ŵ)|, x̄ the mean input with --outlier-percent of it masked) or greedy-exact (per row, moves that reduce (w − ŵ)ᵀ Σxxᵀ (w − ŵ)); lm_head is not refined")
       ("outlier-percent", po::value(&opt.outlier_percent)->default_value(0.05), "--refine greedy: share of input channels with the largest |x̄| left out of the mean-output error")
+      ("refine-damp", po::value(&opt.refine_damp)->default_value(1.0), "--refine greedy-exact: minimise (w − ŵ)ᵀ (G + μ·diag G) (w − ŵ), G = Σxxᵀ: μ shrinks the calibration Gram's channel correlations, which the moves otherwise exploit to the full and which other text does not share (0: the exact Gram, as before this option)")
       ("quantize-lm-head", po::bool_switch(&a.lm_head), "also quantize lm_head (GPTQ with the final-norm inputs' Hessian; RTN for rtn and awq)");
 }
 
@@ -53,10 +54,11 @@ void add_sensitivity_options(po::options_description& d, SensitivityArgs& a) {
   d.add_options()
       ("strategy", po::value(&a.strategy), "candidate palette: conservative (bits 4,6,8 x groups 64,128), adaptive (2,3,4,6,8 x 64,128,256; the default) or aggressive (2,3,4,8 x 128,256)")
       ("palette", po::value(&a.palette), "candidates BITS:GROUP,... instead of the strategy's (group -1: one per row)")
-      ("score", po::value(&a.scores)->default_value("output-error"), "scores: output-error (from the calibration Gram, no forward pass), kl-probe (each layer x candidate quantized alone, KL on probe windows), alpha (the weight spectrum's Alpha-Hill, per layer), e.g. output-error,kl-probe,alpha")
+      ("score", po::value(&a.scores)->default_value("output-error"), "scores: output-error (from the calibration Gram, no forward pass), kl-probe (each layer x candidate quantized alone, KL on probe windows), fisher (½ Σ F (W − Q)², F the empirical Fisher diagonal from backward passes over calibration windows), alpha (the weight spectrum's Alpha-Hill, per layer), e.g. output-error,kl-probe,fisher")
       ("probe-data", po::value(&a.probe_data), "kl-probe: text whose first --probe-windows windows are the probes (default: windows of the calibration text drawn with another seed, disjoint from the calibration windows)")
       ("probe-windows", po::value(&a.probe_windows)->default_value(16), "kl-probe: number of probe windows")
-      ("probe-ctx", po::value(&a.probe_ctx)->default_value(0), "kl-probe: tokens per probe window (0: --seq-len)");
+      ("probe-ctx", po::value(&a.probe_ctx)->default_value(0), "kl-probe: tokens per probe window (0: --seq-len)")
+      ("fisher-windows", po::value(&a.fisher_windows)->default_value(16), "fisher: the first N calibration windows give the gradients (one Fisher sample per window; at most --n-calib)");
 }
 
 void add_allocate_cell_options(po::options_description& d, AllocateRequest& q) {
@@ -65,7 +67,7 @@ void add_allocate_cell_options(po::options_description& d, AllocateRequest& q) {
       ("target-size-mb", po::value(&q.size_mb), "budget: the whole stored model in MB (10^6 bytes: the quantized linears plus every other tensor as stored, as summary.csv's model_bytes)")
       ("strategy", po::value(&q.strategy), "candidates of a strategy (conservative, adaptive, aggressive; they must have been scored); without a budget, its natural target: 5.0, 4.0, 3.0 bits per weight")
       ("palette", po::value(&q.palette), "only these scored candidates (BITS:GROUP,...; default: the strategy's, else every scored one)")
-      ("score", po::value(&q.score), "the score to minimise: kl-probe or output-error (default: kl-probe when it was computed)");
+      ("score", po::value(&q.score), "the score to minimise: kl-probe, fisher or output-error (default: kl-probe when it was computed)");
 }
 
 void finish_quantize_args(QuantizeArgs& a) {
@@ -75,6 +77,7 @@ void finish_quantize_args(QuantizeArgs& a) {
   opt.quantize_lm_head = a.lm_head;
   opt.refine = parse_refine(a.refine);
   QS_CHECK(opt.outlier_percent >= 0 && opt.outlier_percent < 1, "--outlier-percent " << opt.outlier_percent << " must lie in [0, 1)");
+  QS_CHECK(std::isfinite(opt.refine_damp) && opt.refine_damp >= 0, "--refine-damp " << opt.refine_damp << " must be a finite number >= 0");
   QS_CHECK(a.n_calib >= 1, "--n-calib " << a.n_calib << " must be at least 1");
   QS_CHECK(a.seq_len >= 2, "--seq-len " << a.seq_len << " must be at least 2");
   QS_CHECK(opt.calib_chunk >= 1, "--calib-chunk " << opt.calib_chunk << " must be at least 1");
@@ -124,6 +127,7 @@ void write_quantize_attrs(H5Writer& w, const QuantizeArgs& a, const QuantizeSumm
   for (const QuantMethodDef* m : quant_methods()) m->write_attrs(w, opt);  // every method's settings
   w.attr("/", "refine", std::string(refine_name(opt.refine)));
   w.attr("/", "outlier_percent", opt.outlier_percent);
+  w.attr("/", "refine_damp", opt.refine_damp);
   w.attr("/", "bits_per_weight", sum.bits_per_weight());
   w.attr("/", "model_bytes", sum.model_bytes());
   w.attr("/", "quantized_params", sum.quantized_params);

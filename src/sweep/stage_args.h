@@ -52,6 +52,7 @@ void write_quantize_attrs(H5Writer& w, const QuantizeArgs& a, const QuantizeSumm
 struct SensitivityArgs {
   std::string strategy, palette, scores = "output-error", probe_data;  // strategy "": adaptive
   int probe_windows = 16, probe_ctx = 0;
+  int fisher_windows = 16;
 };
 void add_sensitivity_options(boost::program_options::options_description& d, SensitivityArgs& a);
 // The budget and candidates of an allocation: `qsweep allocate` and a sweep's [allocate] cells.

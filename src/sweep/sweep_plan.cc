@@ -49,6 +49,16 @@ const std::set<std::string> kNotInId = {"eval.activation-budget-mb", "quantize.a
 
 bool in_id(const std::string& k, const std::string& v) { return !kNotInId.count(k) && !kNewAtDefault.count({k, v}); }
 
+// Settings inert for the cell's other settings: not part of its id. --refine-damp acts on
+// greedy-exact only, and greedy-exact ran undamped (0) before the option existed.
+bool inert(const std::string& k, const std::string& v, const Params& params) {
+  if (k != "quantize.refine-damp") return false;
+  if (v == "0") return true;
+  for (const auto& [pk, pv] : params)
+    if (pk == "quantize.refine") return pv != "greedy-exact";
+  return true;
+}
+
 bool parse_bool(const std::string& v, bool* out) {
   if (v == "true" || v == "yes" || v == "on" || v == "1") return *out = true, true;
   if (v == "false" || v == "no" || v == "off" || v == "0") return *out = false, true;
@@ -266,7 +276,7 @@ SweepPlan make_sweep_plan(JobFile job) {
 
   // The [sensitivity] section's own palette (explicit palette or strategy), if any.
   std::vector<GridSpec> section_palette;
-  bool section_has_palette = false, section_kl = false;
+  bool section_has_palette = false, section_kl = false, section_fisher = false;
   {
     po::options_description d;
     QuantizeArgs q;
@@ -291,7 +301,7 @@ SweepPlan make_sweep_plan(JobFile job) {
     try {
       if (!sa.palette.empty()) section_palette = parse_palette(sa.palette), section_has_palette = true;
       else if (!sa.strategy.empty()) section_palette = strategy_palette(sa.strategy), section_has_palette = true;
-      for (const std::string& x : split_data_list(sa.scores, "score")) section_kl |= x == "kl-probe";
+      for (const std::string& x : split_data_list(sa.scores, "score")) section_kl |= x == "kl-probe", section_fisher |= x == "fisher";
     } catch (const Error& e) {
       QS_THROW(f << ": [sensitivity]: " << e.what());
     }
@@ -384,10 +394,12 @@ SweepPlan make_sweep_plan(JobFile job) {
           for (size_t i = 0; i + 1 < sargs.size(); ++i)
             if (sargs[i].empty()) sargs[i] = "--probe-data", sargs[i + 1] = job.resolve(sargs[i + 1]);
           if (!cell.allocate.score.empty()) {
-            QS_CHECK(cell.allocate.score == "kl-probe" || cell.allocate.score == "output-error",
-                     "score = " << cell.allocate.score << ": expected kl-probe or output-error (alpha cannot price candidates)");
+            QS_CHECK(cell.allocate.score == "kl-probe" || cell.allocate.score == "output-error" || cell.allocate.score == "fisher",
+                     "score = " << cell.allocate.score << ": expected kl-probe, fisher or output-error (alpha cannot price candidates)");
             QS_CHECK(cell.allocate.score != "kl-probe" || section_kl,
                      "score = kl-probe needs [sensitivity] score = output-error,kl-probe");
+            QS_CHECK(cell.allocate.score != "fisher" || section_fisher,
+                     "score = fisher needs [sensitivity] score = output-error,fisher");
           }
           QS_CHECK(std::isnan(cell.allocate.avg_bits) || std::isnan(cell.allocate.size_mb),
                    "give one budget: target-avg-bits or target-size-mb");
@@ -410,7 +422,7 @@ SweepPlan make_sweep_plan(JobFile job) {
         for (auto& x : plan.sensitivities)
           if (x.key == cell.sensitivity) spec = &x;
         if (!spec) {
-          plan.sensitivities.push_back({cell.sensitivity, sargs, section_has_palette ? section_palette : std::vector<GridSpec>{}, section_kl});
+          plan.sensitivities.push_back({cell.sensitivity, sargs, section_has_palette ? section_palette : std::vector<GridSpec>{}, section_kl, section_fisher});
           spec = &plan.sensitivities.back();
         }
         if (!section_has_palette)
@@ -424,7 +436,7 @@ SweepPlan make_sweep_plan(JobFile job) {
       cell.eval = ev;
       std::string canon;
       for (const auto& [k, v] : cell.params)
-        if (in_id(k, v)) canon += k + "=" + v + "\n";
+        if (in_id(k, v) && !inert(k, v, cell.params)) canon += k + "=" + v + "\n";
       cell.id = fnv1a_hex(canon, 12);
       bool repeat = false;
       for (const auto& other : plan.cells)

@@ -49,6 +49,7 @@ struct SensitivitySpec {
   std::vector<std::string> args;  // qsweep sensitivity's options, without model, calib, output-dir, threads, palette
   std::vector<GridSpec> palette;
   bool has_kl = false;
+  bool has_fisher = false;
 };
 
 struct SweepPlan {

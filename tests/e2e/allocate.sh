@@ -5,7 +5,10 @@
 # stores exactly the size allocate reported (never above the budget, within 0.5% of it), and with
 # --no-propagate (the inputs sensitivity scored on) its summed output error is the score allocate
 # predicted, no more than uniform W3 g128's. Bad budgets (negative, below the smallest model, above the
-# full model, none, two) stop allocate with a clear error and no plan file.
+# full model, none, two) stop allocate with a clear error and no plan file. The fisher score
+# (issue 16: empirical Fisher from backward passes) is computed alongside, 1 = 2 ranks bit for bit
+# (5 windows: an uneven deal), monotone in bits; allocate --score fisher plans by it; fisher with
+# awq or --fisher-windows 0 is refused.
 # Args: $1 qsweep binary, $2 source dir, $3 shared dir.
 set -u
 QS=$1 SRC=$2
@@ -13,7 +16,7 @@ source "$SRC/tests/e2e/lib/common.sh"
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 M="$SRC/demo/kjv-llama"
 C="$SRC/demo/data/kjv-train.txt"
-common=(--model "$M" --calib "$C" --method rtn --n-calib 8 --seq-len 64 --palette 2:64,3:64,3:128,4:128,8:128 -q)
+common=(--model "$M" --calib "$C" --method rtn --n-calib 8 --seq-len 64 --palette 2:64,3:64,3:128,4:128,8:128 -q --score output-error,fisher --fisher-windows 5)
 "$QS" sensitivity "${common[@]}" --output-dir "$tmp/s1" >"$tmp/s1.out" 2>&1 || bad "sensitivity: $(cat "$tmp/s1.out")"
 "${MPIRUN[@]}" -n 2 "$QS" sensitivity "${common[@]}" --output-dir "$tmp/s2" >"$tmp/s2.out" 2>&1 || bad "sensitivity, 2 ranks"
 if /usr/bin/python3 - "$tmp/s1/sensitivity.h5" "$tmp/s2/sensitivity.h5" <<'PY'
@@ -24,9 +27,21 @@ assert np.array_equal(e, b["scores/output_error"][:].reshape(e.shape)), "1 vs 2 
 assert e.shape == (28, 5) and (e > 0).all()
 # more bits, less error (same group 128: columns 2, 3, 4), finer groups help at 3 bits
 assert (e[:, 2] > e[:, 3]).all() and (e[:, 3] > e[:, 4]).all() and (e[:, 1] <= e[:, 2] * 1.0001).all()
-print(f"scores {e.shape}, W3g128 mean {e[:, 2].mean():.4g}")
+f = a["scores/fisher"][:].reshape(e.shape)
+assert np.array_equal(f, b["scores/fisher"][:].reshape(e.shape)), "fisher: 1 vs 2 ranks"
+assert (f > 0).all() and (f[:, 2] > f[:, 3]).all() and (f[:, 3] > f[:, 4]).all(), "fisher monotone in bits"
+assert a["scores/fisher"].attrs["windows"] == 5 and a["scores/fisher"].attrs["ctx"] == 64
+print(f"scores {e.shape}, W3g128 mean {e[:, 2].mean():.4g}, fisher mean {f[:, 2].mean():.4g}")
 PY
-then ok "sensitivity: 28 layers x 5 candidates, 1 = 2 ranks, monotone in bits"; else bad "sensitivity scores"; fi
+then ok "sensitivity: 28 layers x 5 candidates, output-error and fisher, 1 = 2 ranks, monotone in bits"; else bad "sensitivity scores"; fi
+"$QS" allocate --sensitivity "$tmp/s1" --target-avg-bits 3.5 --score fisher --output "$tmp/planf.json" >"$tmp/af.out" 2>&1 &&
+  grep -q '"score": "fisher"' "$tmp/planf.json" && ok "allocate --score fisher" || bad "allocate --score fisher: $(cat "$tmp/af.out"; head -c 400 "$tmp/planf.json")"
+for bad_args in "--method awq --score fisher|applies\|not supported" "--method rtn --score fisher --fisher-windows 0|must be at least 1"; do
+  args=${bad_args%%|*} want=${bad_args#*|}
+  if "$QS" sensitivity --model "$M" --calib "$C" --n-calib 8 --seq-len 64 --palette 3:128 -q $args --output-dir "$tmp/sbad" >"$tmp/sb.out" 2>&1; then bad "accepted: $args"
+  elif grep -q "$want" "$tmp/sb.out" && [ ! -e "$tmp/sbad" ]; then ok "refused: $args: $(grep error "$tmp/sb.out" | head -1)"
+  else bad "$args: $(cat "$tmp/sb.out")"; fi
+done
 
 # The exact budget of uniform W3 g128.
 "$QS" quantize --model "$M" --calib "$C" --method rtn --bits 3 --group-size 128 --n-calib 8 --seq-len 64 --no-propagate -q --output-dir "$tmp/u3" >"$tmp/u3.out" 2>&1 || bad "uniform quantize"

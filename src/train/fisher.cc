@@ -1,0 +1,172 @@
+// fisher.cc — the empirical-Fisher sensitivity score (see fisher.h).
+#include "train/fisher.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "core/error.h"
+#include "core/log.h"
+#include "core/timer.h"
+#include "model/forward.h"
+#include "train/block_grad.h"
+
+namespace qsweep {
+
+namespace {
+const Linear kOrder[] = {Linear::Q, Linear::K, Linear::V, Linear::O, Linear::Gate, Linear::Up, Linear::Down};
+}
+
+FisherProbe::FisherProbe(const LlamaWeights& model, const std::vector<int32_t>& windows, int n, int ctx, const Comm& comm,
+                         int64_t budget_bytes, bool progress)
+    : model_(model), comm_(comm), n_(n), ctx_(ctx) {
+  const ModelConfig& cfg = model.config();
+  const int H = cfg.hidden_size, L = cfg.num_hidden_layers;
+  QS_CHECK(n >= 1 && ctx >= 2, "fisher: need at least one window of at least 2 tokens");
+  QS_ASSERT(windows.size() == static_cast<size_t>(n) * ctx, "fisher windows");
+  for (int w = comm.rank(); w < n; w += comm.size()) mine_.push_back(w);
+  const int64_t m = static_cast<int64_t>(mine_.size());
+  const int64_t most = (n + comm.size() - 1) / comm.size();  // the same verdict on every rank
+  const double need = 2.0 * L * static_cast<double>(most) * ctx * H * 4;
+  QS_CHECK(need <= static_cast<double>(budget_bytes),
+           "fisher: " << most << " windows of " << ctx << " tokens per rank need " << need / 1048576
+                      << " MB (each block's input and output gradient), more than --activation-budget-mb "
+                      << budget_bytes / 1048576 << ": use fewer --fisher-windows, more ranks or a larger budget");
+  Timer t;
+  const size_t per = static_cast<size_t>(ctx) * H;
+  // Forward: every block's input, per window (the training forward, so block_scores recomputes
+  // exactly the same activations).
+  x_in_.assign(static_cast<size_t>(L), std::vector<float>(static_cast<size_t>(m) * per));
+  std::vector<float> x(static_cast<size_t>(m) * per);
+  for (int64_t i = 0; i < m; ++i)
+    model.embed(windows.data() + static_cast<size_t>(mine_[static_cast<size_t>(i)]) * ctx, ctx, x.data() + i * per);
+  BlockTape<float> tape;
+  for (int b = 0; b < L; ++b) {
+    std::copy(x.begin(), x.end(), x_in_[static_cast<size_t>(b)].begin());
+    const BlockParams<float> p = block_params_from<float>(*model.load_block(b));
+    for (int64_t i = 0; i < m; ++i) block_forward(cfg, p, x.data() + i * per, 1, ctx, tape);
+  }
+  // The head: the mean NLL of next-token prediction per window, and its gradient at the last
+  // block's output.
+  dy_.assign(static_cast<size_t>(L), std::vector<float>(static_cast<size_t>(m) * per));
+  {
+    const HeadWeights head = HeadWeights::load(model);
+    std::vector<int64_t> rows(static_cast<size_t>(ctx) - 1);
+    std::iota(rows.begin(), rows.end(), 0);
+    HeadTape<float> ht;
+    std::vector<double> losses(static_cast<size_t>(n), 0.0);
+    for (int64_t i = 0; i < m; ++i) {
+      const int32_t* tok = windows.data() + static_cast<size_t>(mine_[static_cast<size_t>(i)]) * ctx;
+      const double loss = head_loss_forward(cfg, head.norm.data(), head.lm_head.data(), x.data() + i * per, rows.data(),
+                                            tok + 1, ctx - 1, ht);
+      losses[static_cast<size_t>(mine_[static_cast<size_t>(i)])] = loss;
+      head_loss_backward(cfg, head.norm.data(), head.lm_head.data(), rows.data(), tok + 1, ht, 1.0f, ctx,
+                         dy_[static_cast<size_t>(L - 1)].data() + i * per, static_cast<float*>(nullptr),
+                         static_cast<float*>(nullptr));
+    }
+    // Each window's loss belongs to one rank (the others hold 0): a sum in window order.
+    std::vector<double> all(static_cast<size_t>(n), 0.0);
+    std::vector<double> mine;
+    for (int w : mine_) mine.insert(mine.end(), {static_cast<double>(w), losses[static_cast<size_t>(w)]});
+    const std::vector<double> g = comm.allgatherv(mine);
+    for (size_t k = 0; k + 1 < g.size(); k += 2) all[static_cast<size_t>(g[k])] = g[k + 1];
+    for (int w = 0; w < n; ++w) {  // checked after the gather, so every rank stops alike
+      QS_CHECK(std::isfinite(all[static_cast<size_t>(w)]), "fisher: non-finite loss on calibration window " << w);
+      loss_ += all[static_cast<size_t>(w)];
+    }
+    loss_ /= n;
+  }
+  // Backward to every block's output: dy_[b−1] = ∂loss/∂(input of block b).
+  BlockParams<float> grads;
+  std::vector<float> xi(per), dx(per);
+  for (int b = L - 1; b >= 1; --b) {
+    const BlockParams<float> p = block_params_from<float>(*model.load_block(b));
+    for (int64_t i = 0; i < m; ++i) {
+      std::copy(x_in_[static_cast<size_t>(b)].begin() + i * per, x_in_[static_cast<size_t>(b)].begin() + (i + 1) * per, xi.begin());
+      block_forward(cfg, p, xi.data(), 1, ctx, tape);
+      block_backward(cfg, p, tape, dy_[static_cast<size_t>(b)].data() + i * per, grads, dx.data());
+      std::copy(dx.begin(), dx.end(), dy_[static_cast<size_t>(b - 1)].begin() + i * per);
+    }
+  }
+  if (progress)
+    log_info("fisher: %d windows of %d tokens (%zu on this rank), mean NLL %.4f, gradients at %d blocks (%.1f s)", n, ctx,
+             mine_.size(), loss_, L, t.seconds());
+}
+
+void FisherProbe::block_grads(int block, const BlockParams<float>& p, size_t i, BlockParams<float>& grads) {
+  const size_t per = static_cast<size_t>(ctx_) * model_.config().hidden_size;
+  std::vector<float> xi(x_in_[static_cast<size_t>(block)].begin() + i * per, x_in_[static_cast<size_t>(block)].begin() + (i + 1) * per);
+  std::vector<float> dx(per);
+  BlockTape<float> tape;
+  block_forward(model_.config(), p, xi.data(), 1, ctx_, tape);
+  block_backward(model_.config(), p, tape, dy_[static_cast<size_t>(block)].data() + i * per, grads, dx.data());
+}
+
+std::vector<float> FisherProbe::window_gradient(int block, Linear l, int window) {
+  const auto it = std::find(mine_.begin(), mine_.end(), window);
+  QS_CHECK(it != mine_.end(), "fisher: window " << window << " is not on this rank");
+  const BlockParams<float> p = block_params_from<float>(*model_.load_block(block));
+  BlockParams<float> grads;
+  block_grads(block, p, static_cast<size_t>(it - mine_.begin()), grads);
+  const LinearRows lr = linear_rows(model_.config(), l);
+  const float* g = grads.matrix(l).data() + static_cast<size_t>(lr.row0) * lr.in;
+  return std::vector<float>(g, g + static_cast<size_t>(lr.out) * lr.in);
+}
+
+std::vector<double> FisherProbe::block_scores(int block, const std::vector<const std::vector<QuantizedLinear>*>& palette) {
+  const ModelConfig& cfg = model_.config();
+  const size_t K = palette.size();
+  QS_ASSERT(K == 7, "fisher: a block has 7 linears");
+  const size_t C = palette[0]->size();
+  const BlockParams<float> p = block_params_from<float>(*model_.load_block(block));
+  // (W − Q(W))² of every linear and candidate: dequantized once per block.
+  std::vector<std::vector<std::vector<float>>> d2(K);
+  for (size_t k = 0; k < K; ++k) {
+    const LinearRows lr = linear_rows(cfg, kOrder[k]);
+    const float* W = p.matrix(kOrder[k]).data() + static_cast<size_t>(lr.row0) * lr.in;
+    QS_ASSERT(palette[k]->size() == C, "fisher: candidates per linear");
+    for (size_t c = 0; c < C; ++c) {
+      const QuantizedLinear& q = (*palette[k])[c];
+      QS_ASSERT(q.out == lr.out && q.in == lr.in, "fisher: candidate shape of linear " << k);
+      std::vector<float> v = q.dequantize();
+      for (size_t e = 0; e < v.size(); ++e) {
+        const float d = W[e] - v[e];
+        v[e] = d * d;
+      }
+      d2[k].push_back(std::move(v));
+    }
+  }
+  // Per window (this rank's): its gradient, squared, contracted with each candidate's (W − Q)².
+  std::vector<double> mine;
+  BlockParams<float> grads;
+  for (size_t i = 0; i < mine_.size(); ++i) {
+    block_grads(block, p, i, grads);
+    mine.push_back(static_cast<double>(mine_[i]));
+    for (size_t k = 0; k < K; ++k) {
+      const LinearRows lr = linear_rows(cfg, kOrder[k]);
+      const float* g = grads.matrix(kOrder[k]).data() + static_cast<size_t>(lr.row0) * lr.in;
+      const size_t ne = static_cast<size_t>(lr.out) * lr.in;
+      for (size_t c = 0; c < C; ++c) {
+        const float* dd = d2[k][c].data();
+        double s = 0;
+        for (size_t e = 0; e < ne; ++e) s += static_cast<double>(g[e]) * g[e] * dd[e];
+        mine.push_back(s);
+      }
+    }
+  }
+  // Gathered as (window, K·C sums) records and added in window order.
+  const std::vector<double> all = comm_.allgatherv(mine);
+  const size_t rec = 1 + K * C;
+  QS_ASSERT(all.size() == rec * static_cast<size_t>(n_), "fisher: gathered records");
+  std::vector<const double*> by_window(static_cast<size_t>(n_), nullptr);
+  for (size_t r = 0; r < all.size(); r += rec) by_window[static_cast<size_t>(all[r])] = all.data() + r + 1;
+  std::vector<double> out(K * C, 0.0);
+  for (int w = 0; w < n_; ++w) {
+    QS_ASSERT(by_window[static_cast<size_t>(w)], "fisher: window " << w << " missing");
+    for (size_t j = 0; j < K * C; ++j) out[j] += by_window[static_cast<size_t>(w)][j];
+  }
+  for (double& v : out) v *= 0.5 * (ctx_ - 1) / n_;  // per token: see fisher.h
+  return out;
+}
+
+}  // namespace qsweep
