@@ -1,0 +1,61 @@
+// block_ap.h — the training step of EfficientQAT's Block-AP for one decoder block (issue 16):
+// every enabled quantizer of a BlockParams (train/block_grad.h: asymmetric group fake-quantizer,
+// straight-through backward) is trained together with the weights it quantizes, so that the
+// quantized block's output on the quantized model's inputs reproduces the full-precision block's
+// output on full-precision inputs:
+//     loss = mean over elements of (block_q(x_q) − y_fp)²,
+// AdamW without weight decay (β = 0.9, 0.999, ε = 1e-8, torch's defaults; bias-corrected), the
+// weights at `weight_lr`, scales and zero points at `quant_lr`, each on a cosine schedule from lr
+// down to lr/20 over all steps (torch's CosineAnnealingLR, eta_min = lr/20, stepped per step);
+// `epochs` passes over the training windows in batches of `train_batch` (the window order of
+// each epoch a permutation seeded by `seed` and the epoch), the last `val_windows` windows held
+// out and scored after each epoch; with `patience` > 0 training stops after that many epochs
+// without a lower validation loss. After each step scales are kept ≥ 1e-5 and zero points in
+// [0, qmax] (EfficientQAT clamps the rounded zero point to the grid), so the result is a valid
+// stored grid: to_quantized() gives the codes, scales and integer zero points.
+// Single process for now: the data-parallel sum over ranks and the pipeline integration
+// (`--method blockap`) are not built yet.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "model/config.h"
+#include "quant/grid.h"
+#include "train/block_grad.h"
+
+namespace qsweep {
+
+struct BlockApOptions {
+  int epochs = 2, train_batch = 2, val_windows = 0, patience = 0;
+  double weight_lr = 1e-5, quant_lr = 1e-4;
+  uint64_t seed = 0;
+};
+
+struct BlockApCurve {
+  std::vector<double> train_loss;  // per step: the batch's loss before the step
+  std::vector<double> val_loss;    // per epoch, after it (empty without validation windows)
+  int epochs_run = 0;
+};
+
+// AdamW state of one parameter tensor and its update (no weight decay), step t ≥ 1.
+struct AdamState {
+  std::vector<double> m, v;
+  void step(std::vector<float>& p, const std::vector<float>& g, double lr, int64_t t, size_t offset = 0, size_t n = SIZE_MAX);
+};
+
+// lr of step k (0-based) of `total` steps: lr/20 + ½(lr − lr/20)(1 + cos(π k / total)).
+double cosine_lr(double lr, int64_t k, int64_t total);
+
+// x_q, y_fp: [n windows, ctx, hidden]. Trains p (its enabled quantizers and their weights) in place.
+BlockApCurve train_block_ap(const ModelConfig& cfg, BlockParams<float>& p, const std::vector<float>& x_q,
+                            const std::vector<float>& y_fp, int n, int ctx, const BlockApOptions& o);
+
+// The mean squared error of p's block on windows [w0, w1).
+double block_mse(const ModelConfig& cfg, const BlockParams<float>& p, const std::vector<float>& x_q,
+                 const std::vector<float>& y_fp, int w0, int w1, int ctx);
+
+// Module l's trained quantizer as stored codes (round(w/s) + round(z), clamped), scales and zero
+// points; its dequantize() equals the fake-quantized weights the block was trained with.
+QuantizedLinear to_quantized(const ModelConfig& cfg, const BlockParams<float>& p, Linear l);
+
+}  // namespace qsweep
