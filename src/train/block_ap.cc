@@ -14,14 +14,15 @@ void AdamState::step(std::vector<float>& p, const std::vector<float>& g, double 
   constexpr double b1 = 0.9, b2 = 0.999, eps = 1e-8;
   if (n == SIZE_MAX) n = p.size() - offset;
   QS_ASSERT(offset + n <= p.size() && offset + n <= g.size() && t >= 1, "adam step");
-  if (m.empty()) m.assign(n, 0.0), v.assign(n, 0.0);
+  if (m.empty()) m.assign(n, 0.0f), v.assign(n, 0.0f);
   QS_ASSERT(m.size() == n, "adam state size");
   const double c1 = 1 - std::pow(b1, static_cast<double>(t)), c2 = 1 - std::pow(b2, static_cast<double>(t));
   for (size_t i = 0; i < n; ++i) {
     const double gi = g[offset + i];
-    m[i] = b1 * m[i] + (1 - b1) * gi;
-    v[i] = b2 * v[i] + (1 - b2) * gi * gi;
-    const double upd = lr * (m[i] / c1) / (std::sqrt(v[i] / c2) + eps);
+    const double mi = b1 * m[i] + (1 - b1) * gi, vi = b2 * v[i] + (1 - b2) * gi * gi;
+    m[i] = static_cast<float>(mi);
+    v[i] = static_cast<float>(vi);
+    const double upd = lr * (mi / c1) / (std::sqrt(vi / c2) + eps);
     p[offset + i] = static_cast<float>(p[offset + i] - upd);
   }
 }

@@ -39,7 +39,7 @@ struct BlockApCurve {
 
 // AdamW state of one parameter tensor and its update (no weight decay), step t ≥ 1.
 struct AdamState {
-  std::vector<double> m, v;
+  std::vector<float> m, v;  // fp32 moments: twice the trained tensors (the README memory model)
   void step(std::vector<float>& p, const std::vector<float>& g, double lr, int64_t t, size_t offset = 0, size_t n = SIZE_MAX);
 };
 
