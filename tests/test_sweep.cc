@@ -195,6 +195,14 @@ TEST(SweepPlan, AllocateVariantsShareScoresAndJoinCells) {
   EXPECT_NE(err("[allocate]\ntarget-avg-bits = 3\ntarget-size-mb = 3\n").find("give one budget"), std::string::npos);
   EXPECT_NE(err("[allocate]\npalette = 3:128\n").find("no budget"), std::string::npos);
   EXPECT_NE(err("[allocate]\ntarget-avg-bits = 3\nscore = kl-probe\n").find("needs [sensitivity] score"), std::string::npos);
+  EXPECT_NE(err("[allocate]\ntarget-avg-bits = 3\nscore = fisher\n").find("score = fisher needs [sensitivity] score"), std::string::npos);
+  EXPECT_NE(err("[allocate]\ntarget-avg-bits = 3\nscore = alpha\n").find("expected kl-probe, fisher or output-error"), std::string::npos);
+  // With fisher scored, an [allocate] cell may plan by it.
+  const SweepPlan f = make_sweep_plan(read_job_file(write_job("fisher.ini", std::string(kHeader) +
+      "[quantize]\nmethod = rtn\n[sensitivity]\nscore = output-error,fisher\n[allocate]\ntarget-avg-bits = 3\nscore = fisher\n")));
+  ASSERT_EQ(f.sensitivities.size(), 1u);
+  EXPECT_TRUE(f.sensitivities[0].has_fisher);
+  EXPECT_FALSE(f.sensitivities[0].has_kl);
   EXPECT_NE(err("[sensitivity]\nfoo = 1\n").find("not an option of qsweep sensitivity"), std::string::npos);
   EXPECT_NE(err("[allocat]\ntarget-avg-bits = 3\n").find("unknown section"), std::string::npos);
 }

@@ -119,24 +119,9 @@ std::vector<double> FisherProbe::block_scores(int block, const std::vector<const
   QS_ASSERT(K == 7, "fisher: a block has 7 linears");
   const size_t C = palette[0]->size();
   const BlockParams<float> p = block_params_from<float>(*model_.load_block(block));
-  // (W − Q(W))² of every linear and candidate: dequantized once per block.
-  std::vector<std::vector<std::vector<float>>> d2(K);
-  for (size_t k = 0; k < K; ++k) {
-    const LinearRows lr = linear_rows(cfg, kOrder[k]);
-    const float* W = p.matrix(kOrder[k]).data() + static_cast<size_t>(lr.row0) * lr.in;
-    QS_ASSERT(palette[k]->size() == C, "fisher: candidates per linear");
-    for (size_t c = 0; c < C; ++c) {
-      const QuantizedLinear& q = (*palette[k])[c];
-      QS_ASSERT(q.out == lr.out && q.in == lr.in, "fisher: candidate shape of linear " << k);
-      std::vector<float> v = q.dequantize();
-      for (size_t e = 0; e < v.size(); ++e) {
-        const float d = W[e] - v[e];
-        v[e] = d * d;
-      }
-      d2[k].push_back(std::move(v));
-    }
-  }
   // Per window (this rank's): its gradient, squared, contracted with each candidate's (W − Q)².
+  // Candidates are dequantized again per window, so memory holds one layer's, not the block's
+  // palette (15 candidates of a 1B-class block would be 4 GB).
   std::vector<double> mine;
   BlockParams<float> grads;
   for (size_t i = 0; i < mine_.size(); ++i) {
@@ -144,12 +129,19 @@ std::vector<double> FisherProbe::block_scores(int block, const std::vector<const
     mine.push_back(static_cast<double>(mine_[i]));
     for (size_t k = 0; k < K; ++k) {
       const LinearRows lr = linear_rows(cfg, kOrder[k]);
+      const float* W = p.matrix(kOrder[k]).data() + static_cast<size_t>(lr.row0) * lr.in;
       const float* g = grads.matrix(kOrder[k]).data() + static_cast<size_t>(lr.row0) * lr.in;
       const size_t ne = static_cast<size_t>(lr.out) * lr.in;
+      QS_ASSERT(palette[k]->size() == C, "fisher: candidates per linear");
       for (size_t c = 0; c < C; ++c) {
-        const float* dd = d2[k][c].data();
+        const QuantizedLinear& q = (*palette[k])[c];
+        QS_ASSERT(q.out == lr.out && q.in == lr.in, "fisher: candidate shape of linear " << k);
+        const std::vector<float> v = q.dequantize();
         double s = 0;
-        for (size_t e = 0; e < ne; ++e) s += static_cast<double>(g[e]) * g[e] * dd[e];
+        for (size_t e = 0; e < ne; ++e) {
+          const float d = W[e] - v[e];
+          s += static_cast<double>(g[e]) * g[e] * (static_cast<double>(d) * d);
+        }
         mine.push_back(s);
       }
     }
