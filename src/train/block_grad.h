@@ -53,15 +53,23 @@ LinearRows linear_rows(const ModelConfig& cfg, Linear l);
 template <typename T>
 BlockParams<T> block_params_from(const BlockWeights& w);  // quantizers off
 
+// A block's tensors (from BlockWeights or a BlockParams<T>, which name them alike) as U; quantizers off.
+template <typename U, typename S>
+BlockParams<U> block_tensors_as(const S& s) {
+  auto cv = [](const auto& v) { return std::vector<U>(v.begin(), v.end()); };
+  BlockParams<U> r;
+  r.input_norm = cv(s.input_norm), r.post_norm = cv(s.post_norm);
+  r.q_norm = cv(s.q_norm), r.k_norm = cv(s.k_norm);
+  r.qkv = cv(s.qkv), r.qkv_bias = cv(s.qkv_bias), r.o = cv(s.o), r.o_bias = cv(s.o_bias);
+  r.gate_up = cv(s.gate_up), r.gate_up_bias = cv(s.gate_up_bias);
+  r.down = cv(s.down), r.down_bias = cv(s.down_bias);
+  return r;
+}
+
 template <typename U, typename T>
 BlockParams<U> block_params_cast(const BlockParams<T>& p) {
   auto cv = [](const std::vector<T>& v) { return std::vector<U>(v.begin(), v.end()); };
-  BlockParams<U> r;
-  r.input_norm = cv(p.input_norm), r.post_norm = cv(p.post_norm);
-  r.q_norm = cv(p.q_norm), r.k_norm = cv(p.k_norm);
-  r.qkv = cv(p.qkv), r.qkv_bias = cv(p.qkv_bias), r.o = cv(p.o), r.o_bias = cv(p.o_bias);
-  r.gate_up = cv(p.gate_up), r.gate_up_bias = cv(p.gate_up_bias);
-  r.down = cv(p.down), r.down_bias = cv(p.down_bias);
+  BlockParams<U> r = block_tensors_as<U>(p);
   for (int m = 0; m < kNumLinear; ++m) {
     r.quant[m].bits = p.quant[m].bits, r.quant[m].group = p.quant[m].group;
     r.quant[m].scales = cv(p.quant[m].scales), r.quant[m].zeros = cv(p.quant[m].zeros);

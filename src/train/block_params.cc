@@ -40,14 +40,7 @@ const std::vector<T>& BlockParams<T>::matrix(Linear l) const {
 
 template <typename T>
 BlockParams<T> block_params_from(const BlockWeights& w) {
-  auto cv = [](const std::vector<float>& v) { return std::vector<T>(v.begin(), v.end()); };
-  BlockParams<T> p;
-  p.input_norm = cv(w.input_norm), p.post_norm = cv(w.post_norm);
-  p.q_norm = cv(w.q_norm), p.k_norm = cv(w.k_norm);
-  p.qkv = cv(w.qkv), p.qkv_bias = cv(w.qkv_bias), p.o = cv(w.o), p.o_bias = cv(w.o_bias);
-  p.gate_up = cv(w.gate_up), p.gate_up_bias = cv(w.gate_up_bias);
-  p.down = cv(w.down), p.down_bias = cv(w.down_bias);
-  return p;
+  return block_tensors_as<T>(w);
 }
 
 template <typename T>
