@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <random>
 
+#include "dist/comm.h"
 #include "model/llama_weights.h"
 #include "model/synthetic_model.h"
 #include "test_util.h"
@@ -75,11 +76,13 @@ TEST(BlockAp, TrainingLowersTheBlockErrorDeterministically) {
   BlockCase u = make_setup();
   BlockApOptions o;
   o.epochs = 6, o.train_batch = 2, o.val_windows = 1, o.weight_lr = 2e-3, o.quant_lr = 2e-3, o.seed = 3;
-  const double before = block_mse(u.cfg, u.q, u.x_q, u.y_fp, 0, u.n - 1, u.ctx);
+  const Comm comm = Comm::local();
+  const BlockApData d{u.x_q, u.y_fp, 0, u.n, u.n, u.ctx};
+  const double before = block_mse(u.cfg, u.q, d, 0, u.n - 1, comm);
   BlockParams<float> a = u.q, b = u.q;
-  const BlockApCurve ca = train_block_ap(u.cfg, a, u.x_q, u.y_fp, u.n, u.ctx, o);
-  const BlockApCurve cb = train_block_ap(u.cfg, b, u.x_q, u.y_fp, u.n, u.ctx, o);
-  const double after = block_mse(u.cfg, a, u.x_q, u.y_fp, 0, u.n - 1, u.ctx);
+  const BlockApCurve ca = train_block_ap(u.cfg, a, d, o, comm);
+  const BlockApCurve cb = train_block_ap(u.cfg, b, d, o, comm);
+  const double after = block_mse(u.cfg, a, d, 0, u.n - 1, comm);
   EXPECT_EQ(ca.train_loss.size(), 6u * 3u);
   EXPECT_EQ(ca.val_loss.size(), 6u);
   EXPECT_EQ(ca.epochs_run, 6);
@@ -107,7 +110,7 @@ TEST(BlockAp, PatienceStopsWhenValidationStopsImproving) {
   BlockCase u = make_setup();
   BlockApOptions o;
   o.epochs = 5, o.val_windows = 2, o.patience = 1, o.weight_lr = 0, o.quant_lr = 0;
-  const BlockApCurve c = train_block_ap(u.cfg, u.q, u.x_q, u.y_fp, u.n, u.ctx, o);
+  const BlockApCurve c = train_block_ap(u.cfg, u.q, BlockApData{u.x_q, u.y_fp, 0, u.n, u.n, u.ctx}, o, Comm::local());
   EXPECT_EQ(c.epochs_run, 2);  // nothing moves: the second epoch is no better than the first
   ASSERT_EQ(c.val_loss.size(), 2u);
   EXPECT_EQ(c.val_loss[0], c.val_loss[1]);

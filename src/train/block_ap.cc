@@ -44,87 +44,151 @@ void clamp_quantizers(BlockParams<float>& p) {
   }
 }
 
-}  // namespace
-
-double block_mse(const ModelConfig& cfg, const BlockParams<float>& p, const std::vector<float>& x_q,
-                 const std::vector<float>& y_fp, int w0, int w1, int ctx) {
-  const size_t per = static_cast<size_t>(ctx) * cfg.hidden_size;
-  BlockTape<float> tape;
-  double se = 0;
-  for (int w = w0; w < w1; ++w) {  // one window at a time: the same bits whatever the batch
-    std::vector<float> x(x_q.begin() + w * per, x_q.begin() + (w + 1) * per);
-    block_forward(cfg, p, x.data(), 1, ctx, tape);
-    for (size_t i = 0; i < per; ++i) {
-      const double d = static_cast<double>(x[i]) - y_fp[w * per + i];
-      se += d * d;
+// The trained tensors of p in a fixed order: per quantized module, its weight rows, scales, zeros.
+struct Trained {
+  std::vector<Linear> mods;
+  size_t size = 0;
+  explicit Trained(const ModelConfig& cfg, const BlockParams<float>& p) {
+    for (int m = 0; m < kNumLinear; ++m)
+      if (p.quant[m].enabled()) {
+        mods.push_back(static_cast<Linear>(m));
+        const LinearRows lr = linear_rows(cfg, static_cast<Linear>(m));
+        size += static_cast<size_t>(lr.out) * lr.in + 2 * p.quant[m].scales.size();
+      }
+  }
+  // Appends grads' entries for the trained tensors to out (as doubles).
+  void flatten(const ModelConfig& cfg, const BlockParams<float>& g, std::vector<double>& out) const {
+    for (Linear l : mods) {
+      const LinearRows lr = linear_rows(cfg, l);
+      const float* w = g.matrix(l).data() + static_cast<size_t>(lr.row0) * lr.in;
+      out.insert(out.end(), w, w + static_cast<size_t>(lr.out) * lr.in);
+      const auto& q = g.quant[static_cast<int>(l)];
+      out.insert(out.end(), q.scales.begin(), q.scales.end());
+      out.insert(out.end(), q.zeros.begin(), q.zeros.end());
     }
   }
-  return w1 > w0 ? se / (static_cast<double>(w1 - w0) * per) : 0.0;
+};
+
+// Forward (and, with grads, backward) of one local window alone: its squared error, and into
+// `rec` the gradient of the batch loss's share (2·d/numel) flattened.
+double window_pass(const ModelConfig& cfg, const BlockParams<float>& p, const BlockApData& d, int local, double numel,
+                   const Trained* tr, std::vector<double>* rec) {
+  const size_t per = static_cast<size_t>(d.ctx) * cfg.hidden_size;
+  std::vector<float> x(d.x_q.begin() + local * per, d.x_q.begin() + (local + 1) * per);
+  BlockTape<float> tape;
+  block_forward(cfg, p, x.data(), 1, d.ctx, tape);
+  const float* y = d.y_fp.data() + local * per;
+  double se = 0;
+  std::vector<float> dy(tr ? per : 0);
+  for (size_t i = 0; i < per; ++i) {
+    const double e = static_cast<double>(x[i]) - y[i];
+    se += e * e;
+    if (tr) dy[i] = static_cast<float>(2.0 * e / numel);
+  }
+  if (tr) {
+    BlockParams<float> grads;
+    block_backward(cfg, p, tape, dy.data(), grads, dy.data());
+    tr->flatten(cfg, grads, *rec);
+  }
+  return se;
 }
 
-BlockApCurve train_block_ap(const ModelConfig& cfg, BlockParams<float>& p, const std::vector<float>& x_q,
-                            const std::vector<float>& y_fp, int n, int ctx, const BlockApOptions& o) {
-  const size_t per = static_cast<size_t>(ctx) * cfg.hidden_size;
-  QS_CHECK(x_q.size() == per * n && y_fp.size() == per * n, "block-ap: inputs and targets must hold " << n << " windows");
+bool owns(const BlockApData& d, int w) { return w >= d.first && w < d.first + d.count; }
+
+}  // namespace
+
+double block_mse(const ModelConfig& cfg, const BlockParams<float>& p, const BlockApData& d, int w0, int w1, const Comm& comm) {
+  const size_t per = static_cast<size_t>(d.ctx) * cfg.hidden_size;
+  std::vector<double> mine;  // (window, squared error) records
+  for (int w = std::max(w0, d.first); w < std::min(w1, d.first + d.count); ++w)
+    mine.insert(mine.end(), {static_cast<double>(w), window_pass(cfg, p, d, w - d.first, 1, nullptr, nullptr)});
+  const std::vector<double> all = comm.allgatherv(mine);
+  std::vector<double> se(static_cast<size_t>(std::max(0, w1 - w0)), 0.0);
+  for (size_t r = 0; r + 1 < all.size(); r += 2) se[static_cast<size_t>(all[r]) - w0] = all[r + 1];
+  double sum = 0;
+  for (double v : se) sum += v;  // window order
+  return w1 > w0 ? sum / (static_cast<double>(w1 - w0) * per) : 0.0;
+}
+
+BlockApCurve train_block_ap(const ModelConfig& cfg, BlockParams<float>& p, const BlockApData& d, const BlockApOptions& o,
+                            const Comm& comm, const std::function<bool(const Comm&)>& should_stop) {
+  const size_t per = static_cast<size_t>(d.ctx) * cfg.hidden_size;
+  QS_CHECK(d.x_q.size() == per * d.count && d.y_fp.size() == per * d.count && d.first >= 0 && d.first + d.count <= d.n,
+           "block-ap: inputs and targets must hold the rank's " << d.count << " windows");
   QS_CHECK(o.epochs >= 1 && o.train_batch >= 1, "block-ap: --epochs and --train-batch must be at least 1");
-  QS_CHECK(o.val_windows >= 0 && o.val_windows < n, "block-ap: " << o.val_windows << " validation windows of " << n
-                                                                   << ": at least one window must be left for training");
+  QS_CHECK(o.val_windows >= 0 && o.val_windows < d.n, "block-ap: " << o.val_windows << " validation windows of " << d.n
+                                                                     << ": at least one window must be left for training");
   QS_CHECK(o.weight_lr >= 0 && o.quant_lr >= 0, "block-ap: learning rates must be >= 0");
   clamp_quantizers(p);
-  const int n_train = n - o.val_windows;
+  const int n_train = d.n - o.val_windows;
   const int steps_per_epoch = (n_train + o.train_batch - 1) / o.train_batch;
   const int64_t total = static_cast<int64_t>(o.epochs) * steps_per_epoch;
-  // One Adam state per trained tensor: each quantized module's weight rows, scales, zero points.
-  std::vector<Linear> mods;
-  for (int m = 0; m < kNumLinear; ++m)
-    if (p.quant[m].enabled()) mods.push_back(static_cast<Linear>(m));
-  std::vector<AdamState> st_w(mods.size()), st_s(mods.size()), st_z(mods.size());
+  const Trained tr(cfg, p);
+  const size_t rec = 2 + tr.size;  // window, squared error, gradient
+  std::vector<AdamState> st_w(tr.mods.size()), st_s(tr.mods.size()), st_z(tr.mods.size());
   BlockApCurve curve;
-  BlockTape<float> tape;
-  BlockParams<float> grads;
-  std::vector<float> xb, dy;
   double best = std::numeric_limits<double>::infinity();
   int since_best = 0;
   int64_t t = 0;
+  std::vector<double> sum(tr.size);
+  std::vector<float> gw, gs, gz;
   for (int e = 0; e < o.epochs; ++e) {
     std::vector<int> order(static_cast<size_t>(n_train));
     for (int i = 0; i < n_train; ++i) order[static_cast<size_t>(i)] = i;
     std::mt19937_64 rng(o.seed * 0x9e3779b97f4a7c15ULL + static_cast<uint64_t>(e) + 1);
     for (int i = n_train - 1; i > 0; --i) std::swap(order[static_cast<size_t>(i)], order[static_cast<size_t>(rng() % static_cast<uint64_t>(i + 1))]);
     for (int b0 = 0; b0 < n_train; b0 += o.train_batch) {
+      if (should_stop && should_stop(comm)) throw Interrupted();
       const int nb = std::min(o.train_batch, n_train - b0);
-      xb.resize(per * nb);
-      for (int j = 0; j < nb; ++j) std::copy(x_q.begin() + order[static_cast<size_t>(b0 + j)] * per, x_q.begin() + (order[static_cast<size_t>(b0 + j)] + 1) * per, xb.begin() + j * per);
-      block_forward(cfg, p, xb.data(), nb, ctx, tape);
-      dy.resize(xb.size());
-      double se = 0;
-      const double scale = 2.0 / static_cast<double>(xb.size());
+      const double numel = static_cast<double>(nb) * per;
+      std::vector<double> mine;
       for (int j = 0; j < nb; ++j) {
-        const float* y = y_fp.data() + order[static_cast<size_t>(b0 + j)] * per;
-        for (size_t i = 0; i < per; ++i) {
-          const double d = static_cast<double>(xb[j * per + i]) - y[i];
-          se += d * d;
-          dy[j * per + i] = static_cast<float>(scale * d);
-        }
+        const int w = order[static_cast<size_t>(b0 + j)];
+        if (!owns(d, w)) continue;
+        std::vector<double> g;
+        const double se_w = window_pass(cfg, p, d, w - d.first, numel, &tr, &g);
+        mine.push_back(static_cast<double>(w));
+        mine.push_back(se_w);
+        mine.insert(mine.end(), g.begin(), g.end());
       }
-      curve.train_loss.push_back(se / static_cast<double>(xb.size()));
-      block_backward(cfg, p, tape, dy.data(), grads, dy.data());  // the input's gradient (unused) overwrites dy
+      const std::vector<double> all = comm.allgatherv(mine);
+      QS_ASSERT(all.size() == rec * static_cast<size_t>(nb), "block-ap: gathered records");
+      std::vector<const double*> by_pos(static_cast<size_t>(nb), nullptr);
+      for (size_t r = 0; r < all.size(); r += rec)
+        for (int j = 0; j < nb; ++j)
+          if (order[static_cast<size_t>(b0 + j)] == static_cast<int>(all[r])) by_pos[static_cast<size_t>(j)] = all.data() + r;
+      std::fill(sum.begin(), sum.end(), 0.0);
+      double se = 0;
+      for (int j = 0; j < nb; ++j) {  // the batch's window order, whichever rank computed each
+        const double* r = by_pos[static_cast<size_t>(j)];
+        QS_ASSERT(r, "block-ap: a window of the batch is missing");
+        se += r[1];
+        for (size_t i = 0; i < tr.size; ++i) sum[i] += r[2 + i];
+      }
+      curve.train_loss.push_back(se / numel);
       ++t;
       const double lw = cosine_lr(o.weight_lr, t - 1, total), lq = cosine_lr(o.quant_lr, t - 1, total);
-      for (size_t k = 0; k < mods.size(); ++k) {
-        const Linear l = mods[k];
+      size_t off = 0;
+      for (size_t k = 0; k < tr.mods.size(); ++k) {
+        const Linear l = tr.mods[k];
         const LinearRows lr = linear_rows(cfg, l);
-        st_w[k].step(p.matrix(l), grads.matrix(l), lw, t, static_cast<size_t>(lr.row0) * lr.in, static_cast<size_t>(lr.out) * lr.in);
         auto& q = p.quant[static_cast<int>(l)];
-        auto& gq = grads.quant[static_cast<int>(l)];
-        st_s[k].step(q.scales, gq.scales, lq, t);
-        st_z[k].step(q.zeros, gq.zeros, lq, t);
+        const size_t nw = static_cast<size_t>(lr.out) * lr.in, nq = q.scales.size();
+        std::vector<float>& W = p.matrix(l);
+        gw.assign(W.size(), 0.0f);
+        for (size_t i = 0; i < nw; ++i) gw[static_cast<size_t>(lr.row0) * lr.in + i] = static_cast<float>(sum[off + i]);
+        gs.assign(sum.begin() + static_cast<std::ptrdiff_t>(off + nw), sum.begin() + static_cast<std::ptrdiff_t>(off + nw + nq));
+        gz.assign(sum.begin() + static_cast<std::ptrdiff_t>(off + nw + nq), sum.begin() + static_cast<std::ptrdiff_t>(off + nw + 2 * nq));
+        off += nw + 2 * nq;
+        st_w[k].step(W, gw, lw, t, static_cast<size_t>(lr.row0) * lr.in, nw);
+        st_s[k].step(q.scales, gs, lq, t);
+        st_z[k].step(q.zeros, gz, lq, t);
       }
       clamp_quantizers(p);
     }
     curve.epochs_run = e + 1;
     if (o.val_windows > 0) {
-      const double v = block_mse(cfg, p, x_q, y_fp, n_train, n, ctx);
+      const double v = block_mse(cfg, p, d, n_train, d.n, comm);
       curve.val_loss.push_back(v);
       if (v < best) best = v, since_best = 0;
       else if (o.patience > 0 && ++since_best >= o.patience) break;

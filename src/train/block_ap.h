@@ -13,12 +13,16 @@
 // without a lower validation loss. After each step scales are kept ≥ 1e-5 and zero points in
 // [0, qmax] (EfficientQAT clamps the rounded zero point to the grid), so the result is a valid
 // stored grid: to_quantized() gives the codes, scales and integer zero points.
-// Single process for now: the data-parallel sum over ranks and the pipeline integration
-// (`--method blockap`) are not built yet.
+// Data-parallel: each rank holds its own windows; every window's forward and backward run alone
+// (n_seq 1) on the rank that holds it, and each step's per-window gradients (and losses) are
+// gathered and summed in the batch's window order, so every rank takes the same step and the
+// result does not depend on the rank count.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <vector>
 
+#include "dist/comm.h"
 #include "model/config.h"
 #include "quant/grid.h"
 #include "train/block_grad.h"
@@ -46,13 +50,20 @@ struct AdamState {
 // lr of step k (0-based) of `total` steps: lr/20 + ½(lr − lr/20)(1 + cos(π k / total)).
 double cosine_lr(double lr, int64_t k, int64_t total);
 
-// x_q, y_fp: [n windows, ctx, hidden]. Trains p (its enabled quantizers and their weights) in place.
-BlockApCurve train_block_ap(const ModelConfig& cfg, BlockParams<float>& p, const std::vector<float>& x_q,
-                            const std::vector<float>& y_fp, int n, int ctx, const BlockApOptions& o);
+// The windows a rank holds: global windows [first, first + count) of n, as [count, ctx, hidden].
+struct BlockApData {
+  const std::vector<float>& x_q;   // the quantized model's inputs to the block
+  const std::vector<float>& y_fp;  // the full-precision block's outputs on full-precision inputs
+  int first, count, n, ctx;
+};
 
-// The mean squared error of p's block on windows [w0, w1).
-double block_mse(const ModelConfig& cfg, const BlockParams<float>& p, const std::vector<float>& x_q,
-                 const std::vector<float>& y_fp, int w0, int w1, int ctx);
+// Trains p (its enabled quantizers and their weights) in place; collective over comm.
+// `should_stop`, when set, is polled (collectively) before every step; true throws Interrupted.
+BlockApCurve train_block_ap(const ModelConfig& cfg, BlockParams<float>& p, const BlockApData& d,
+                            const BlockApOptions& o, const Comm& comm, const std::function<bool(const Comm&)>& should_stop = {});
+
+// The mean squared error of p's block on global windows [w0, w1) (collective).
+double block_mse(const ModelConfig& cfg, const BlockParams<float>& p, const BlockApData& d, int w0, int w1, const Comm& comm);
 
 // Module l's trained quantizer as stored codes (round(w/s) + round(z), clamped), scales and zero
 // points; its dequantize() equals the fake-quantized weights the block was trained with.
