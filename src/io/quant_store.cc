@@ -37,6 +37,11 @@ void QuantizedFileWriter::on_block(const BlockResult& b) {
   w_.dataset(g + "/input_layernorm", b.input_norm);
   w_.dataset(g + "/post_attention_layernorm", b.post_norm);
   w_.attr(g, "seconds", b.seconds);
+  if (!b.train_loss.empty()) {  // blockap's training curves
+    w_.dataset(g + "/train_loss", b.train_loss);
+    if (!b.val_loss.empty()) w_.dataset(g + "/val_loss", b.val_loss);
+    w_.attr(g, "train_epochs", int64_t(b.train_epochs));
+  }
   const BlockCalibStats& st = *b.stats;
   std::vector<double> ent(st.entropy_sum.size());
   for (size_t h = 0; h < ent.size(); ++h) ent[h] = st.entropy_sum[h] / st.entropy_queries;

@@ -26,6 +26,18 @@ struct BlockTransform {
   std::vector<std::vector<float>> col_scale, row_scale;  // quantized matrix = diag(row) W diag(col)
   std::vector<double> alpha;                             // the searched exponent (AWQ)
   std::vector<std::vector<float>> original;              // the weights before the transform
+  std::vector<QuantizedLinear> trained;                  // a block-trained grid per Linear (blockap)
+  std::vector<double> train_loss, val_loss;              // its training curves (blockap)
+  int epochs = 0;
+};
+
+// The rank's calibration windows at this block, for methods that train on them
+// (needs_block_data): the quantized model's inputs and the full-precision block's outputs on
+// full-precision inputs, [count, seq_len, hidden], global windows [first, first + count) of n.
+struct BlockData {
+  const std::vector<float>& x_q;
+  const std::vector<float>& y_fp;
+  int first, count, n, seq_len;
 };
 
 struct BlockContext {
@@ -35,6 +47,7 @@ struct BlockContext {
   const BlockCalibStats& stats;
   const QuantizeOptions& opt;
   const Comm& comm;
+  const BlockData* data = nullptr;  // only for methods that need it
 };
 
 struct LayerWork {
@@ -45,6 +58,7 @@ struct LayerWork {
   GridSpec grid;
   bool clip_allowed;  // false for q/k, lm_head and sensitivity candidates
   const QuantizeOptions& opt;
+  const QuantizedLinear* trained = nullptr;  // the block stage's trained grid (blockap)
 };
 
 class QuantMethodDef {
@@ -59,6 +73,9 @@ class QuantMethodDef {
   // Whether it moves scales into the previous layer, so that a layer cannot be quantized alone.
   virtual bool transforms_block() const { return false; }
   virtual void transform_block(const BlockContext&, BlockTransform&) const {}
+  // Whether its block stage trains on the block's calibration inputs and targets (BlockData):
+  // the pipeline then keeps a full-precision copy of the hidden states beside the propagated ones.
+  virtual bool needs_block_data() const { return false; }
   virtual double layer_cost(double out, double in) const { return out * in; }
   virtual void quantize_layer(LinearResult& res, const LayerWork& w) const = 0;
   virtual void write_attrs(H5Writer&, const QuantizeOptions&) const {}

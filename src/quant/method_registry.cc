@@ -10,9 +10,10 @@ namespace qsweep {
 const QuantMethodDef* rtn_method();
 const QuantMethodDef* awq_method();
 const QuantMethodDef* gptq_method();
+const QuantMethodDef* blockap_method();
 
 const std::vector<const QuantMethodDef*>& quant_methods() {
-  static const std::vector<const QuantMethodDef*> all = {rtn_method(), awq_method(), gptq_method()};
+  static const std::vector<const QuantMethodDef*> all = {rtn_method(), awq_method(), gptq_method(), blockap_method()};
   return all;
 }
 

@@ -147,9 +147,10 @@ void check_linear_finite(int blk, const LinearResult& r) {
 
 // The method's per-layer work on M (AWQ: the scaled weights, whose input scales are `cs`).
 void quantize_weights(LinearResult& res, const float* M, int out, int in, const InputStats& st, const GridSpec& g,
-                      const std::vector<float>& cs, bool clip_allowed, const QuantizeOptions& opt) {
+                      const std::vector<float>& cs, bool clip_allowed, const QuantizeOptions& opt,
+                      const QuantizedLinear* trained = nullptr) {
   const QuantMethodDef* m = opt.method ? opt.method : parse_method("rtn");
-  m->quantize_layer(res, LayerWork{M, out, in, st, cs, g, clip_allowed, opt});
+  m->quantize_layer(res, LayerWork{M, out, in, st, cs, g, clip_allowed, opt, trained});
 }
 
 // --refine: greedy rounding on the codes of `res.q`, which approximate M (AWQ: the scaled weights,
@@ -221,12 +222,27 @@ QuantizeSummary quantize_model(const LlamaWeights& model, const CalibWindows& ca
   else
     log_info("activations: %.1f MiB per rank, in memory (--activation-budget-mb %lld)", act_mb,
              static_cast<long long>(opt.activation_budget >> 20));
+  // A method that trains on the block's windows (blockap) also needs the full-precision model's
+  // hidden states: a second store, and the rank's windows in memory while a block trains.
+  const bool block_data = opt.method && opt.method->needs_block_data() && !opt.stats_only;
+  std::unique_ptr<ActivationStore> acts_fp;
+  if (block_data) {
+    QS_CHECK(opt.palette.empty() && !opt.quantize_lm_head,
+             method_name(opt.method) << ": sensitivity scoring and --quantize-lm-head are not supported");
+    const double need = 3.0 * static_cast<double>(s1 - s0) * T * H * 4;
+    QS_CHECK(need <= static_cast<double>(opt.activation_budget),
+             method_name(opt.method) << " keeps the rank's " << (s1 - s0) << " windows three times in memory while a block trains ("
+                                     << need / 1048576 << " MB), more than --activation-budget-mb "
+                                     << (opt.activation_budget >> 20) << ": use more ranks, fewer --n-calib or a larger budget");
+    acts_fp = std::make_unique<ActivationStore>(s1 - s0, T, H, opt.activation_budget, opt.scratch_dir);
+  }
   std::vector<float> chunk_in, chunk_out;
   for (int64_t c = c0; c < c1; ++c) {
     const int64_t a = c * opt.calib_chunk, b = std::min<int64_t>(calib.n, a + opt.calib_chunk);
     chunk_out.resize(static_cast<size_t>((b - a) * T) * H);
     model.embed(calib.tokens.data() + a * T, (b - a) * T, chunk_out.data());
     acts.write(a - s0, b - a, chunk_out.data());
+    if (acts_fp) acts_fp->write(a - s0, b - a, chunk_out.data());
   }
   LlamaForward fwd(cfg);
   const char* stage = opt.stats_only ? "calibrate" : "quantize";
@@ -318,11 +334,29 @@ QuantizeSummary quantize_model(const LlamaWeights& model, const CalibWindows& ca
       t.alpha.assign(kNumLinear, std::numeric_limits<double>::quiet_NaN());
       t.original.assign(kNumLinear, {});
       opt.method->transform_block(BlockContext{blk, cfg, *w, stats, opt, comm}, t);
+    } else if (block_data) {
+      // The rank's windows: the quantized model's inputs (propagated so far) and the
+      // full-precision block's outputs on the full-precision inputs, which become the next
+      // block's full-precision inputs.
+      const size_t per = static_cast<size_t>(T) * H;
+      std::vector<float> x_q(static_cast<size_t>(s1 - s0) * per), y_fp(x_q.size());
+      acts.read(0, s1 - s0, x_q.data());
+      acts_fp->read(0, s1 - s0, y_fp.data());
+      for (int64_t c = c0; c < c1; ++c) {
+        const int64_t a = c * opt.calib_chunk, b = std::min<int64_t>(calib.n, a + opt.calib_chunk);
+        fwd.run_block(*w, y_fp.data() + static_cast<size_t>(a - s0) * per, static_cast<int>(b - a), T);
+      }
+      acts_fp->write(0, s1 - s0, y_fp.data());
+      const BlockData bd{x_q, y_fp, static_cast<int>(s0), static_cast<int>(s1 - s0), static_cast<int>(calib.n), T};
+      BlockContext bc{blk, cfg, *w, stats, opt, comm};
+      bc.data = &bd;
+      opt.method->transform_block(bc, t);
     }
     const std::vector<std::vector<float>>& col_scale = t.col_scale;
     const std::vector<std::vector<float>>& row_scale = t.row_scale;
     const std::vector<double>& awq_alpha = t.alpha;
     const std::vector<std::vector<float>>& original = t.original;
+    const std::vector<QuantizedLinear>& trained = t.trained;
 
     // Quantize every linear (owner computes, all receive).
     std::vector<double> cost;
@@ -345,7 +379,8 @@ QuantizeSummary quantize_model(const LlamaWeights& model, const CalibWindows& ca
       const auto& rs = row_scale[li];
       LinearResult res;
       res.name = name;
-      quantize_weights(res, M, out, in, st, g, cs, l != Linear::Q && l != Linear::K, opt);
+      quantize_weights(res, M, out, in, st, g, cs, l != Linear::Q && l != Linear::K, opt,
+                       trained.empty() ? nullptr : &trained[static_cast<size_t>(li)]);
       refine_weights(res, M, in, st, cs, opt);
       res.awq_alpha = awq_alpha[li];
       error_metrics(res, W, out, in, st, rs, cs);
@@ -378,6 +413,9 @@ QuantizeSummary quantize_model(const LlamaWeights& model, const CalibWindows& ca
     }
     br.input_norm = w->input_norm;
     br.post_norm = w->post_norm;
+    br.train_loss = t.train_loss;
+    br.val_loss = t.val_loss;
+    br.train_epochs = t.epochs;
     if (opt.propagate) run_chunks(blk, *w, nullptr, nullptr, true, "quantize (the quantized block, propagating)");
     br.stats = &stats;
     br.seconds = bt.seconds();

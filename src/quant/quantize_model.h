@@ -35,6 +35,7 @@
 #include "quant/method.h"
 #include "quant/refine.h"
 #include "stats/activation_stats.h"
+#include "train/block_ap.h"
 
 namespace qsweep {
 
@@ -82,6 +83,8 @@ struct QuantizeOptions {
   // Σxxᵀ + tokens·σ²·RMS²·I and mean x² + σ²·RMS². 0: off.
   double noise_std = 0;
   GptqOptions gptq;
+  // Block-AP (method_blockap.cc): training settings; weight_lr < 0: 1e-5, 2e-5 at 2 bits.
+  BlockApOptions blockap;
   Refine refine = Refine::None;   // a rounding refinement after the method (quant/refine.h)
   double outlier_percent = 0.05;  // greedy: share of the largest |x̄| channels masked
   double refine_damp = 1;         // greedy-exact: minimise dᵀ(G + refine_damp·diag G)d
@@ -121,6 +124,8 @@ struct BlockResult {
   std::vector<float> input_norm, post_norm;    // after AWQ folding
   const BlockCalibStats* stats = nullptr;      // valid during on_block
   double seconds = 0;
+  std::vector<double> train_loss, val_loss;    // blockap: per step, per epoch (else empty)
+  int train_epochs = 0;
 };
 
 class QuantizeSink {
