@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "cli/command.h"
+#include "cli/output_dir.h"
 #include "sweep/stage_args.h"
 #include "io/provenance.h"
 #include "core/error.h"
@@ -53,7 +54,10 @@ int cmd_quantize(const CommandContext& ctx) {
   log_info("calibration: %d windows of %d tokens from %s (%lld tokens), seed %llu, chunks of %d sequences",
            a.n_calib, a.seq_len, calib_path.c_str(), static_cast<long long>(calib.n_document_tokens),
            static_cast<unsigned long long>(a.seed), opt.calib_chunk);
-  make_dirs(out_dir);
+  // Removed again (when this command made it and it is still empty) if the pipeline fails.
+  OutputDir out_guard;
+  if (ctx.comm.rank() == 0) out_guard.create(out_dir);
+  ctx.comm.barrier();  // the other ranks' scratch files may go there
 
   std::unique_ptr<QuantizedFileWriter> file;
   if (ctx.comm.rank() == 0) file = std::make_unique<QuantizedFileWriter>(out_dir + "/quantized.h5");

@@ -50,7 +50,6 @@ class BlockApMethod : public QuantMethodDef {
     QS_CHECK(std::isfinite(b.weight_lr), "--weight-lr must be finite");
     QS_CHECK(b.val_windows >= 0 && b.patience >= 0, "--val-windows and --patience must be >= 0");
     QS_CHECK(b.patience == 0 || b.val_windows > 0, "--patience needs --val-windows (early stopping watches the validation loss)");
-    QS_CHECK(opt.propagate, "--method blockap trains on the quantized model's inputs: --no-propagate does not apply");
     QS_CHECK(!opt.grid.sym, "--method blockap trains an asymmetric grid: --sym does not apply");
   }
   bool needs_block_data() const override { return true; }

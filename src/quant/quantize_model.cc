@@ -229,6 +229,9 @@ QuantizeSummary quantize_model(const LlamaWeights& model, const CalibWindows& ca
   if (block_data) {
     QS_CHECK(opt.palette.empty() && !opt.quantize_lm_head,
              method_name(opt.method) << ": sensitivity scoring and --quantize-lm-head are not supported");
+    QS_CHECK(opt.propagate, method_name(opt.method) << " trains on the quantized model's inputs: --no-propagate does not apply");
+    QS_CHECK(opt.blockap.val_windows < calib.n, "--val-windows " << opt.blockap.val_windows << " of " << calib.n
+                                                                 << " calibration windows: at least one window must be left for training");
     const double need = 3.0 * static_cast<double>(s1 - s0) * T * H * 4;
     QS_CHECK(need <= static_cast<double>(opt.activation_budget),
              method_name(opt.method) << " keeps the rank's " << (s1 - s0) << " windows three times in memory while a block trains ("
