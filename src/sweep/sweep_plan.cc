@@ -49,14 +49,20 @@ const std::set<std::string> kNotInId = {"eval.activation-budget-mb", "quantize.a
 
 bool in_id(const std::string& k, const std::string& v) { return !kNotInId.count(k) && !kNewAtDefault.count({k, v}); }
 
-// Settings inert for the cell's other settings: not part of its id. --refine-damp acts on
-// greedy-exact only, and greedy-exact ran undamped (0) before the option existed.
-bool inert(const std::string& k, const std::string& v, const Params& params) {
-  if (k != "quantize.refine-damp") return false;
-  if (v == "0") return true;
+// Settings inert for the cell's other settings: not part of its id, so sweeps started before
+// they existed resume. --refine-damp acts on greedy-exact only (which ran undamped, 0, before it);
+// Block-AP's training options act on --method blockap only.
+const std::set<std::string> kBlockApOnly = {"quantize.epochs", "quantize.train-batch", "quantize.weight-lr",
+                                            "quantize.quant-lr", "quantize.val-windows", "quantize.patience"};
+std::string param(const Params& params, const std::string& key) {
   for (const auto& [pk, pv] : params)
-    if (pk == "quantize.refine") return pv != "greedy-exact";
-  return true;
+    if (pk == key) return pv;
+  return "";
+}
+bool inert(const std::string& k, const std::string& v, const Params& params) {
+  if (k == "quantize.refine-damp") return v == "0" || param(params, "quantize.refine") != "greedy-exact";
+  if (kBlockApOnly.count(k)) return param(params, "quantize.method") != "blockap";
+  return false;
 }
 
 bool parse_bool(const std::string& v, bool* out) {

@@ -16,7 +16,9 @@ B=(--method blockap --weight-lr 1e-3 --quant-lr 1e-3 --val-windows 2)
 "$QS" quantize "${Q[@]}" "${B[@]}" --output-dir "$tmp/b1" >"$tmp/b1.out" 2>&1 || bad "blockap 1 rank: $(cat "$tmp/b1.out")"
 for n in 2 3; do
   "${MPIRUN[@]}" -n $n "$QS" quantize "${Q[@]}" "${B[@]}" --output-dir "$tmp/b$n" >"$tmp/b$n.out" 2>&1 || bad "blockap $n ranks: $(cat "$tmp/b$n.out")"
-  "$QS" diff "$tmp/b1/quantized.h5" "$tmp/b$n/quantized.h5" >"$tmp/d$n" 2>&1 && ok "blockap: 1 rank = $n ranks" || bad "1 vs $n ranks: $(head -3 "$tmp/d$n")"
+  a="$tmp/b1/quantized.h5" b="$tmp/b$n/quantized.h5"
+  [ $n = 3 ] && a="$tmp/b1" b="$tmp/b3"  # qsweep diff also takes two quantize output folders
+  "$QS" diff "$a" "$b" >"$tmp/d$n" 2>&1 && ok "blockap: 1 rank = $n ranks (diff $(basename "$a") $(basename "$b"))" || bad "1 vs $n ranks: $(head -3 "$tmp/d$n")"
 done
 "$QS" quantize "${Q[@]}" --method rtn --output-dir "$tmp/r" >/dev/null 2>&1 || bad "rtn"
 for d in b1 r; do
