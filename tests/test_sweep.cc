@@ -247,7 +247,7 @@ TEST(SweepPlan, OptionsAddedLaterKeepOldCellIdsAtTheirDefaults) {
   EXPECT_NE(id("refine = greedy-exact\n"), exact0);  // the default damping is another experiment
   EXPECT_NE(id("refine = greedy-exact\nrefine-damp = 0.5\n"), id("refine = greedy-exact\n"));
   // Block-AP's options are inert for other methods (old ids stay); for blockap they count.
-  EXPECT_EQ(id("epochs = 2\ntrain-batch = 2\nquant-lr = 0.0001\nval-windows = 0\npatience = 0\n"), base);
+  EXPECT_EQ(id("epochs = 2\ntrain-batch = 2\nquant-lr = 0.001\nval-windows = 0\npatience = 0\n"), base);
 }
 
 TEST(H5Diff, ComparesBitsAndIgnoresProvenanceAndTimings) {

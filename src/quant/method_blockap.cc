@@ -28,26 +28,25 @@ class BlockApMethod : public QuantMethodDef {
   const char* name() const override { return "blockap"; }
   void add_options(po::options_description& d, QuantizeOptions& opt) const override {
     BlockApOptions& b = opt.blockap;
-    b.weight_lr = -1;
     d.add_options()
         ("epochs", po::value(&b.epochs)->default_value(2), "blockap: passes over the training windows per block")
         ("train-batch", po::value(&b.train_batch)->default_value(2), "blockap: windows per training step")
-        ("weight-lr", po::value(&b.weight_lr)->default_value(-1.0, "1e-5, 2e-5 at 2 bits"), "blockap: AdamW learning rate of the weights (cosine to a twentieth)")
-        ("quant-lr", po::value(&b.quant_lr)->default_value(1e-4), "blockap: AdamW learning rate of the scales and zero points")
+        ("weight-lr", po::value(&b.weight_lr)->default_value(1e-3), "blockap: AdamW learning rate of the weights (cosine to a twentieth); EfficientQAT's 1e-5/2e-5 are for thousands of steps, 64 windows x 2 epochs are 64 (README)")
+        ("quant-lr", po::value(&b.quant_lr)->default_value(1e-3), "blockap: AdamW learning rate of the scales and zero points (EfficientQAT: 1e-4)")
         ("val-windows", po::value(&b.val_windows)->default_value(0), "blockap: the last N calibration windows are held out and scored after each epoch")
         ("patience", po::value(&b.patience)->default_value(0), "blockap: stop a block's training after N epochs without a lower validation loss (0: never; needs --val-windows)");
   }
   void finish_options(QuantizeOptions& opt) const override {
     const BlockApOptions& b = opt.blockap;
     const bool mine = opt.method == this;
-    const bool set = b.epochs != 2 || b.train_batch != 2 || b.weight_lr >= 0 || b.quant_lr != 1e-4 || b.val_windows != 0 ||
+    const bool set = b.epochs != 2 || b.train_batch != 2 || b.weight_lr != 1e-3 || b.quant_lr != 1e-3 || b.val_windows != 0 ||
                      b.patience != 0;
     QS_CHECK(!set || mine, "--epochs, --train-batch, --weight-lr, --quant-lr, --val-windows and --patience apply to --method blockap only");
     if (!mine) return;
     QS_CHECK(b.epochs >= 1, "--epochs " << b.epochs << " must be at least 1");
     QS_CHECK(b.train_batch >= 1, "--train-batch " << b.train_batch << " must be at least 1");
     QS_CHECK(b.quant_lr >= 0 && std::isfinite(b.quant_lr), "--quant-lr " << b.quant_lr << " must be a finite number >= 0");
-    QS_CHECK(std::isfinite(b.weight_lr), "--weight-lr must be finite");
+    QS_CHECK(b.weight_lr >= 0 && std::isfinite(b.weight_lr), "--weight-lr " << b.weight_lr << " must be a finite number >= 0");
     QS_CHECK(b.val_windows >= 0 && b.patience >= 0, "--val-windows and --patience must be >= 0");
     QS_CHECK(b.patience == 0 || b.val_windows > 0, "--patience needs --val-windows (early stopping watches the validation loss)");
     QS_CHECK(!opt.grid.sym, "--method blockap trains an asymmetric grid: --sym does not apply");
@@ -58,7 +57,6 @@ class BlockApMethod : public QuantMethodDef {
   void transform_block(const BlockContext& c, BlockTransform& t) const override {
     QS_CHECK(c.data, "blockap: the pipeline did not provide the block's windows");
     BlockParams<float> p = block_params_from<float>(c.weights);
-    int bits2 = 0;
     for (Linear l : kAll) {
       const GridSpec g = c.opt.grid_for(linear_module_name(c.block, l));
       const int in = c.weights.in_features(l);
@@ -66,10 +64,8 @@ class BlockApMethod : public QuantMethodDef {
       QS_CHECK(in % group == 0, "blockap: group size " << group << " does not divide " << linear_module_name(c.block, l)
                                                        << "'s " << in << " inputs");
       init_linear_quant_minmax(c.cfg, p, l, g.bits, group);
-      bits2 += g.bits == 2;
     }
     BlockApOptions o = c.opt.blockap;
-    if (o.weight_lr < 0) o.weight_lr = bits2 > 0 ? 2e-5 : 1e-5;  // EfficientQAT's defaults
     o.seed = static_cast<uint64_t>(c.block);
     const BlockApData d{c.data->x_q, c.data->y_fp, c.data->first, c.data->count, c.data->n, c.data->seq_len};
     const BlockApCurve curve = train_block_ap(c.cfg, p, d, o, c.comm, c.opt.should_stop);

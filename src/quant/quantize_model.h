@@ -83,7 +83,7 @@ struct QuantizeOptions {
   // Σxxᵀ + tokens·σ²·RMS²·I and mean x² + σ²·RMS². 0: off.
   double noise_std = 0;
   GptqOptions gptq;
-  // Block-AP (method_blockap.cc): training settings; weight_lr < 0: 1e-5, 2e-5 at 2 bits.
+  // Block-AP (method_blockap.cc): training settings.
   BlockApOptions blockap;
   Refine refine = Refine::None;   // a rounding refinement after the method (quant/refine.h)
   double outlier_percent = 0.05;  // greedy: share of the largest |x̄| channels masked
