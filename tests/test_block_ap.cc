@@ -21,14 +21,14 @@ namespace {
 TEST(BlockAp, AdamStepMatchesHandComputation) {
   AdamState st;
   std::vector<float> p = {1.0f, -2.0f};
-  const std::vector<float> g1 = {0.5f, -1.0f}, g2 = {-0.25f, 2.0f};
-  st.step(p, g1, 0.1, 1);
+  const std::vector<double> g1 = {0.5, -1.0}, g2 = {-0.25, 2.0};
+  st.step(p.data(), g1.data(), 2, 0.1, 1);
   // Step 1: m̂ = g, v̂ = g², update = lr·g/(|g| + ε) ≈ lr·sign(g).
   EXPECT_NEAR(p[0], 1.0 - 0.1 * 0.5 / (0.5 + 1e-8), 1e-6);
   EXPECT_NEAR(p[1], -2.0 + 0.1 * 1.0 / (1.0 + 1e-8), 1e-6);
   const double m0 = 0.9 * (0.1 * 0.5) + 0.1 * -0.25, v0 = 0.999 * (0.001 * 0.25) + 0.001 * 0.0625;
   const double want0 = p[0] - 0.1 * (m0 / (1 - 0.81)) / (std::sqrt(v0 / (1 - 0.998001)) + 1e-8);
-  st.step(p, g2, 0.1, 2);
+  st.step(p.data(), g2.data(), 2, 0.1, 2);
   EXPECT_NEAR(p[0], want0, 1e-6);
 }
 

@@ -28,19 +28,21 @@ class BlockApMethod : public QuantMethodDef {
   const char* name() const override { return "blockap"; }
   void add_options(po::options_description& d, QuantizeOptions& opt) const override {
     BlockApOptions& b = opt.blockap;
+    const BlockApOptions def;  // the defaults are BlockApOptions' own
     d.add_options()
-        ("epochs", po::value(&b.epochs)->default_value(2), "blockap: passes over the training windows per block")
-        ("train-batch", po::value(&b.train_batch)->default_value(2), "blockap: windows per training step")
-        ("weight-lr", po::value(&b.weight_lr)->default_value(1e-3), "blockap: AdamW learning rate of the weights (cosine to a twentieth); EfficientQAT's 1e-5/2e-5 are for thousands of steps, 64 windows x 2 epochs are 64 (README)")
-        ("quant-lr", po::value(&b.quant_lr)->default_value(1e-3), "blockap: AdamW learning rate of the scales and zero points (EfficientQAT: 1e-4)")
-        ("val-windows", po::value(&b.val_windows)->default_value(0), "blockap: the last N calibration windows are held out and scored after each epoch")
-        ("patience", po::value(&b.patience)->default_value(0), "blockap: stop a block's training after N epochs without a lower validation loss (0: never; needs --val-windows)");
+        ("epochs", po::value(&b.epochs)->default_value(def.epochs), "blockap: passes over the training windows per block")
+        ("train-batch", po::value(&b.train_batch)->default_value(def.train_batch), "blockap: windows per training step")
+        ("weight-lr", po::value(&b.weight_lr)->default_value(def.weight_lr), "blockap: AdamW learning rate of the weights (cosine to a twentieth); EfficientQAT's 1e-5/2e-5 are for thousands of steps, 64 windows x 2 epochs are 64 (README)")
+        ("quant-lr", po::value(&b.quant_lr)->default_value(def.quant_lr), "blockap: AdamW learning rate of the scales and zero points (EfficientQAT: 1e-4)")
+        ("val-windows", po::value(&b.val_windows)->default_value(def.val_windows), "blockap: the last N calibration windows are held out and scored after each epoch")
+        ("patience", po::value(&b.patience)->default_value(def.patience), "blockap: stop a block's training after N epochs without a lower validation loss (0: never; needs --val-windows)");
   }
   void finish_options(QuantizeOptions& opt) const override {
     const BlockApOptions& b = opt.blockap;
     const bool mine = opt.method == this;
-    const bool set = b.epochs != 2 || b.train_batch != 2 || b.weight_lr != 1e-3 || b.quant_lr != 1e-3 || b.val_windows != 0 ||
-                     b.patience != 0;
+    const BlockApOptions def;
+    const bool set = b.epochs != def.epochs || b.train_batch != def.train_batch || b.weight_lr != def.weight_lr ||
+                     b.quant_lr != def.quant_lr || b.val_windows != def.val_windows || b.patience != def.patience;
     QS_CHECK(!set || mine, "--epochs, --train-batch, --weight-lr, --quant-lr, --val-windows and --patience apply to --method blockap only");
     if (!mine) return;
     QS_CHECK(b.epochs >= 1, "--epochs " << b.epochs << " must be at least 1");

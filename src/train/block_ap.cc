@@ -10,20 +10,19 @@
 
 namespace qsweep {
 
-void AdamState::step(std::vector<float>& p, const std::vector<float>& g, double lr, int64_t t, size_t offset, size_t n) {
+void AdamState::step(float* p, const double* g, size_t n, double lr, int64_t t) {
   constexpr double b1 = 0.9, b2 = 0.999, eps = 1e-8;
-  if (n == SIZE_MAX) n = p.size() - offset;
-  QS_ASSERT(offset + n <= p.size() && offset + n <= g.size() && t >= 1, "adam step");
+  QS_ASSERT(t >= 1, "adam step");
   if (m.empty()) m.assign(n, 0.0f), v.assign(n, 0.0f);
   QS_ASSERT(m.size() == n, "adam state size");
   const double c1 = 1 - std::pow(b1, static_cast<double>(t)), c2 = 1 - std::pow(b2, static_cast<double>(t));
   for (size_t i = 0; i < n; ++i) {
-    const double gi = g[offset + i];
+    const double gi = static_cast<float>(g[i]);
     const double mi = b1 * m[i] + (1 - b1) * gi, vi = b2 * v[i] + (1 - b2) * gi * gi;
     m[i] = static_cast<float>(mi);
     v[i] = static_cast<float>(vi);
     const double upd = lr * (mi / c1) / (std::sqrt(vi / c2) + eps);
-    p[offset + i] = static_cast<float>(p[offset + i] - upd);
+    p[i] = static_cast<float>(p[i] - upd);
   }
 }
 
@@ -131,7 +130,6 @@ BlockApCurve train_block_ap(const ModelConfig& cfg, BlockParams<float>& p, const
   int since_best = 0;
   int64_t t = 0;
   std::vector<double> sum(tr.size);
-  std::vector<float> gw, gs, gz;
   for (int e = 0; e < o.epochs; ++e) {
     std::vector<int> order(static_cast<size_t>(n_train));
     for (int i = 0; i < n_train; ++i) order[static_cast<size_t>(i)] = i;
@@ -174,15 +172,11 @@ BlockApCurve train_block_ap(const ModelConfig& cfg, BlockParams<float>& p, const
         const LinearRows lr = linear_rows(cfg, l);
         auto& q = p.quant[static_cast<int>(l)];
         const size_t nw = static_cast<size_t>(lr.out) * lr.in, nq = q.scales.size();
-        std::vector<float>& W = p.matrix(l);
-        gw.assign(W.size(), 0.0f);
-        for (size_t i = 0; i < nw; ++i) gw[static_cast<size_t>(lr.row0) * lr.in + i] = static_cast<float>(sum[off + i]);
-        gs.assign(sum.begin() + static_cast<std::ptrdiff_t>(off + nw), sum.begin() + static_cast<std::ptrdiff_t>(off + nw + nq));
-        gz.assign(sum.begin() + static_cast<std::ptrdiff_t>(off + nw + nq), sum.begin() + static_cast<std::ptrdiff_t>(off + nw + 2 * nq));
+        // The flattened order of Trained::flatten: weight rows, scales, zeros.
+        st_w[k].step(p.matrix(l).data() + static_cast<size_t>(lr.row0) * lr.in, sum.data() + off, nw, lw, t);
+        st_s[k].step(q.scales.data(), sum.data() + off + nw, nq, lq, t);
+        st_z[k].step(q.zeros.data(), sum.data() + off + nw + nq, nq, lq, t);
         off += nw + 2 * nq;
-        st_w[k].step(W, gw, lw, t, static_cast<size_t>(lr.row0) * lr.in, nw);
-        st_s[k].step(q.scales, gs, lq, t);
-        st_z[k].step(q.zeros, gz, lq, t);
       }
       clamp_quantizers(p);
     }

@@ -44,7 +44,9 @@ struct BlockApCurve {
 // AdamW state of one parameter tensor and its update (no weight decay), step t ≥ 1.
 struct AdamState {
   std::vector<float> m, v;  // fp32 moments: twice the trained tensors (the README memory model)
-  void step(std::vector<float>& p, const std::vector<float>& g, double lr, int64_t t, size_t offset = 0, size_t n = SIZE_MAX);
+  // p[0, n) -= the AdamW update for gradient g[0, n) (summed in double, applied rounded to fp32,
+  // the gradient tensors' type).
+  void step(float* p, const double* g, size_t n, double lr, int64_t t);
 };
 
 // lr of step k (0-based) of `total` steps: lr/20 + ½(lr − lr/20)(1 + cos(π k / total)).
