@@ -6,7 +6,8 @@
 # thread pool instead of two spinning pools fighting over the cores), Boost.Program_options,
 # GoogleTest, Google Benchmark, nlohmann-json, sentencepiece, and for tokenizer.json PCRE2 (Unicode
 # regexes with JIT) and utf8proc (NFC/NFKC normalization). The Python analysis scripts use
-# Debian's python3-* packages through /usr/bin/python3. Packages already installed are skipped,
+# Debian's python3-* packages through /usr/bin/python3 (python3-torch: the PyTorch reference of
+# Block-AP's training loop in tests/reference/, run by the tests). Packages already installed are skipped,
 # so running this twice costs one dpkg query.
 set -euo pipefail
 
@@ -21,6 +22,7 @@ pkgs=(
   libsentencepiece-dev sentencepiece
   libpcre2-dev libutf8proc-dev
   python3-numpy python3-h5py python3-pandas python3-matplotlib python3-scipy
+  python3-torch
 )
 
 missing=()

@@ -135,6 +135,7 @@ BlockApCurve train_block_ap(const ModelConfig& cfg, BlockParams<float>& p, const
     for (int i = 0; i < n_train; ++i) order[static_cast<size_t>(i)] = i;
     std::mt19937_64 rng(o.seed * 0x9e3779b97f4a7c15ULL + static_cast<uint64_t>(e) + 1);
     for (int i = n_train - 1; i > 0; --i) std::swap(order[static_cast<size_t>(i)], order[static_cast<size_t>(rng() % static_cast<uint64_t>(i + 1))]);
+    curve.order.insert(curve.order.end(), order.begin(), order.end());
     for (int b0 = 0; b0 < n_train; b0 += o.train_batch) {
       if (should_stop && should_stop(comm)) throw Interrupted();
       const int nb = std::min(o.train_batch, n_train - b0);

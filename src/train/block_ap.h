@@ -38,6 +38,7 @@ struct BlockApOptions {
 struct BlockApCurve {
   std::vector<double> train_loss;  // per step: the batch's loss before the step
   std::vector<double> val_loss;    // per epoch, after it (empty without validation windows)
+  std::vector<int> order;          // the training windows in the order they were used, epoch after epoch
   int epochs_run = 0;
 };
 
