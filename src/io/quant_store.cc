@@ -42,6 +42,7 @@ void QuantizedFileWriter::on_block(const BlockResult& b) {
     if (!b.val_loss.empty()) w_.dataset(g + "/val_loss", b.val_loss);
     w_.attr(g, "train_epochs", int64_t(b.train_epochs));
   }
+  for (const auto& [k, v] : b.attrs) w_.attr(g, k, v);
   const BlockCalibStats& st = *b.stats;
   std::vector<double> ent(st.entropy_sum.size());
   for (size_t h = 0; h < ent.size(); ++h) ent[h] = st.entropy_sum[h] / st.entropy_queries;

@@ -7,6 +7,7 @@
 #pragma once
 #include <boost/program_options.hpp>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "model/llama_weights.h"
@@ -29,6 +30,7 @@ struct BlockTransform {
   std::vector<QuantizedLinear> trained;                  // a block-trained grid per Linear (blockap)
   std::vector<double> train_loss, val_loss;              // its training curves (blockap)
   int epochs = 0;
+  std::vector<std::pair<std::string, double>> attrs;     // attributes of /blocks/<i> (blockap: its SGRA budget)
 };
 
 // The rank's calibration windows at this block, for methods that train on them

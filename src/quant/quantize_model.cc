@@ -419,6 +419,7 @@ QuantizeSummary quantize_model(const LlamaWeights& model, const CalibWindows& ca
     br.train_loss = t.train_loss;
     br.val_loss = t.val_loss;
     br.train_epochs = t.epochs;
+    br.attrs = t.attrs;
     if (opt.propagate) run_chunks(blk, *w, nullptr, nullptr, true, "quantize (the quantized block, propagating)");
     br.stats = &stats;
     br.seconds = bt.seconds();

@@ -126,6 +126,7 @@ struct BlockResult {
   double seconds = 0;
   std::vector<double> train_loss, val_loss;    // blockap: per step, per epoch (else empty)
   int train_epochs = 0;
+  std::vector<std::pair<std::string, double>> attrs;  // the method's attributes of the block (blockap: SGRA budget)
 };
 
 class QuantizeSink {

@@ -29,7 +29,7 @@ CalibWindows command_calib_windows(const std::string& model_dir, const std::stri
 void add_quantize_cell_options(po::options_description& d, QuantizeArgs& a) {
   QuantizeOptions& opt = a.opt;
   d.add_options()
-      ("method", po::value(&a.method)->required(), "the method: rtn, awq or gptq (the options named after a method apply to it alone)")
+      ("method", po::value(&a.method)->required(), "the method: rtn, awq, gptq or blockap (the options named after a method apply to it alone)")
       ("bits", po::value(&opt.grid.bits)->default_value(4), "bits per weight, 2..8")
       ("group-size", po::value(&opt.grid.group_size)->default_value(128), "input columns per group (-1: one group per row)")
       ("sym", po::bool_switch(&opt.grid.sym), "symmetric grid (default asymmetric with zero points)")

@@ -39,7 +39,8 @@ const std::set<std::string> kRunnerOwned = {"model", "calib", "data", "output-di
 // started before them resumes with the same cell ids (a non-default value is part of the id).
 const std::set<std::pair<std::string, std::string>> kNewAtDefault = {
     {"quantize.refine", "none"}, {"quantize.outlier-percent", "0.050000000000000003"}, {"quantize.noise-std", "0"},
-    {"quantize.n-noise-samples", "3"}};
+    {"quantize.n-noise-samples", "3"}, {"quantize.init", "minmax"}, {"quantize.budget-from", ""},
+    {"quantize.budget-score", "auto"}, {"quantize.budget-epochs-gain", "1"}, {"quantize.budget-lr-gain", "0.5"}};
 bool in_id(const std::string& k, const std::string& v);
 
 // Settings that cannot change a result (memory use only): not part of a cell's id.
@@ -53,7 +54,9 @@ bool in_id(const std::string& k, const std::string& v) { return !kNotInId.count(
 // they existed resume. --refine-damp acts on greedy-exact only (which ran undamped, 0, before it);
 // Block-AP's training options act on --method blockap only.
 const std::set<std::string> kBlockApOnly = {"quantize.epochs", "quantize.train-batch", "quantize.weight-lr",
-                                            "quantize.quant-lr", "quantize.val-windows", "quantize.patience"};
+                                            "quantize.quant-lr", "quantize.val-windows", "quantize.patience",
+                                            "quantize.init", "quantize.budget-from", "quantize.budget-score",
+                                            "quantize.budget-epochs-gain", "quantize.budget-lr-gain"};
 std::string param(const Params& params, const std::string& key) {
   for (const auto& [pk, pv] : params)
     if (pk == key) return pv;
@@ -338,6 +341,14 @@ SweepPlan make_sweep_plan(JobFile job) {
           }
         (e.section == "quantize" ? qkv : e.section == "eval" ? ekv : akv).push_back({&e, v});
       }
+      // A grid over methods shares its [quantize] keys: Block-AP's training keys apply to its cells
+      // only (the others would refuse them), as they are left out of the others' ids.
+      std::string method = "rtn";
+      for (const auto& [e, v] : qkv)
+        if (e->key == "method") method = v;
+      if (method != "blockap")
+        qkv.erase(std::remove_if(qkv.begin(), qkv.end(), [](const auto& kv) { return kBlockApOnly.count("quantize." + kv.first->key) > 0; }),
+                  qkv.end());
       cell.label = label;
       if (!qvariant.empty()) cell.params.push_back({"quantize.variant", qvariant});  // the study's method name
       QuantizeArgs q;

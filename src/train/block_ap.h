@@ -20,6 +20,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <string>
 #include <vector>
 
 #include "dist/comm.h"
@@ -33,6 +34,11 @@ struct BlockApOptions {
   int epochs = 2, train_batch = 2, val_windows = 0, patience = 0;
   double weight_lr = 1e-3, quant_lr = 1e-3;  // measured for 64 windows x 2 epochs (README); EfficientQAT: 1e-5/2e-5, 1e-4
   uint64_t seed = 0;
+  // Set by `qsweep quantize` (quant/method_blockap.cc), not used by train_block_ap itself:
+  std::string init = "minmax";                    // where the quantizer (and weights) start: minmax, rtn, awq, gptq
+  std::string budget_from, budget_score = "auto";  // SGRA (train/sgra.h): the sensitivity file, its score
+  double budget_epochs_gain = 1.0, budget_lr_gain = 0.5;
+  std::vector<double> block_sensitivity;           // S_b per block, read from budget_from
 };
 
 struct BlockApCurve {

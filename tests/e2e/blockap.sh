@@ -3,7 +3,9 @@
 # files (training is data-parallel with per-window gradients summed in a fixed order); the
 # per-block training curves are stored (a step per batch, a validation loss per epoch, early
 # stopping by --patience); with the default learning rates it beats RTN's KL on
-# held-out text; options that do not apply stop quantize with a clear error and no output.
+# held-out text; --init gptq/awq with zero learning rates stores that method's grid exactly; SGRA
+# (--budget-from) gives each block the epochs and learning rate of the rule from fisher scores;
+# options that do not apply stop quantize with a clear error and no output.
 # Args: $1 qsweep binary, $2 source dir, $3 shared dir.
 set -u
 QS=$1 SRC=$2
@@ -43,6 +45,55 @@ else bad "blockap curves or KL: $(cat "$tmp/py.out")"; fi
 "$QS" quantize "${Q[@]}" --method blockap --val-windows 2 --epochs 5 --patience 1 --weight-lr 0 --quant-lr 0 --output-dir "$tmp/p" >/dev/null 2>&1 &&
   /usr/bin/python3 -c "import h5py,sys; f=h5py.File(sys.argv[1]); assert all(f[f'blocks/{b}'].attrs['train_epochs'] == 2 for b in range(4))" "$tmp/p/quantized.h5" &&
   ok "--patience 1 stops when the validation loss does not fall" || bad "patience"
+# --init gptq|awq with zero learning rates: training starts (and here ends) exactly at that method's result.
+S=(--model "$M" --calib "$SRC/demo/data/kjv-train.txt" --bits 3 --group-size 64 --n-calib 8 --seq-len 64 -q)
+for m in gptq awq; do
+  "$QS" quantize "${S[@]}" --method $m --output-dir "$tmp/i-$m" >/dev/null 2>&1 || bad "$m"
+  "${MPIRUN[@]}" -n 2 "$QS" quantize "${S[@]}" --method blockap --init $m --weight-lr 0 --quant-lr 0 --epochs 1 --output-dir "$tmp/ib-$m" >"$tmp/ib.out" 2>&1 || bad "blockap --init $m: $(cat "$tmp/ib.out")"
+done
+if /usr/bin/python3 - "$tmp" >"$tmp/py.out" 2>&1 <<'PY'
+import sys, h5py, numpy as np
+t = sys.argv[1]
+for m in ("gptq", "awq"):
+    a, b = h5py.File(f"{t}/i-{m}/quantized.h5"), h5py.File(f"{t}/ib-{m}/quantized.h5")
+    n = 0
+    for blk in range(4):
+        for k in ("input_layernorm", "post_attention_layernorm"):
+            assert np.array_equal(a[f"blocks/{blk}/{k}"][:], b[f"blocks/{blk}/{k}"][:]), (m, blk, k)
+    for name in a["layers"]:
+        for k in ("codes", "scales", "zeros"):
+            assert np.array_equal(a[f"layers/{name}/{k}"][:], b[f"layers/{name}/{k}"][:]), (m, name, k)
+            n += 1
+    assert n == 28 * 3 and b.attrs["blockap_init"] in (m, m.encode()), n
+print("codes, scales, zeros and norms equal")
+PY
+then ok "--init gptq / awq with zero learning rates store the method's own grid ($(tail -1 "$tmp/py.out"))"
+else bad "--init: $(cat "$tmp/py.out")"; fi
+
+# SGRA: per-block budgets from a sensitivity output (fisher scores), recorded per block.
+"$QS" sensitivity "${S[@]}" --method rtn --palette 3:64 --score output-error,fisher --fisher-windows 4 --output-dir "$tmp/sens" >/dev/null 2>&1 || bad "sensitivity"
+"$QS" quantize "${S[@]}" --method blockap --budget-from "$tmp/sens" --output-dir "$tmp/sg" >"$tmp/sg.out" 2>&1 || bad "--budget-from: $(cat "$tmp/sg.out")"
+if /usr/bin/python3 - "$tmp" >"$tmp/py.out" 2>&1 <<'PY'
+import sys, h5py, numpy as np
+t = sys.argv[1]
+s = h5py.File(f"{t}/sens/sensitivity.h5")
+names = [n.decode() if isinstance(n, bytes) else n for n in s["layers/name"][:]]
+fisher = s["scores/fisher"][:]
+blk = np.array([np.mean([f for n, f in zip(names, fisher) if n.startswith(f"model.layers.{b}.")]) for b in range(4)])
+S = (blk - blk.min()) / (blk.max() - blk.min())
+f = h5py.File(f"{t}/sg/quantized.h5")
+for b in range(4):
+    g = f[f"blocks/{b}"]
+    want = max(1, int(np.floor(2 * (1 + S[b]) + 0.5)))
+    assert abs(g.attrs["budget_s"] - S[b]) < 1e-12, (b, g.attrs["budget_s"], S[b])
+    assert g.attrs["budget_epochs"] == want == g.attrs["train_epochs"], (b, want, g.attrs["train_epochs"])
+    assert abs(g.attrs["weight_lr"] - 3e-4 * (1 + 0.5 * (S[b] - 0.5))) < 1e-15, g.attrs["weight_lr"]
+    assert len(g["train_loss"]) == want * 4, len(g["train_loss"])  # 8 windows / batch 2
+print("epochs", [int(f[f"blocks/{b}"].attrs["train_epochs"]) for b in range(4)], "S", np.round(S, 3).tolist())
+PY
+then ok "SGRA budgets follow the rule from the fisher scores: $(tail -1 "$tmp/py.out")"
+else bad "SGRA: $(cat "$tmp/py.out")"; fi
+
 check() {  # check NAME EXPECTED ARGS...
   local name=$1 want=$2; shift 2
   if "$QS" quantize "${Q[@]}" --output-dir "$tmp/bad" "$@" >"$tmp/o" 2>"$tmp/e"; then bad "$name accepted"
@@ -55,4 +106,8 @@ check "no-propagate" "--no-propagate does not apply" --method blockap --no-propa
 check "patience without validation" "--patience needs --val-windows" --method blockap --patience 2
 check "all windows held out" "at least one window must be left for training" --method blockap --val-windows 16
 check "sym" "--sym does not apply" --method blockap --sym
+check "unknown init" "--init 'best' is not known" --method blockap --init best
+check "budget score alone" "need --budget-from" --method blockap --budget-score fisher
+check "missing budget file" "$tmp/nope" --method blockap --budget-from "$tmp/nope"
+check "not a sensitivity file" "not a qsweep sensitivity.h5" --method blockap --budget-from "$tmp/i-gptq/quantized.h5" --budget-score fisher
 exit $fail
