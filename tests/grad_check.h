@@ -96,7 +96,7 @@ struct FrozenQuant {
   FrozenQuant() = default;
   FrozenQuant(const double* W, const double* s, const double* z, int out_, int in_, int group_, int bits)
       : out(out_), in(in_), group(group_) {
-    const int ng = in / group;
+    const int ng = (in + group - 1) / group;  // a last group may be shorter
     const double qmax = (1 << bits) - 1;
     off_w.resize(size_t(out) * in), bound.resize(off_w.size()), is_inside.resize(off_w.size());
     off_z.resize(size_t(out) * ng);
@@ -113,7 +113,7 @@ struct FrozenQuant {
       }
   }
   void apply(const double* W, const double* s, const double* z, double* Wq) const {
-    const int ng = in / group;
+    const int ng = (in + group - 1) / group;  // a last group may be shorter
     for (int r = 0; r < out; ++r)
       for (int c = 0; c < in; ++c) {
         const size_t i = size_t(r) * in + c, gi = size_t(r) * ng + c / group;

@@ -124,8 +124,6 @@ class BlockApMethod : public QuantMethodDef {
       GridSpec g = c.opt.grid_for(linear_module_name(c.block, l));
       const int in = c.weights.in_features(l);
       g.group_size = g.group_size < 0 ? in : g.group_size;
-      QS_CHECK(in % g.group_size == 0, "blockap: group size " << g.group_size << " does not divide " << linear_module_name(c.block, l)
-                                                              << "'s " << in << " inputs");
       grids.push_back(g);
       if (!from) init_linear_quant_minmax(c.cfg, p, l, g.bits, g.group_size);
     }
@@ -161,7 +159,8 @@ class BlockApMethod : public QuantMethodDef {
       const std::vector<float>& cs = t.col_scale.size() == kNumLinear ? t.col_scale[static_cast<size_t>(li)] : none;
       m.quantize_layer(r, LayerWork{c.weights.linear(l), c.weights.out_features(l), c.weights.in_features(l),
                                     c.stats.input(input_of(l)), cs, grids[k], l != Linear::Q && l != Linear::K, c.opt});
-      QS_CHECK(r.q.g_idx.empty() && !r.q.grid.sym && r.q.grid.group_size == grids[k].group_size,
+      const int in = c.weights.in_features(l), ng = (in + grids[k].group_size - 1) / grids[k].group_size;
+      QS_CHECK(r.q.g_idx.empty() && !r.q.grid.sym && r.q.scales.size() == static_cast<size_t>(c.weights.out_features(l)) * ng,
                "blockap --init " << m.name() << ": " << linear_module_name(c.block, l) << "'s grid is not an asymmetric group grid");
       Bytes o;
       o.put_vec(r.q.scales), o.put_vec(r.q.zeros), o.put_vec(r.q.dequantize());

@@ -358,6 +358,7 @@ SweepPlan make_sweep_plan(JobFile job) {
       add_eval_cell_options(ed, ev);
       parse_cell_section(vjob, "quantize", qd, qkv, label, &cell.params);
       parse_cell_section(vjob, "eval", ed, ekv, label, &cell.params);
+      if (!q.opt.blockap.budget_from.empty()) q.opt.blockap.budget_from = job.resolve(q.opt.blockap.budget_from);
       try {
         finish_quantize_args(q);
         finish_eval_args(ev);

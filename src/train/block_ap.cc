@@ -199,7 +199,7 @@ QuantizedLinear to_quantized(const ModelConfig& cfg, const BlockParams<float>& p
   QuantizedLinear r;
   r.out = lr.out, r.in = lr.in;
   r.grid = GridSpec{q.bits, q.group, false};
-  const int ng = lr.in / q.group, qmax = (1 << q.bits) - 1;
+  const int ng = (lr.in + q.group - 1) / q.group, qmax = (1 << q.bits) - 1;
   r.scales = q.scales;
   r.zeros.resize(q.zeros.size());
   for (size_t i = 0; i < q.zeros.size(); ++i) r.zeros[i] = static_cast<int32_t>(std::nearbyint(q.zeros[i]));

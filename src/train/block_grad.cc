@@ -41,10 +41,9 @@ void check_params(const ModelConfig& cfg, const BlockParams<T>& p) {
     if (!q.enabled()) continue;
     const LinearRows lr = linear_rows(cfg, static_cast<Linear>(m));
     const char* name = linear_short_name(static_cast<Linear>(m));
-    QS_CHECK(q.group > 0 && lr.in % q.group == 0, "quantizer of " << name << ": group " << q.group
-                                                                  << " does not divide " << lr.in);
-    check_size(q.scales, size_t(lr.out) * (lr.in / q.group), false, "quantizer scales");
-    check_size(q.zeros, size_t(lr.out) * (lr.in / q.group), false, "quantizer zeros");
+    QS_CHECK(q.group > 0, "quantizer of " << name << ": group " << q.group << " must be positive");
+    check_size(q.scales, size_t(lr.out) * ((lr.in + q.group - 1) / q.group), false, "quantizer scales");
+    check_size(q.zeros, size_t(lr.out) * ((lr.in + q.group - 1) / q.group), false, "quantizer zeros");
   }
 }
 

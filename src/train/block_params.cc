@@ -47,11 +47,10 @@ template <typename T>
 void init_linear_quant_minmax(const ModelConfig& cfg, BlockParams<T>& p, Linear l, int bits, int group) {
   const LinearRows lr = linear_rows(cfg, l);
   QS_CHECK(bits >= 1 && bits <= 16, "quantizer of " << linear_short_name(l) << ": " << bits << " bits");
-  QS_CHECK(group > 0 && lr.in % group == 0,
-           "quantizer of " << linear_short_name(l) << ": group " << group << " does not divide " << lr.in);
+  QS_CHECK(group > 0, "quantizer of " << linear_short_name(l) << ": group " << group << " must be positive");
   const std::vector<T>& W = p.matrix(l);
   QS_CHECK(W.size() >= size_t(lr.row0 + lr.out) * lr.in, "quantizer of " << linear_short_name(l) << ": weights too small");
-  const int ng = lr.in / group;
+  const int ng = (lr.in + group - 1) / group;  // a last group may be shorter
   const T qmax = static_cast<T>((1 << bits) - 1);
   LinearQuant<T>& q = p.quant[static_cast<int>(l)];
   q.bits = bits, q.group = group;
@@ -60,7 +59,8 @@ void init_linear_quant_minmax(const ModelConfig& cfg, BlockParams<T>& p, Linear 
   for (int r = 0; r < lr.out; ++r)
     for (int g = 0; g < ng; ++g) {
       const T* w = W.data() + size_t(lr.row0 + r) * lr.in + size_t(g) * group;
-      const T mn = *std::min_element(w, w + group), mx = *std::max_element(w, w + group);
+      const int len = std::min(group, lr.in - g * group);
+      const T mn = *std::min_element(w, w + len), mx = *std::max_element(w, w + len);
       const T s = std::max((mx - mn) / qmax, T(1e-5));
       q.scales[size_t(r) * ng + g] = s;
       q.zeros[size_t(r) * ng + g] = -mn / s;
