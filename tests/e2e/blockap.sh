@@ -42,6 +42,10 @@ print(f"KL rtn {kl['r']:.5f}, blockap {kl['b1']:.5f}")
 PY
 then ok "curves stored per block; blockap's KL below RTN's: $(tail -1 "$tmp/py.out" 2>/dev/null)"
 else bad "blockap curves or KL: $(cat "$tmp/py.out")"; fi
+/usr/bin/python3 "$SRC/analysis/blockap_curves.py" "$tmp/curves.png" "$tmp/b1" "$tmp/b2/quantized.h5" --labels 1rank,2ranks >"$tmp/pl.out" 2>&1 &&
+  [ -s "$tmp/curves.png" ] && ok "analysis/blockap_curves.py: $(cat "$tmp/pl.out")" || bad "curves plot: $(cat "$tmp/pl.out")"
+/usr/bin/python3 "$SRC/analysis/blockap_curves.py" "$tmp/x.png" "$tmp/r" >"$tmp/pl.out" 2>&1
+[ $? -ne 0 ] && grep -q "not blockap" "$tmp/pl.out" && ok "the curves plot refuses an rtn output" || bad "curves plot of rtn: $(cat "$tmp/pl.out")"
 "$QS" quantize "${Q[@]}" --method blockap --val-windows 2 --epochs 5 --patience 1 --weight-lr 0 --quant-lr 0 --output-dir "$tmp/p" >/dev/null 2>&1 &&
   /usr/bin/python3 -c "import h5py,sys; f=h5py.File(sys.argv[1]); assert all(f[f'blocks/{b}'].attrs['train_epochs'] == 2 for b in range(4))" "$tmp/p/quantized.h5" &&
   ok "--patience 1 stops when the validation loss does not fall" || bad "patience"
