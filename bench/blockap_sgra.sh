@@ -13,20 +13,15 @@ MPI=(mpirun --allow-run-as-root --oversubscribe -n 2)
   --n-calib 64 --seq-len 256 --palette 2:64 --score output-error,fisher -q --output-dir results/sgra-sens
 "${MPI[@]}" "$QS" run jobs/blockap-sgra.ini -q --resume
 /usr/bin/python3 - results/blockap-sgra <<'PY'
-import sys, glob, h5py
+import csv, sys, h5py
 d = sys.argv[1]
 f = h5py.File(f"{d}/sweep.h5")
 print("| arm | total epochs (4 blocks) | quantize s | ppl kjv-test | KL kjv-test | ppl licenses | KL licenses |")
 print("|---|---:|---:|---:|---:|---:|---:|")
-for n in f["cells"]:
-    g = f["cells"][n]
-    lab = g.attrs["label"].decode() if isinstance(g.attrs["label"], bytes) else g.attrs["label"]
-    q = h5py.File(glob.glob(f"{d}/cells/{n.split('-', 1)[1] if '-' in n else n}/quantized.h5")[0]) if False else None
-    blocks = g["quantized/blocks"]
-    ep = sum(int(blocks[b].attrs["train_epochs"]) for b in blocks)
-    ev = [g[k] for k in sorted(g) if k.startswith("eval")]
-    cols = []
-    for e in ev:
-        cols += [f"{e.attrs['perplexity']:.3f}", f"{e.attrs['kl_divergence']:.4f}"]
-    print(f"| {lab} | {ep} | {g['quantized'].attrs.get('seconds', float('nan')):.1f} | " + " | ".join(cols) + " |")
+for r in csv.DictReader(open(f"{d}/summary.csv")):
+    cell = next(f["cells"][n] for n in f["cells"] if f["cells"][n].attrs["id"].decode() == r["id"])
+    ep = sum(int(b.attrs["train_epochs"]) for b in cell["quantized/blocks"].values())
+    v = lambda k: float(r[k])  # noqa: E731
+    print(f"| {r['label']} | {ep} | {v('quantize_seconds'):.1f} | {v('perplexity[kjv-test]'):.3f} | {v('kl_divergence[kjv-test]'):.4f} | "
+          f"{v('perplexity[licenses]'):.1f} | {v('kl_divergence[licenses]'):.4f} |")
 PY

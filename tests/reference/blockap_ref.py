@@ -19,6 +19,10 @@ the C++ run (it is data: a seeded shuffle), everything else is computed here.
 
 Runs TRACE_BIN (tests/tools/blockap_trace.cc) on the same token windows, prints both loss curves
 and exits 1 when any step's loss differs by more than --tol relative; 77 when torch is missing.
+First, the gradient check against autograd: the gradient of the first batch's loss (windows 0 and
+1, before any step) with respect to every trained tensor (each linear's weights, scales, zero
+points) and both norms, qsweep's backward (float32) against torch's (float64 autograd through the
+straight-through estimator), relative error per tensor ||g - g_ref|| / ||g_ref|| <= --grad-tol.
 """
 import argparse
 import json
@@ -111,6 +115,7 @@ def main():
                     help="round the parameters to float32 after each step, as qsweep stores them")
     ap.add_argument("--dtype", choices=["float64", "float32"], default="float64")
     ap.add_argument("--tol", type=float, default=1e-4)
+    ap.add_argument("--grad-tol", type=float, default=1e-4)
     a = ap.parse_args()
     global DT
     DT = getattr(torch, a.dtype)
@@ -127,12 +132,16 @@ def main():
         for row in ids:
             f.write(" ".join(map(str, row)) + "\n")
         ids_file = f.name
+    grad_file = ids_file + ".grad"
     try:
         out = subprocess.run([a.trace, a.model, ids_file, str(a.block), str(a.bits), str(a.group), str(a.epochs),
-                              str(a.train_batch), str(a.val_windows), repr(a.lr), repr(a.quant_lr), "0"],
+                              str(a.train_batch), str(a.val_windows), repr(a.lr), repr(a.quant_lr), "0", grad_file],
                              check=True, capture_output=True, text=True).stdout
+        cpp_grad = np.fromfile(grad_file, dtype="<f4").astype(np.float64)
     finally:
         os.unlink(ids_file)
+        if os.path.exists(grad_file):
+            os.unlink(grad_file)
     cpp = json.loads(out)
 
     torch.set_grad_enabled(False)
@@ -153,6 +162,32 @@ def main():
         s = ((mx - mn) / qmax).clamp(min=1e-5)
         weights[k], scales[k], zeros[k] = w.clone().requires_grad_(), s.requires_grad_(), (-mn / s).requires_grad_()
     torch.set_grad_enabled(True)
+
+    # The gradient check: windows 0 and 1, before any step.
+    norms = {k: v.clone().requires_grad_() for k, v in P.items()}
+    Wt = {k: fake_quant(weights[k], scales[k], zeros[k], a.group, qmax) for k in LINEARS}
+    ((block(cfg, norms, Wt, x[:2]) - y[:2]) ** 2).mean().backward()
+    refs = []
+    for k in LINEARS:
+        refs += [(k + ".weight", weights[k]), (k + ".scales", scales[k]), (k + ".zeros", zeros[k])]
+    refs += [("input_layernorm", norms["input_layernorm.weight"]), ("post_attention_layernorm", norms["post_attention_layernorm.weight"])]
+    off, worst_g = 0, 0.0
+    grad_ok = True
+    for name, t_ in refs:
+        g_ref = t_.grad.detach().double().numpy().ravel()
+        g = cpp_grad[off:off + g_ref.size]
+        off += g_ref.size
+        den = np.linalg.norm(g_ref)
+        err = np.linalg.norm(g - g_ref) / den if den > 0 else np.linalg.norm(g)
+        worst_g = max(worst_g, err)
+        if not err <= a.grad_tol:
+            grad_ok = False
+            print(f"gradient {name}: relative error {err:.3g} (norm {den:.3g})")
+        t_.grad = None
+    grad_ok &= off == cpp_grad.size
+    print(f"gradient check vs torch autograd ({a.dtype}): {len(refs)} tensors, worst relative error {worst_g:.3g} "
+          f"(tolerance {a.grad_tol:g}): {'ok' if grad_ok else 'FAIL'}")
+
     opt = torch.optim.AdamW([{"params": list(weights.values()), "lr": a.lr},
                              {"params": list(scales.values()) + list(zeros.values()), "lr": a.quant_lr}],
                             lr=a.lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
@@ -198,7 +233,7 @@ def main():
         worst = max(worst, d)
         tag = str(i) if i < len(train) else f"val{i - len(train)}"
         print(f"{tag:>5} {c:14.8g} {r:14.8g} {d:10.2e}")
-    ok = len(cpp["train_loss"]) == len(train) and len(cpp["val_loss"]) == len(val) and worst <= a.tol
+    ok = grad_ok and len(cpp["train_loss"]) == len(train) and len(cpp["val_loss"]) == len(val) and worst <= a.tol
     print(f"worst relative difference {worst:.3g} (tolerance {a.tol:g}): {'ok' if ok else 'FAIL'}")
     sys.exit(0 if ok else 1)
 
