@@ -44,6 +44,12 @@ TEST(BlasKernels, ChoosesTheNewestFamilyTheCpuRuns) {
   avx2.avx = avx2.avx2 = avx2.fma = true;
   EXPECT_EQ(choose_blas_core("Prescott", avx2), "Haswell");
   EXPECT_EQ(choose_blas_core("Nehalem", avx2), "Haswell");
+  CpuFeatures zen = avx2;  // an AMD CPU the library does not know: its AVX2 family is "Zen" there
+  zen.amd = true;
+  EXPECT_EQ(choose_blas_core("Prescott", zen), "Zen");
+  CpuFeatures zen4 = avx512(true);
+  zen4.amd = true;
+  EXPECT_EQ(choose_blas_core("Zen", zen4), "Cooperlake");
   CpuFeatures avx;
   avx.avx = true;
   EXPECT_EQ(choose_blas_core("Core2", avx), "Sandybridge");

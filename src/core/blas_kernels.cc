@@ -39,6 +39,7 @@ CpuFeatures cpu_features() {
   CpuFeatures f;
 #if defined(__x86_64__) || defined(__i386__)
   unsigned a, b, c, d;
+  if (__get_cpuid(0, &a, &b, &c, &d)) f.amd = b == 0x68747541u && d == 0x69746e65u && c == 0x444d4163u;
   if (!__get_cpuid(1, &a, &b, &c, &d)) return f;
   const bool osxsave = c & (1u << 27), avx = c & (1u << 28), fma = c & (1u << 12);
   unsigned long long xcr0 = 0;
@@ -93,7 +94,7 @@ std::string choose_blas_core(const std::string& current, const CpuFeatures& f) {
   if (have < 0 || have >= can) return "";  // unknown family (another architecture) or good enough
   switch (can) {
     case 3: return f.avx512bf16 ? "Cooperlake" : "SkylakeX";
-    case 2: return "Haswell";
+    case 2: return f.amd ? "Zen" : "Haswell";  // the name OpenBLAS itself gives this level here
     case 1: return "Sandybridge";
     default: return "";
   }

@@ -16,6 +16,7 @@ namespace qsweep {
 struct CpuFeatures {
   bool avx = false, avx2 = false, fma = false;
   bool avx512f = false, avx512bw = false, avx512dq = false, avx512vl = false, avx512bf16 = false;
+  bool amd = false;  // AuthenticAMD: OpenBLAS names its AVX2 family "Zen" there, "Haswell" on Intel
 };
 
 // What this CPU and OS support (cpuid + xgetbv).
