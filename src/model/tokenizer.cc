@@ -16,6 +16,7 @@
 #include "model/token_cache.h"
 #include "core/utf8.h"
 #include "model/hf_tokenizer.h"
+#include "model/sp_chunked.h"
 
 namespace qsweep {
 
@@ -56,11 +57,18 @@ class SentencePieceTokenizer final : public TextTokenizer {
     if (f.add_bos != 0 && sp_->bos_id() >= 0) special_.prefix.push_back(sp_->bos_id());
     if (f.add_eos == 1 && sp_->eos_id() >= 0) special_.suffix.push_back(sp_->eos_id());
     special_.adds_bos = !special_.prefix.empty();
+    chunked_ = std::make_unique<SpChunkedEncoder>(*sp_);
   }
   std::vector<int32_t> encode(const std::string& text) const override {
     std::vector<int> ids;
-    const auto st = sp_->Encode(text, &ids);
-    QS_CHECK(st.ok(), path_ << ": sentencepiece encode failed: " << st.ToString());
+    try {
+      std::string how;
+      ids = chunked_->encode(text, &how);
+      if (!chunked_->vocabulary_allows() || how.find("changed") != std::string::npos)
+        log_info("%s: %zu bytes encoded as one %s", path_.c_str(), text.size(), how.c_str());
+    } catch (const Error& e) {
+      QS_CHECK(false, path_ << ": " << e.what());
+    }
     return std::vector<int32_t>(ids.begin(), ids.end());
   }
   std::string decode(const std::vector<int32_t>& ids) const override {
@@ -78,6 +86,7 @@ class SentencePieceTokenizer final : public TextTokenizer {
  private:
   std::string path_;
   std::unique_ptr<sentencepiece::SentencePieceProcessor> sp_;
+  std::unique_ptr<SpChunkedEncoder> chunked_;
 };
 
 std::string read_file(const std::string& path) {

@@ -274,7 +274,7 @@ QuantizeSummary quantize_model(const LlamaWeights& model, const CalibWindows& ca
                                ? opt.fp_stats_cache
                                : nullptr;
   const bool cached = cache && cache->complete();  // no calibration forward pass at all
-  Progress progress("quantize", cfg.num_hidden_layers, "blocks", 0.0);
+  Progress progress(stage, cfg.num_hidden_layers, "blocks", 0.0);
   for (int blk = 0; blk < cfg.num_hidden_layers; ++blk) {
     if (opt.should_stop && opt.should_stop(comm)) throw Interrupted();
     Timer bt;
