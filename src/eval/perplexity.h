@@ -7,6 +7,7 @@
 // and combined in that order on every rank: 1 rank and N ranks print the same digits, since a
 // window's computation does not depend on which rank runs it.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <vector>
@@ -22,6 +23,12 @@ class QuantizedModel;
 class ReferenceHidden;
 class ReferenceHiddenWriter;
 
+// Windows per forward batch: `batch` when set, else as many as make kEvalBatchTokens rows (at
+// least one). 4096 rows give the GEMMs 8 tiles of 512 rows (forward.h), the large tiles that pack
+// each weight panel least often; batches are also the unit ranks share.
+constexpr int kEvalBatchTokens = 4096;
+inline int eval_batch_windows(int batch, int ctx) { return batch > 0 ? batch : std::max(1, kEvalBatchTokens / ctx); }
+
 struct EvalOptions {
   const QuantizedModel* quantized = nullptr;  // substitute these weights block by block
   bool kl_divergence = false;                  // also run the full-precision model: KL, top-1
@@ -30,7 +37,7 @@ struct EvalOptions {
   const ReferenceHidden* reference = nullptr;
   // Write this run's final hidden states of every scored position (the full-precision run).
   ReferenceHiddenWriter* capture = nullptr;
-  int batch = 4;                               // windows per forward batch
+  int batch = 0;                               // windows per forward batch; 0: eval_batch_windows
   int64_t activation_budget = int64_t(1) << 30;  // bytes of activations per rank
   bool progress = true;
   // Polled collectively before every block of every chunk (padded so every rank polls equally

@@ -111,7 +111,7 @@ TaskResult score_tasks(const LlamaWeights& model, const std::vector<Task>& tasks
   std::iota(order.begin(), order.end(), 0);
   std::stable_sort(order.begin(), order.end(),
                    [&](int64_t a, int64_t b) { return packed[a].tokens.size() > packed[b].tokens.size(); });
-  const int64_t batch_tokens = static_cast<int64_t>(std::max(1, opt.batch)) * ctx;
+  const int64_t batch_tokens = static_cast<int64_t>(eval_batch_windows(opt.batch, ctx)) * ctx;
   std::vector<SeqBatch> batches;
   for (int64_t i = 0; i < n_units;) {
     SeqBatch b;

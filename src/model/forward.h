@@ -29,6 +29,16 @@ struct LinearInput {
 
 // y[M,N] = x[M,K] · w[N,K]^T + beta · y (row-major, leading dimension ldy), tiled so that the
 // result does not depend on the thread count (what every linear of the forward pass uses).
+// Tiles are chosen from the shape alone: the largest of 512×1024, 256×1024, 256×512 that cuts
+// the GEMM into at least kGemmMinTiles tiles, else 128×512. A rank's threads share the tiles, so
+// a GEMM with fewer tiles than threads leaves threads idle: on many-core nodes run more ranks of
+// at most kGemmMinTiles threads (results do not depend on either count).
+struct GemmTile {
+  int64_t m;
+  int64_t n;
+};
+constexpr int64_t kGemmMinTiles = 8;
+GemmTile gemm_tile(int64_t M, int64_t N);
 void gemm_xwt(const float* x, const float* w, float* y, int64_t M, int N, int K, float beta, int64_t ldy);
 
 class LinearObserver {
@@ -39,6 +49,9 @@ class LinearObserver {
   virtual bool wants_attention_entropy() const { return false; }
   virtual void on_attention_entropy(int block, const double* sums, int n_seq, int n_heads, int seq_len) {}
 };
+
+// Rows of logits computed at a time (head_nll, eval's KL): ~64 MB of scratch at any vocabulary.
+int64_t head_rows_per_slice(int vocab);
 
 struct HeadWeights {
   std::vector<float> norm;     // [hidden]

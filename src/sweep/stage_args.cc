@@ -137,7 +137,7 @@ void write_quantize_attrs(H5Writer& w, const QuantizeArgs& a, const QuantizeSumm
 void add_eval_cell_options(po::options_description& d, EvalArgs& a) {
   d.add_options()
       ("ctx", po::value(&a.ctx)->default_value(256), "window length in tokens")
-      ("batch", po::value(&a.batch)->default_value(4), "windows per forward batch (results depend on it only in the last bits)")
+      ("batch", po::value(&a.batch)->default_value(0), "windows per forward batch; 0: as many as make 4096 tokens (16 at --ctx 256). Results depend on it only in the last bits")
       ("protocol", po::value(&a.protocol)->default_value("gptq"), "gptq (GPTQ/AWQ papers) or llamacpp (llama-perplexity)")
       ("activation-budget-mb", po::value(&a.activation_mb)->default_value(1024), "activation memory per rank; more windows per pass over the blocks")
       ("kl-divergence", po::bool_switch(&a.kl), "with quantized weights: mean KL(full ‖ quantized) per token and top-1 agreement");
@@ -146,7 +146,7 @@ void add_eval_cell_options(po::options_description& d, EvalArgs& a) {
 void finish_eval_args(const EvalArgs& a) {
   parse_protocol(a.protocol);
   QS_CHECK(a.ctx >= 4, "--ctx " << a.ctx << " is too small (expected at least 4)");
-  QS_CHECK(a.batch >= 1, "--batch " << a.batch << " must be at least 1");
+  QS_CHECK(a.batch >= 0, "--batch " << a.batch << " must be at least 1 (or 0: automatic)");
   QS_CHECK(a.activation_mb >= 1, "--activation-budget-mb must be positive");
 }
 
@@ -267,7 +267,7 @@ void write_eval_file(const std::string& path, const EvalFileContents& c) {
   w.attr("/", "model", c.model);
   if (!c.datasets.empty()) w.attr("/", "protocol", std::string(protocol_name(c.datasets.front().windows->protocol)));
   w.attr("/", "ctx", int64_t(a.ctx));
-  w.attr("/", "batch", int64_t(a.batch));
+  w.attr("/", "batch", int64_t(eval_batch_windows(a.batch, a.ctx)));
   w.attr("/", "quantized", c.quantized);
   if (!c.datasets.empty()) {
     std::string list;
