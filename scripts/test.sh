@@ -23,7 +23,21 @@ bash scripts/setup_chromium.sh
 echo "test: fuzzing the file parsers, 10 s per target under ASan+UBSan (scripts/fuzz.sh, build-fuzz/)"
 bash scripts/fuzz.sh 10
 echo "test: CUDA build (QSWEEP_WITH_CUDA=ON) in build-cuda/"
-cmake -S . -B build-cuda -DCMAKE_BUILD_TYPE=Release -DQSWEEP_WITH_CUDA=ON -DQSWEEP_BUILD_BENCH=OFF >/dev/null
+# One architecture (sm_90) keeps CI's compile time bounded; the user's CMAKE_CUDA_ARCHITECTURES
+# must reach every CUDA target (checked in the compile commands), and a disagreeing
+# QSWEEP_CUDA_ARCHITECTURES must stop the configuration instead of silently winning.
+cmake -S . -B build-cuda -DCMAKE_BUILD_TYPE=Release -DQSWEEP_WITH_CUDA=ON -DQSWEEP_BUILD_BENCH=OFF \
+  -DCMAKE_CUDA_ARCHITECTURES=90 >/dev/null
+grep -q 'arch=compute_90' build-cuda/compile_commands.json
+if grep -Eq 'arch=compute_[0-8][0-9]' build-cuda/compile_commands.json; then
+  echo "test: the CUDA build compiles for an architecture other than the requested sm_90" >&2; exit 1
+fi
+if cmake -S . -B build-cuda-archcheck -DQSWEEP_WITH_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=86 \
+     -DQSWEEP_CUDA_ARCHITECTURES=90 >build-cuda-archcheck.log 2>&1 \
+   || ! grep -q 'disagree' build-cuda-archcheck.log; then
+  echo "test: disagreeing CUDA architecture options were not refused" >&2; exit 1
+fi
+rm -rf build-cuda-archcheck build-cuda-archcheck.log
 cmake --build build-cuda -j"$(nproc)"
 (cd build-cuda && ctest --output-on-failure -j1 -R 'Cuda|Device')
 echo "test: all passed"
