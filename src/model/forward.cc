@@ -6,47 +6,18 @@
 // added × scale_depth/sqrt(L), and its lm_head input ÷ hidden/dim_model_base.
 #include "model/forward.h"
 
-#include <cblas.h>
-
 #include <algorithm>
-#include <iterator>
 
 #include "core/error.h"
 #include "model/cpu_ops.h"
+#include "ops/gemm.h"
 
 namespace qsweep {
 
-// y[M,N] = x[M,K] · w[N,K]^T + beta * y, cut into tiles (gemm_tile), each a single-threaded
-// sgemm (OpenBLAS's OpenMP build runs single-threaded inside a parallel region), shared out
-// dynamically over the threads. The tiling depends on the GEMM's shape only, never on the thread
-// count, so neither do the results: OpenBLAS's own threading splits the work by thread count and
-// changes the last bits.
-GemmTile gemm_tile(int64_t M, int64_t N) {
-  // Largest first: a bigger tile packs each weight panel (tile rows) and input panel (tile
-  // columns) fewer times — 512 × 1024 ran SmolLM2's eval 6.5% faster than 128 × 512 on 2 cores —
-  // but it must leave enough tiles to share over a rank's threads.
-  static constexpr GemmTile kTiles[] = {{512, 1024}, {256, 1024}, {256, 512}, {128, 512}};
-  for (const GemmTile& t : kTiles)
-    if (((M + t.m - 1) / t.m) * ((N + t.n - 1) / t.n) >= kGemmMinTiles) return t;
-  return kTiles[std::size(kTiles) - 1];
+void gemm_xwt(const float* x, const float* w, float* y, int64_t M, int N, int K, float beta, int64_t ldy) {
+  gemm_tiled<float>(false, true, M, N, K, 1.0f, x, K, w, K, beta, y, ldy);
 }
 
-void gemm_xwt(const float* x, const float* w, float* y, int64_t M, int N, int K, float beta,
-              int64_t ldy) {
-  const GemmTile tile = gemm_tile(M, N);
-  const int64_t tm = (M + tile.m - 1) / tile.m;
-  const int64_t tn = (N + tile.n - 1) / tile.n;
-#pragma omp parallel for schedule(dynamic, 1) collapse(2)
-  for (int64_t i = 0; i < tm; ++i) {
-    for (int64_t j = 0; j < tn; ++j) {
-      const int64_t m0 = i * tile.m, n0 = j * tile.n;
-      const int mm = static_cast<int>(std::min(tile.m, M - m0));
-      const int nn = static_cast<int>(std::min<int64_t>(tile.n, N - n0));
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, mm, nn, K, 1.0f, x + m0 * K, K,
-                  w + n0 * K, K, beta, y + m0 * ldy + n0, static_cast<int>(ldy));
-    }
-  }
-}
 namespace {
 template <typename T>
 T* sized(std::vector<T>& v, size_t n) {

@@ -29,16 +29,7 @@ struct LinearInput {
 
 // y[M,N] = x[M,K] · w[N,K]^T + beta · y (row-major, leading dimension ldy), tiled so that the
 // result does not depend on the thread count (what every linear of the forward pass uses).
-// Tiles are chosen from the shape alone: the largest of 512×1024, 256×1024, 256×512 that cuts
-// the GEMM into at least kGemmMinTiles tiles, else 128×512. A rank's threads share the tiles, so
-// a GEMM with fewer tiles than threads leaves threads idle: on many-core nodes run more ranks of
-// at most kGemmMinTiles threads (results do not depend on either count).
-struct GemmTile {
-  int64_t m;
-  int64_t n;
-};
-constexpr int64_t kGemmMinTiles = 8;
-GemmTile gemm_tile(int64_t M, int64_t N);
+// The tiles: ops/gemm.h (gemm_tiled, gemm_tile).
 void gemm_xwt(const float* x, const float* w, float* y, int64_t M, int N, int K, float beta, int64_t ldy);
 
 class LinearObserver {

@@ -4,61 +4,28 @@
 // grad_head.cc.
 #include "train/grad_ops.h"
 
-#include <cblas.h>
-
 #include <algorithm>
 #include <climits>
 #include <cmath>
 
 #include "core/error.h"
 #include "model/rope.h"
+#include "ops/gemm.h"
 
 namespace qsweep {
 
 namespace {
-inline CBLAS_TRANSPOSE tr(bool t) { return t ? CblasTrans : CblasNoTrans; }
-inline void blas_gemm(bool ta, bool tb, int M, int N, int K, float alpha, const float* A, int lda,
-                      const float* B, int ldb, float beta, float* C, int ldc) {
-  cblas_sgemm(CblasRowMajor, tr(ta), tr(tb), M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-}
-inline void blas_gemm(bool ta, bool tb, int M, int N, int K, double alpha, const double* A, int lda,
-                      const double* B, int ldb, double beta, double* C, int ldc) {
-  cblas_dgemm(CblasRowMajor, tr(ta), tr(tb), M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-}
 inline int as_int(int64_t v) {
   QS_ASSERT(v >= 0 && v <= INT_MAX, "matrix dimension " << v << " out of BLAS int range");
   return static_cast<int>(v);
 }
 }  // namespace
 
-// C is cut into fixed tiles of kTileM × kTileN, each one single-threaded BLAS call (OpenBLAS's
-// OpenMP build runs single-threaded inside a parallel region) over the whole K, shared out over
-// the threads: as model/forward.cc's gemm_xwt, the result does not depend on the thread count.
-// Products under kParallelMinWork multiply-adds skip the parallel region (its start costs more
-// than they do); OpenBLAS runs those single-threaded by itself (its threshold is higher).
-constexpr int kTileM = 128, kTileN = 512;
-constexpr int64_t kParallelMinWork = int64_t(1) << 18;
-
+// The tiled, thread-count-independent GEMM of ops/gemm.h, as the forward pass uses it.
 template <typename T>
 void gemm_rm(bool trans_a, bool trans_b, int M, int N, int K, T alpha, const T* A, int lda,
              const T* B, int ldb, T beta, T* C, int ldc) {
-  if (M == 0 || N == 0) return;
-  if (K == 0) {  // BLAS leaves C·beta; make that explicit for beta = 0 (C may hold garbage)
-    for (int i = 0; i < M; ++i)
-      for (int j = 0; j < N; ++j) C[int64_t(i) * ldc + j] = beta == T(0) ? T(0) : C[int64_t(i) * ldc + j] * beta;
-    return;
-  }
-  const int tm = (M + kTileM - 1) / kTileM, tn = (N + kTileN - 1) / kTileN;
-#pragma omp parallel for schedule(dynamic, 1) collapse(2) if (int64_t(M) * N * K >= kParallelMinWork)
-  for (int i = 0; i < tm; ++i)
-    for (int j = 0; j < tn; ++j) {
-      const int m0 = i * kTileM, n0 = j * kTileN;
-      const int mm = std::min(kTileM, M - m0), nn = std::min(kTileN, N - n0);
-      // Row m0 of op(A) and column n0 of op(B).
-      const T* a = trans_a ? A + m0 : A + int64_t(m0) * lda;
-      const T* b = trans_b ? B + int64_t(n0) * ldb : B + n0;
-      blas_gemm(trans_a, trans_b, mm, nn, K, alpha, a, lda, b, ldb, beta, C + int64_t(m0) * ldc + n0, ldc);
-    }
+  gemm_tiled<T>(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 // ---- linear ----
