@@ -498,6 +498,25 @@ TEST(LoaderValues, PosInfInWeightReportedByReadF32) {
   expect_error([&] { w.load_block(0); }, {p, name});
 }
 
+TEST(LoaderValues, FirstNonFiniteNamedWhenTheCheckRunsOnThreads) {
+  // 256 × 768 = 196608 values: converted and checked over threads; the message names the lowest
+  // flat index of the two bad values, whichever thread met which.
+  SyntheticModelSpec s = small_spec();
+  s.hidden = 256;
+  s.intermediate = 768;
+  s.heads = 8;
+  s.kv_heads = 4;
+  const std::string dir = make_model("nan-threads", s);
+  const std::string p = dir + "/model.safetensors";
+  const std::string name = "model.layers.0.mlp.up_proj.weight";
+  patch_element(p, name, 150000, u16_le(0x7fc0));  // bf16 NaN, in the second half
+  patch_element(p, name, 70001, u16_le(0xff80));   // bf16 -inf, the first
+  Checkpoint c(dir);
+  std::vector<float> buf(static_cast<size_t>(c.find(name)->numel()));
+  ASSERT_EQ(buf.size(), 196608u);
+  expect_error([&] { c.read_f32(name, buf.data()); }, {p, name, "flat index 70001"});
+}
+
 TEST(LoaderValues, PosInfInF16ShardedLmHead) {
   // The same check on the fp16 path, in a sharded checkpoint, through load_lm_head.
   SyntheticModelSpec s = small_spec();

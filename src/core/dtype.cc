@@ -105,6 +105,10 @@ uint16_t f32_to_f16(float f) {
   return sign | static_cast<uint16_t>(v >> 13);
 }
 
+namespace {
+constexpr size_t kParallelConvert = size_t(1) << 16;
+}  // namespace
+
 void convert_to_f32(DType t, const void* src, float* dst, size_t n) {
   const unsigned char* p = static_cast<const unsigned char*>(src);
   switch (t) {
@@ -112,6 +116,8 @@ void convert_to_f32(DType t, const void* src, float* dst, size_t n) {
       std::memcpy(dst, p, n * 4);
       return;
     case DType::BF16:
+      // Elementwise, so threads change nothing but the time (a block's weights convert at each load).
+#pragma omp parallel for schedule(static) if (n >= kParallelConvert)
       for (size_t i = 0; i < n; ++i) {
         uint16_t h;
         std::memcpy(&h, p + 2 * i, 2);
@@ -119,6 +125,7 @@ void convert_to_f32(DType t, const void* src, float* dst, size_t n) {
       }
       return;
     case DType::F16:
+#pragma omp parallel for schedule(static) if (n >= kParallelConvert)
       for (size_t i = 0; i < n; ++i) {
         uint16_t h;
         std::memcpy(&h, p + 2 * i, 2);

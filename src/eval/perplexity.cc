@@ -86,10 +86,11 @@ EvalResult evaluate_perplexity(const LlamaWeights& model, const EvalWindows& w, 
     model.embed(w.tokens.data() + w0 * ctx, nw * ctx, x.data());
     if (side_by_side) x_ref = x;
     load_s += t.seconds();
+    std::unique_ptr<BlockWeights> bw;
     for (int l = 0; l < cfg.num_hidden_layers; ++l) {
       poll();
       t.reset();
-      std::unique_ptr<BlockWeights> bw = model.load_block(l);
+      bw = model.load_block(l, std::move(bw));
       load_s += t.seconds();
       t.reset();
       for (int pass = side_by_side ? 0 : 1; pass < 2; ++pass) {

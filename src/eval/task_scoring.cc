@@ -188,9 +188,10 @@ TaskResult score_tasks(const LlamaWeights& model, const std::vector<Task>& tasks
     x.resize(static_cast<size_t>(n_tok) * H);
     Timer t;
     model.embed(ids.data(), n_tok, x.data());
+    std::unique_ptr<BlockWeights> bw;  // the previous block's storage is reused (load_block)
     for (int l = 0; l < cfg.num_hidden_layers; ++l) {
       poll();
-      std::unique_ptr<BlockWeights> bw = model.load_block(l);
+      bw = model.load_block(l, std::move(bw));
       if (opt.quantized) opt.quantized->apply(*bw);
       for (int64_t b = cb; b < ce; ++b) {
         const int64_t o = offset[b - cb];

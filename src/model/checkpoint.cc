@@ -121,13 +121,15 @@ void Checkpoint::read_rows_f32(const std::string& name, int64_t row0, int64_t nr
   // Whole tensors and large row ranges are read once per pass: give their pages back (a row of
   // the embedding is left resident; repeated tokens read it again).
   if (static_cast<size_t>(n) * es >= (size_t(256) << 10)) e.file->release(src, static_cast<size_t>(n) * es);
-  for (int64_t i = 0; i < n; ++i) {
-    if (!std::isfinite(dst[i])) {
-      QS_THROW(e.file->path() << ": tensor '" << name << "' holds a non-finite value ("
-                              << dst[i] << ") at flat index " << (row0 * cols + i)
-                              << "; the checkpoint is corrupt or was saved after a diverged run");
-    }
-  }
+  // The first non-finite value, found over threads (the minimum index, whatever the thread count).
+  int64_t bad = n;
+#pragma omp parallel for schedule(static) reduction(min : bad) if (n >= (int64_t(1) << 16))
+  for (int64_t i = 0; i < n; ++i)
+    if (!std::isfinite(dst[i]) && i < bad) bad = i;
+  if (bad < n)
+    QS_THROW(e.file->path() << ": tensor '" << name << "' holds a non-finite value (" << dst[bad]
+                            << ") at flat index " << (row0 * cols + bad)
+                            << "; the checkpoint is corrupt or was saved after a diverged run");
 }
 
 void Checkpoint::read_f32(const std::string& name, float* dst) const {

@@ -139,10 +139,16 @@ LlamaWeights::LlamaWeights(const std::string& model_dir)
   }
 }
 
-std::unique_ptr<BlockWeights> LlamaWeights::load_block(int i) const {
+std::unique_ptr<BlockWeights> LlamaWeights::load_block(int i, std::unique_ptr<BlockWeights> recycle) const {
   const ModelConfig& c = config_;
   QS_ASSERT(i >= 0 && i < c.num_hidden_layers, "block " << i);
   auto b = std::make_unique<BlockWeights>();
+  if (recycle) {  // only the storage: every element is overwritten below
+    b->qkv = std::move(recycle->qkv);
+    b->o = std::move(recycle->o);
+    b->gate_up = std::move(recycle->gate_up);
+    b->down = std::move(recycle->down);
+  }
   b->index = i;
   b->hidden = c.hidden_size;
   b->q_dim = c.q_dim();

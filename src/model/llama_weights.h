@@ -50,7 +50,10 @@ class LlamaWeights {
   const Checkpoint& checkpoint() const { return ckpt_; }
   const std::string& dir() const { return dir_; }
 
-  std::unique_ptr<BlockWeights> load_block(int i) const;
+  // `recycle`: a block loaded before and no longer needed, whose four weight matrices' memory is
+  // reused (a 1B block's fresh 243 MB cost page faults and zeroing on every load: ≈ 8% of a short
+  // eval). The result is the same as without it.
+  std::unique_ptr<BlockWeights> load_block(int i, std::unique_ptr<BlockWeights> recycle = nullptr) const;
   // Embedding rows of `tokens` into x [n, hidden] (× scale_emb for minicpm: the decoder's input).
   // Token ids are checked against the vocabulary.
   void embed(const int32_t* tokens, int64_t n, float* x) const;

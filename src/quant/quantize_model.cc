@@ -275,10 +275,11 @@ QuantizeSummary quantize_model(const LlamaWeights& model, const CalibWindows& ca
                                : nullptr;
   const bool cached = cache && cache->complete();  // no calibration forward pass at all
   Progress progress(stage, cfg.num_hidden_layers, "blocks", 0.0);
+  std::unique_ptr<BlockWeights> w;  // the previous block's storage is reused (load_block)
   for (int blk = 0; blk < cfg.num_hidden_layers; ++blk) {
     if (opt.should_stop && opt.should_stop(comm)) throw Interrupted();
     Timer bt;
-    std::unique_ptr<BlockWeights> w = model.load_block(blk);
+    w = model.load_block(blk, std::move(w));
     std::unique_ptr<BlockCalibStats> block_stats;  // this block's own statistics, unless cached
     const BlockCalibStats* sp = cached ? cache->get(blk) : nullptr;
     if (!sp) {
