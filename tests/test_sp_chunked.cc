@@ -17,14 +17,8 @@
 
 namespace qsweep {
 namespace {
+using test::read_bytes;
 using test::shared_dir;
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 sentencepiece::SentencePieceProcessor& kjv_sp() {
   static sentencepiece::SentencePieceProcessor sp;
@@ -61,19 +55,19 @@ TEST(SpChunked, CutsOnlyAtSingleSpacesBetweenPrintableAscii) {
 }
 
 TEST(SpChunked, KjvTextsEncodeExactlyAsWhole) {
-  SpChunkedEncoder enc(kjv_sp());
+  SpChunkedEncoder enc(kjv_sp(), "kjv tokenizer.model");
   ASSERT_TRUE(enc.vocabulary_allows());
   for (const char* name : {"kjv-train.txt", "kjv-test.txt", "kjv-valid.txt"}) {
-    const std::string text = slurp(shared_dir() + "/data/" + name);
-    std::string how;
-    const std::vector<int> ids = enc.encode(text, &how);
-    EXPECT_EQ(how, "chunked at spaces, in parallel") << name;
+    const std::string text = read_bytes(shared_dir() + "/data/" + name);
+    SpPath path;
+    const std::vector<int> ids = enc.encode(text, &path);
+    EXPECT_EQ(path, SpPath::kChunked) << name;
     EXPECT_EQ(ids, enc.encode_whole(text)) << name;
   }
 }
 
 TEST(SpChunked, AwkwardTextEncodesExactlyAsWholeAtAnyChunkSize) {
-  SpChunkedEncoder enc(kjv_sp());
+  SpChunkedEncoder enc(kjv_sp(), "kjv tokenizer.model");
   const std::string t = awkward_text();
   const std::vector<int> whole = enc.encode_whole(t);
   for (size_t chunk : {1u, 7u, 100u, 4096u}) EXPECT_EQ(enc.encode_chunks(t, chunk), whole) << chunk;
@@ -87,7 +81,7 @@ TEST(SpChunked, VocabularyWithPiecesAcrossSpacesIsEncodedWhole) {
   const std::string corpus = dir + "/corpus.txt";
   {
     std::ofstream out(corpus);
-    std::istringstream in(slurp(shared_dir() + "/data/kjv-valid.txt"));
+    std::istringstream in(read_bytes(shared_dir() + "/data/kjv-valid.txt"));
     std::string line;
     for (int i = 0; i < 2000 && std::getline(in, line); ++i) out << line << "\n";
   }
@@ -97,12 +91,12 @@ TEST(SpChunked, VocabularyWithPiecesAcrossSpacesIsEncodedWhole) {
   ASSERT_TRUE(st.ok()) << st.ToString();
   sentencepiece::SentencePieceProcessor sp;
   ASSERT_TRUE(sp.Load(dir + "/m.model").ok());
-  SpChunkedEncoder enc(sp);
+  SpChunkedEncoder enc(sp, "m.model");
   EXPECT_FALSE(enc.vocabulary_allows());
   const std::string t = awkward_text();
-  std::string how;
-  EXPECT_EQ(enc.encode(t, &how), enc.encode_whole(t));
-  EXPECT_NE(how.find("whole text"), std::string::npos) << how;
+  SpPath path;
+  EXPECT_EQ(enc.encode(t, &path), enc.encode_whole(t));
+  EXPECT_EQ(path, SpPath::kVocabulary) << sp_path_name(path);
   EXPECT_NE(enc.encode_chunks(t, 1), enc.encode_whole(t));  // what cutting at every space would break
   std::filesystem::remove_all(dir);
 }

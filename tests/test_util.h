@@ -14,6 +14,13 @@ namespace qsweep::test {
 
 inline std::string source_dir() { return QSWEEP_SOURCE_DIR; }
 inline std::string shared_dir() { return QSWEEP_SHARED_DIR; }
+// A file's bytes ("" when it cannot be read).
+inline std::string read_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
 inline std::string qsweep_binary() { return QSWEEP_BINARY; }
 inline bool path_exists(const std::string& p) {
   struct stat st;

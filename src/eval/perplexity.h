@@ -24,7 +24,7 @@ class ReferenceHidden;
 class ReferenceHiddenWriter;
 
 // Windows per forward batch: `batch` when set, else as many as make kEvalBatchTokens rows (at
-// least one). 4096 rows give the GEMMs 8 tiles of 512 rows (forward.h), the large tiles that pack
+// least one). 4096 rows give the GEMMs 8 tiles of 512 rows (ops/gemm.h), the large tiles that pack
 // each weight panel least often; batches are also the unit ranks share.
 constexpr int kEvalBatchTokens = 4096;
 inline int eval_batch_windows(int batch, int ctx) { return batch > 0 ? batch : std::max(1, kEvalBatchTokens / ctx); }

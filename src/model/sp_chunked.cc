@@ -3,6 +3,8 @@
 
 #include <sentencepiece_processor.h>
 
+#include <utility>
+
 #include "core/error.h"
 
 namespace qsweep {
@@ -28,7 +30,18 @@ std::vector<size_t> sp_cut_points(const std::string& text, size_t chunk) {
   return cuts;
 }
 
-SpChunkedEncoder::SpChunkedEncoder(const sentencepiece::SentencePieceProcessor& sp) : sp_(sp) {
+const char* sp_path_name(SpPath p) {
+  switch (p) {
+    case SpPath::kChunked: return "chunked at spaces, in parallel";
+    case SpPath::kShort: return "whole text (short)";
+    case SpPath::kVocabulary: return "whole text (a vocabulary piece spans a word boundary)";
+    case SpPath::kSelfCheck: return "whole text (cutting at spaces changed the ids of the text's first chunks)";
+  }
+  return "?";
+}
+
+SpChunkedEncoder::SpChunkedEncoder(const sentencepiece::SentencePieceProcessor& sp, std::string path)
+    : sp_(sp), path_(std::move(path)) {
   static const std::string kSpace = "\xe2\x96\x81";  // U+2581, sentencepiece's space
   vocab_ok_ = true;
   for (int i = 0; i < sp_.GetPieceSize() && vocab_ok_; ++i) {
@@ -43,7 +56,7 @@ SpChunkedEncoder::SpChunkedEncoder(const sentencepiece::SentencePieceProcessor& 
 std::vector<int> SpChunkedEncoder::encode_whole(const std::string& text) const {
   std::vector<int> ids;
   const auto st = sp_.Encode(text, &ids);
-  QS_CHECK(st.ok(), "sentencepiece encode failed: " << st.ToString());
+  QS_CHECK(st.ok(), path_ << ": sentencepiece encode failed: " << st.ToString());
   return ids;
 }
 
@@ -60,7 +73,7 @@ std::vector<int> SpChunkedEncoder::encode_chunks(const std::string& text, size_t
   }
   size_t total = 0;
   for (size_t i = 0; i < parts.size(); ++i) {
-    QS_CHECK(errors[i].empty(), "sentencepiece encode failed: " << errors[i]);
+    QS_CHECK(errors[i].empty(), path_ << ": sentencepiece encode failed: " << errors[i]);
     total += parts[i].size();
   }
   std::vector<int> ids;
@@ -69,21 +82,20 @@ std::vector<int> SpChunkedEncoder::encode_chunks(const std::string& text, size_t
   return ids;
 }
 
-std::vector<int> SpChunkedEncoder::encode(const std::string& text, std::string* how) const {
-  const char* why = nullptr;
+std::vector<int> SpChunkedEncoder::encode(const std::string& text, SpPath* path) const {
+  SpPath p = SpPath::kChunked;
   if (!vocab_ok_) {
-    why = "whole text (a vocabulary piece spans a word boundary)";
+    p = SpPath::kVocabulary;
   } else if (text.size() < kMinParallel) {
-    why = "whole text (short)";
+    p = SpPath::kShort;
   } else {
     // Self-check: the text's first chunks, whole and cut into quarter chunks, must agree.
     const std::vector<size_t> probe_cuts = sp_cut_points(text, kProbe);
     const std::string probe = text.substr(0, probe_cuts.size() > 1 ? probe_cuts[1] : text.size());
-    if (encode_chunks(probe, kChunk / 4) != encode_whole(probe))
-      why = "whole text (cutting at spaces changed the ids of the text's first chunks)";
+    if (encode_chunks(probe, kChunk / 4) != encode_whole(probe)) p = SpPath::kSelfCheck;
   }
-  if (how) *how = why ? why : "chunked at spaces, in parallel";
-  return why ? encode_whole(text) : encode_chunks(text, kChunk);
+  if (path) *path = p;
+  return p == SpPath::kChunked ? encode_chunks(text, kChunk) : encode_whole(text);
 }
 
 }  // namespace qsweep

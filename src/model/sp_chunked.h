@@ -24,13 +24,23 @@ namespace qsweep {
 // ASCII on both sides; chunk i covers [cuts[i] + (i > 0), cuts[i+1]). cuts[0] == 0.
 std::vector<size_t> sp_cut_points(const std::string& text, size_t chunk);
 
+// Which path encode() took.
+enum class SpPath {
+  kChunked,     // cut at spaces, in parallel
+  kShort,       // whole: too short to be worth cutting
+  kVocabulary,  // whole: a vocabulary piece spans a word boundary (check (a))
+  kSelfCheck,   // whole: cutting changed the ids of the text's first chunks (checks (b), (c))
+};
+const char* sp_path_name(SpPath p);
+
 class SpChunkedEncoder {
  public:
-  explicit SpChunkedEncoder(const sentencepiece::SentencePieceProcessor& sp);
+  // `path`: the tokenizer file, named in errors.
+  SpChunkedEncoder(const sentencepiece::SentencePieceProcessor& sp, std::string path);
   // Whether the vocabulary allows cutting at all (check (a) above).
   bool vocabulary_allows() const { return vocab_ok_; }
-  // The ids of text, chunked and in parallel where exact; `how` (optional) says which path ran.
-  std::vector<int> encode(const std::string& text, std::string* how = nullptr) const;
+  // The ids of text, chunked and in parallel where exact; `path` (optional) says which path ran.
+  std::vector<int> encode(const std::string& text, SpPath* path = nullptr) const;
   // One Encode() of the whole text (the reference).
   std::vector<int> encode_whole(const std::string& text) const;
   // Chunked encode without the self-check (for tests).
@@ -38,6 +48,7 @@ class SpChunkedEncoder {
 
  private:
   const sentencepiece::SentencePieceProcessor& sp_;
+  std::string path_;
   bool vocab_ok_ = false;
 };
 

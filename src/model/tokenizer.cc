@@ -57,18 +57,13 @@ class SentencePieceTokenizer final : public TextTokenizer {
     if (f.add_bos != 0 && sp_->bos_id() >= 0) special_.prefix.push_back(sp_->bos_id());
     if (f.add_eos == 1 && sp_->eos_id() >= 0) special_.suffix.push_back(sp_->eos_id());
     special_.adds_bos = !special_.prefix.empty();
-    chunked_ = std::make_unique<SpChunkedEncoder>(*sp_);
+    chunked_ = std::make_unique<SpChunkedEncoder>(*sp_, path_);
   }
   std::vector<int32_t> encode(const std::string& text) const override {
-    std::vector<int> ids;
-    try {
-      std::string how;
-      ids = chunked_->encode(text, &how);
-      if (!chunked_->vocabulary_allows() || how.find("changed") != std::string::npos)
-        log_info("%s: %zu bytes encoded as one %s", path_.c_str(), text.size(), how.c_str());
-    } catch (const Error& e) {
-      QS_CHECK(false, path_ << ": " << e.what());
-    }
+    SpPath path;
+    const std::vector<int> ids = chunked_->encode(text, &path);
+    if (path == SpPath::kVocabulary || path == SpPath::kSelfCheck)
+      log_info("%s: %zu bytes encoded as one %s", path_.c_str(), text.size(), sp_path_name(path));
     return std::vector<int32_t>(ids.begin(), ids.end());
   }
   std::string decode(const std::vector<int32_t>& ids) const override {

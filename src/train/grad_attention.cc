@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "ops/gemm.h"
 #include "train/grad_ops.h"
 
 namespace qsweep {
@@ -47,7 +48,7 @@ void attention_forward(const T* q, const T* k, const T* v, int64_t ld, T* out, T
     const T* kh = k + row0 * ld + int64_t(h / group) * d;
     const T* vh = v + row0 * ld + int64_t(h / group) * d;
     T* P = probs + task * L * L;
-    gemm_rm<T>(false, true, L, L, d, scale, qh, ld_i, kh, ld_i, T(0), P, L);
+    gemm_tiled<T>(false, true, L, L, d, scale, qh, ld_i, kh, ld_i, T(0), P, L);
     for (int i = 0; i < L; ++i) {
       T* row = P + int64_t(i) * L;
       const int lo = key_lo(a, i), hi = i + 1;
@@ -60,7 +61,7 @@ void attention_forward(const T* q, const T* k, const T* v, int64_t ld, T* out, T
       std::fill(row, row + lo, T(0));
       std::fill(row + hi, row + L, T(0));
     }
-    gemm_rm<T>(false, false, L, d, L, T(1), P, L, vh, ld_i, T(0),
+    gemm_tiled<T>(false, false, L, d, L, T(1), P, L, vh, ld_i, T(0),
                out + row0 * ld_out + int64_t(h) * d, static_cast<int>(ld_out));
   }
 }
@@ -92,7 +93,7 @@ void attention_backward(const T* q, const T* k, const T* v, int64_t ld, const T*
         const T* P = probs + (int64_t(seq) * a.n_heads + h) * L * L;
         const T* dO = dout + row0 * ld_out + int64_t(h) * d;
         // dP = dO·Vᵀ, then dS in place.
-        gemm_rm<T>(false, true, L, L, d, T(1), dO, ld_out, v + kvo, ld_i, T(0), dS.data(), L);
+        gemm_tiled<T>(false, true, L, L, d, T(1), dO, ld_out, v + kvo, ld_i, T(0), dS.data(), L);
         for (int i = 0; i < L; ++i) {
           const T* p = P + int64_t(i) * L;
           T* ds = dS.data() + int64_t(i) * L;
@@ -101,9 +102,9 @@ void attention_backward(const T* q, const T* k, const T* v, int64_t ld, const T*
           for (int j = lo; j < hi; ++j) dot += p[j] * ds[j];
           for (int j = 0; j < L; ++j) ds[j] = (j >= lo && j < hi) ? p[j] * (ds[j] - dot) : T(0);
         }
-        gemm_rm<T>(false, false, L, d, L, scale, dS.data(), L, k + kvo, ld_i, T(0), dq + qo, ld_i);
-        gemm_rm<T>(true, false, L, d, L, scale, dS.data(), L, q + qo, ld_i, T(1), dk + kvo, ld_i);
-        gemm_rm<T>(true, false, L, d, L, T(1), P, L, dO, ld_out, T(1), dv + kvo, ld_i);
+        gemm_tiled<T>(false, false, L, d, L, scale, dS.data(), L, k + kvo, ld_i, T(0), dq + qo, ld_i);
+        gemm_tiled<T>(true, false, L, d, L, scale, dS.data(), L, q + qo, ld_i, T(1), dk + kvo, ld_i);
+        gemm_tiled<T>(true, false, L, d, L, T(1), P, L, dO, ld_out, T(1), dv + kvo, ld_i);
       }
     }
   }

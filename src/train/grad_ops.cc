@@ -5,7 +5,6 @@
 #include "train/grad_ops.h"
 
 #include <algorithm>
-#include <climits>
 #include <cmath>
 
 #include "core/error.h"
@@ -14,24 +13,10 @@
 
 namespace qsweep {
 
-namespace {
-inline int as_int(int64_t v) {
-  QS_ASSERT(v >= 0 && v <= INT_MAX, "matrix dimension " << v << " out of BLAS int range");
-  return static_cast<int>(v);
-}
-}  // namespace
-
-// The tiled, thread-count-independent GEMM of ops/gemm.h, as the forward pass uses it.
-template <typename T>
-void gemm_rm(bool trans_a, bool trans_b, int M, int N, int K, T alpha, const T* A, int lda,
-             const T* B, int ldb, T beta, T* C, int ldc) {
-  gemm_tiled<T>(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-}
-
 // ---- linear ----
 template <typename T>
 void linear_forward(const T* x, const T* W, const T* b, T* y, int64_t rows, int in, int out) {
-  gemm_rm<T>(false, true, as_int(rows), out, in, T(1), x, in, W, in, T(0), y, out);
+  gemm_tiled<T>(false, true, rows, out, in, T(1), x, in, W, in, T(0), y, out);
   if (b)
     for (int64_t r = 0; r < rows; ++r)
       for (int c = 0; c < out; ++c) y[r * out + c] += b[c];
@@ -40,9 +25,8 @@ void linear_forward(const T* x, const T* W, const T* b, T* y, int64_t rows, int 
 template <typename T>
 void linear_backward(const T* x, const T* W, const T* dy, int64_t rows, int in, int out, T* dx,
                      T* dW, T* db) {
-  const int m = as_int(rows);
-  if (dx) gemm_rm<T>(false, false, m, in, out, T(1), dy, out, W, in, T(0), dx, in);
-  if (dW) gemm_rm<T>(true, false, out, in, m, T(1), dy, out, x, in, T(1), dW, in);
+  if (dx) gemm_tiled<T>(false, false, rows, in, out, T(1), dy, out, W, in, T(0), dx, in);
+  if (dW) gemm_tiled<T>(true, false, out, in, rows, T(1), dy, out, x, in, T(1), dW, in);
   if (db)
     for (int64_t r = 0; r < rows; ++r)
       for (int c = 0; c < out; ++c) db[c] += dy[r * out + c];
@@ -196,7 +180,6 @@ void residual_backward(const T* dx, T a, int64_t n, T* dbranch) {
 }
 
 #define QS_GRAD_OPS_INSTANTIATE(T)                                                                   \
-  template void gemm_rm<T>(bool, bool, int, int, int, T, const T*, int, const T*, int, T, T*, int); \
   template void linear_forward<T>(const T*, const T*, const T*, T*, int64_t, int, int);             \
   template void linear_backward<T>(const T*, const T*, const T*, int64_t, int, int, T*, T*, T*);    \
   template void rmsnorm_forward<T>(const T*, const T*, T*, int64_t, int, T, T*);                    \

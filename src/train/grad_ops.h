@@ -37,11 +37,6 @@
 
 namespace qsweep {
 
-// C[M,N] = alpha·op(A)·op(B) + beta·C, row-major (cblas_sgemm / cblas_dgemm in fixed tiles of C).
-template <typename T>
-void gemm_rm(bool trans_a, bool trans_b, int M, int N, int K, T alpha, const T* A, int lda,
-             const T* B, int ldb, T beta, T* C, int ldc);
-
 // ---- linear: y[rows, out] = x[rows, in]·Wᵀ (+ b) -------------------------------------------
 template <typename T>
 void linear_forward(const T* x, const T* W, const T* b, T* y, int64_t rows, int in, int out);
