@@ -9,6 +9,7 @@
 #include <cuda_runtime.h>
 
 #include <cstdio>
+#include <stdexcept>
 #include <string>
 
 namespace qsweep::cuda {
@@ -50,6 +51,27 @@ std::string device_summary() {
            std::to_string(prop.multiProcessorCount) + " SMs)";
   }
   return out;
+}
+
+void bind_device(int ordinal) {
+  const cudaError_t status = cudaSetDevice(ordinal);
+  if (status != cudaSuccess) {
+    cudaGetLastError();
+    throw std::runtime_error("cudaSetDevice(" + std::to_string(ordinal) + ") failed: " + cudaGetErrorString(status));
+  }
+}
+
+std::string device_name(int ordinal) {
+  cudaDeviceProp prop{};
+  const cudaError_t ps = cudaGetDeviceProperties(&prop, ordinal);
+  if (ps != cudaSuccess) {
+    cudaGetLastError();
+    return std::string("cudaGetDeviceProperties: ") + cudaGetErrorString(ps);
+  }
+  char buf[320];
+  std::snprintf(buf, sizeof buf, "%s, %.1f GiB, compute capability %d.%d", prop.name,
+                static_cast<double>(prop.totalGlobalMem) / (1024.0 * 1024.0 * 1024.0), prop.major, prop.minor);
+  return buf;
 }
 
 }  // namespace qsweep::cuda

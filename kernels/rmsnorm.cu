@@ -10,6 +10,7 @@
 
 #include "check.cuh"
 #include "device_buffer.cuh"
+#include "forward_ops.cuh"
 
 #include <stdexcept>
 
@@ -26,8 +27,8 @@ __device__ __forceinline__ float warp_sum(float v) {
   return v;
 }
 
-__global__ void rmsnorm_kernel(const float* __restrict__ x, const float* __restrict__ weight,
-                               float* __restrict__ y, int cols, float eps) {
+// x and y may alias (in-place): each element is read before it is written, by the same thread.
+__global__ void rmsnorm_kernel(const float* x, const float* __restrict__ weight, float* y, int cols, float eps) {
   __shared__ float warp_partials[kBlock / kWarp];
   __shared__ float row_scale;
 
@@ -69,5 +70,19 @@ void rmsnorm(const float* x, const float* weight, float* y, int rows, int cols, 
   CUDA_CHECK_LAUNCH();
   d_y.download(y);
 }
+
+namespace detail {
+
+void launch_rmsnorm(const float* x, const float* w, float* y, int64_t rows, int cols, float eps, cudaStream_t s) {
+  if (rows <= 0 || cols <= 0) return;
+  for (int64_t r0 = 0; r0 < rows; r0 += 65535 * 1024LL) {  // grid x is at most 2^31−1; stay far below
+    const int64_t n = rows - r0 < 65535 * 1024LL ? rows - r0 : 65535 * 1024LL;
+    const std::size_t off = static_cast<std::size_t>(r0) * cols;
+    rmsnorm_kernel<<<static_cast<unsigned>(n), kBlock, 0, s>>>(x + off, w, y + off, cols, eps);
+    CUDA_CHECK_LAUNCH();
+  }
+}
+
+}  // namespace detail
 
 }  // namespace qsweep::cuda

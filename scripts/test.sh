@@ -39,5 +39,5 @@ if cmake -S . -B build-cuda-archcheck -DQSWEEP_WITH_CUDA=ON -DCMAKE_CUDA_ARCHITE
 fi
 rm -rf build-cuda-archcheck build-cuda-archcheck.log
 cmake --build build-cuda -j"$(nproc)"
-(cd build-cuda && ctest --output-on-failure -j1 -R 'Cuda|Device')
+(cd build-cuda && ctest --output-on-failure -j1 -R 'Cuda|Device|e2e_device')
 echo "test: all passed"

@@ -18,6 +18,7 @@ int cmd_calibrate(const CommandContext& ctx) {
   std::string model_dir, calib_path, out_dir;
   QuantizeOptions opt;
   int n_calib = 128, seq_len = 256, threads = 0;
+  std::string device = "auto";
   int64_t activation_mb = 1024;
   uint64_t seed = 0;
   bool quiet = false;
@@ -34,6 +35,7 @@ int cmd_calibrate(const CommandContext& ctx) {
       ("scratch-dir", po::value(&opt.scratch_dir)->default_value(""), "folder for that scratch file (default: the output directory)")
       ("output-dir", po::value(&out_dir)->required(), "directory for stats.h5")
       ("threads", po::value(&threads)->default_value(0), "threads per rank")
+      ("device", po::value(&device)->default_value("auto"), kDeviceHelp)
       ("quiet,q", po::bool_switch(&quiet), "no progress output");
   po::variables_map vm;
   if (!parse_args("calibrate", "qsweep calibrate --model DIR --calib FILE --output-dir DIR", desc, ctx.args, vm))
@@ -49,7 +51,7 @@ int cmd_calibrate(const CommandContext& ctx) {
   log_set_quiet(quiet);
   opt.stats_only = true;
   opt.progress = !quiet;
-  Provenance prov = start_provenance(ctx, threads);
+  Provenance prov = start_provenance(ctx, threads, device);
   LlamaWeights model(model_dir);
   DocumentOptions dopt;
   dopt.write_cache = ctx.comm.rank() == 0;  // every rank reads the cache, one writes it

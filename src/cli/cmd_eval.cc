@@ -29,6 +29,7 @@ int cmd_eval(const CommandContext& ctx) {
   std::string model_dir, data, out_dir, quantized_dir, tasks_list, tasks_format = "jsonl";
   EvalArgs a;
   int threads = 0;
+  std::string device = "auto";
   bool quiet = false;
   po::options_description desc("qsweep eval options");
   desc.add_options()("help,h", "show this help")
@@ -38,6 +39,7 @@ int cmd_eval(const CommandContext& ctx) {
       ("tasks-format", po::value(&tasks_format)->default_value("jsonl"), "task file format: jsonl ({\"context\", \"choices\", \"gold\"} per line) or hellaswag (llama.cpp's 6-line HellaSwag text)")
       ("output-dir", po::value(&out_dir)->default_value("."), "directory for eval.h5")
       ("threads", po::value(&threads)->default_value(0), "threads per rank (0: cores / ranks per node)")
+      ("device", po::value(&device)->default_value("auto"), kDeviceHelp)
       ("quantized", po::value(&quantized_dir), "output directory of qsweep quantize: evaluate its quantized weights")
       ("quiet,q", po::bool_switch(&quiet), "no progress output");
   add_eval_cell_options(desc, a);
@@ -45,7 +47,7 @@ int cmd_eval(const CommandContext& ctx) {
   if (!parse_args("eval", "qsweep eval --model DIR --data FILE[,FILE...] [--tasks FILE[,FILE...]] [options]", desc, ctx.args, vm)) return 0;
   log_set_quiet(quiet);
 
-  Provenance prov = start_provenance(ctx, threads);
+  Provenance prov = start_provenance(ctx, threads, device);
   finish_eval_args(a);
   const Protocol protocol = parse_protocol(a.protocol);
 

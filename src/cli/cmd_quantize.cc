@@ -25,6 +25,7 @@ int cmd_quantize(const CommandContext& ctx) {
   QuantizeArgs a;
   QuantizeOptions& opt = a.opt;
   int threads = 0;
+  std::string device = "auto";
   bool quiet = false;
   po::options_description desc("qsweep quantize options");
   desc.add_options()("help,h", "show this help")
@@ -32,6 +33,7 @@ int cmd_quantize(const CommandContext& ctx) {
       ("calib", po::value(&calib_path)->required(), "calibration text (or pre-tokenized file)")
       ("output-dir", po::value(&out_dir)->required(), "directory for quantized.h5")
       ("threads", po::value(&threads)->default_value(0), "threads per rank (0: cores / ranks per node)")
+      ("device", po::value(&device)->default_value("auto"), kDeviceHelp)
       ("quiet,q", po::bool_switch(&quiet), "no progress output");
   add_quantize_cell_options(desc, a);
   po::variables_map vm;
@@ -44,7 +46,7 @@ int cmd_quantize(const CommandContext& ctx) {
   if (opt.scratch_dir.empty()) opt.scratch_dir = out_dir;
   if (!a.plan.empty()) opt.plan = read_plan(a.plan, &opt.grid);
 
-  Provenance prov = start_provenance(ctx, threads);
+  Provenance prov = start_provenance(ctx, threads, device);
 
   LlamaWeights model(model_dir);
   validate_quantize_options(model, opt);

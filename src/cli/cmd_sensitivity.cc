@@ -95,6 +95,7 @@ int cmd_sensitivity(const CommandContext& ctx) {
   QuantizeArgs a;
   QuantizeOptions& opt = a.opt;
   int threads = 0;
+  std::string device = "auto";
   bool quiet = false;
   po::options_description desc("qsweep sensitivity options");
   desc.add_options()("help,h", "show this help")
@@ -102,6 +103,7 @@ int cmd_sensitivity(const CommandContext& ctx) {
       ("calib", po::value(&calib_path)->required(), "calibration text (or pre-tokenized file)")
       ("output-dir", po::value(&out_dir)->required(), "directory for sensitivity.h5 and sensitivity.html")
       ("threads", po::value(&threads)->default_value(0), "threads per rank (0: cores / ranks per node)")
+      ("device", po::value(&device)->default_value("auto"), kDeviceHelp)
       ("quiet,q", po::bool_switch(&quiet), "no progress output");
   add_sensitivity_options(desc, sa);
   add_quantize_cell_options(desc, a);
@@ -141,7 +143,7 @@ int cmd_sensitivity(const CommandContext& ctx) {
   opt.propagate = false;
   opt.progress = !quiet;
   if (opt.scratch_dir.empty()) opt.scratch_dir = out_dir;
-  Provenance prov = start_provenance(ctx, threads);
+  Provenance prov = start_provenance(ctx, threads, device);
 
   LlamaWeights model(model_dir);
   validate_quantize_options(model, opt);

@@ -26,6 +26,7 @@ int cmd_spectrum(const CommandContext& ctx) {
   double k_frac = 0.1;
   bool save_eig = false, no_plots = false, quiet = false;
   int threads = 0;
+  std::string device = "auto";
   po::options_description desc("qsweep spectrum options");
   desc.add_options()("help,h", "show this help")
       ("model", po::value(&model_dir)->required(), "model directory")
@@ -37,6 +38,7 @@ int cmd_spectrum(const CommandContext& ctx) {
       ("plot-format", po::value(&plot_format)->default_value("png"), "png, pdf or svg")
       ("no-plots", po::bool_switch(&no_plots), "skip the plots")
       ("threads", po::value(&threads)->default_value(0), "threads per rank (0: cores / ranks per node); one layer per thread")
+      ("device", po::value(&device)->default_value("auto"), kDeviceHelp)
       ("quiet,q", po::bool_switch(&quiet), "no progress output");
   po::variables_map vm;
   if (!parse_args("spectrum", "qsweep spectrum --model DIR [options]", desc, ctx.args, vm)) return 0;
@@ -52,7 +54,7 @@ int cmd_spectrum(const CommandContext& ctx) {
   info.k_frac = k_frac;
   info.precisions = parse_precisions(precs_s);
   info.save_eigenvalues = save_eig;
-  info.provenance = start_provenance(ctx, threads);
+  info.provenance = start_provenance(ctx, threads, device);
 
   LlamaWeights model(model_dir);
   // Created once the model has loaded (a model error leaves no folder); a later failure removes

@@ -55,9 +55,12 @@ bool parse_args(const char* cmd, const char* usage, const boost::program_options
                 const boost::program_options::positional_options_description* pos = nullptr);
 // Applies --threads (0 = default from cores and ranks per node) and returns the count.
 int setup_threads(const Comm& comm, int threads);
-// Provenance of a run that starts now: command line, ranks, hosts; applies --threads.
+// Provenance of a run that starts now: command line, ranks, hosts; applies --threads and selects
+// the compute device (--device: auto, cpu or cuda; core/device.h), collectively.
 struct Provenance;
-Provenance start_provenance(const CommandContext& ctx, int threads);
+Provenance start_provenance(const CommandContext& ctx, int threads, const std::string& device = "cpu");
+// The --device option's help text (every command that computes has it).
+extern const char* const kDeviceHelp;
 // A job file with its --set overrides applied, expanded and validated (qsweep run, qsweep submit);
 // `out_dir` is filled when empty: the job's output-dir, else results/<job file name>.
 struct SweepPlan;

@@ -10,6 +10,7 @@
 #include "core/blas_kernels.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "core/device.h"
 #include "core/threads.h"
 #include "io/provenance.h"
 #include "sweep/sweep_plan.h"
@@ -44,14 +45,21 @@ int setup_threads(const Comm& comm, int threads) {
   return set_num_threads(n);
 }
 
-Provenance start_provenance(const CommandContext& ctx, int threads) {
+const char* const kDeviceHelp =
+    "compute device: auto (CUDA when this build has it and every rank sees a GPU, else the CPU), cpu or cuda "
+    "(each rank binds to GPU node-local-rank mod visible GPUs)";
+
+Provenance start_provenance(const CommandContext& ctx, int threads, const std::string& device) {
   Provenance p;
   p.start_time = Provenance::now_utc();
   p.command_line = ctx.command_line;
   p.n_ranks = ctx.comm.size();
   p.hosts = ctx.comm.hostnames();
   p.threads_per_rank = setup_threads(ctx.comm, threads);
-  log_info("backend: %s", backend_summary().c_str());
+  const ComputeDevice& d = select_device(parse_device_choice(device), ctx.comm);
+  p.compute = d.identity();
+  p.device = d.description;
+  log_info("backend: %s; compute: %s", backend_summary().c_str(), d.description.c_str());
   const std::string note = blas_kernel_note();
   if (!note.empty() && ctx.comm.rank() == 0) log_warn("%s", note.c_str());
   return p;

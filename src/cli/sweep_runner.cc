@@ -20,6 +20,7 @@
 #include "quant/palette.h"
 #include "sweep/allocation_stage.h"
 #include "sweep/input_fingerprint.h"
+#include "core/device.h"
 #include "sweep/report_render.h"
 #include "sweep/shared_inputs.h"
 #include "sweep/sweep_results.h"
@@ -124,7 +125,8 @@ void SweepRunner::prepare_dir(bool resume, bool refresh_shared) {
         log_warn("%d cell(s) of the earlier run are not in this job's grid: kept in %s/cells, left out of sweep.h5",
                  dropped, out_.c_str());
     }
-    const InputFingerprint inputs = fingerprint_inputs(plan_.model, plan_.calib, plan_.eval_files, plan_.task_files);
+    InputFingerprint inputs = fingerprint_inputs(plan_.model, plan_.calib, plan_.eval_files, plan_.task_files);
+    inputs.compute = current_device().identity();
     if (!fresh) check_inputs(inputs, refresh_shared);
     fresh_dir_ = fresh && !std::filesystem::exists(out_);
     make_dirs(out_ + "/cells");
@@ -294,7 +296,7 @@ void SweepRunner::cell_log(const SweepCell& c, const char* fmt, ...) {
 
 int SweepRunner::call_command(CommandFn fn, std::vector<std::string> args, const std::string& dir) {
   args.insert(args.begin(), {"--model", plan_.model, "--output-dir", dir, "--threads",
-                             std::to_string(prov_.threads_per_rank)});
+                             std::to_string(prov_.threads_per_rank), "--device", current_device().kind_name()});
   if (quiet_) args.push_back("--quiet");
   CommandContext sub{args, ctx_.command_line, world_};
   const int rc = fn(sub);

@@ -36,7 +36,7 @@ std::string backend_summary() {
   if (sp != std::string::npos) version = config.substr(0, sp);
   std::string s = "cpu (" + version + ", kernels " + blas_corename() + ", " + std::to_string(num_threads()) + " threads)";
 #ifdef QSWEEP_WITH_CUDA
-  s += "; cuda build: " + cuda::device_summary() + " (the forward pass runs on the CPU backend)";
+  s += "; cuda build: " + cuda::device_summary();
 #endif
   return s;
 }

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <utility>
 
 #include "core/error.h"
 
@@ -82,15 +83,21 @@ Comm Comm::world() {
   return c;
 }
 
-int Comm::local_size() const {
-  if (!comm_) return 1;
+namespace {
+// This rank's place among the ranks of `c` sharing its node: {rank, size}.
+std::pair<int, int> node_local(MPI_Comm c, int rank) {
   MPI_Comm local;
-  MPI_Comm_split_type(as_mpi(comm_), MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &local);
-  int n = 1;
+  MPI_Comm_split_type(c, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &local);
+  int r = 0, n = 1;
+  MPI_Comm_rank(local, &r);
   MPI_Comm_size(local, &n);
   MPI_Comm_free(&local);
-  return n;
+  return {r, n};
 }
+}  // namespace
+
+int Comm::local_size() const { return comm_ ? node_local(as_mpi(comm_), rank_).second : 1; }
+int Comm::local_rank() const { return comm_ ? node_local(as_mpi(comm_), rank_).first : 0; }
 
 std::vector<std::string> Comm::hostnames() const {
   if (!comm_) return {this_host()};
@@ -237,6 +244,7 @@ bool Comm::initialized() { return g_init; }
 bool Comm::uses_mpi() { return false; }
 Comm Comm::world() { return Comm(); }
 int Comm::local_size() const { return 1; }
+int Comm::local_rank() const { return 0; }
 std::vector<std::string> Comm::hostnames() const { return {this_host()}; }
 void Comm::barrier() const {}
 Comm Comm::split(int) const { return *this; }

@@ -26,6 +26,8 @@ class Comm {
   int size() const { return size_; }
   // Ranks of this communicator sharing this node (for the default thread count).
   int local_size() const;
+  // This rank's index among them (MPI_Comm_split_type SHARED): the rank→GPU binding.
+  int local_rank() const;
   std::vector<std::string> hostnames() const;  // one per rank, rank order, on every rank
   void barrier() const;
   // Sub-communicator of the ranks with the same `color`, ranked as in this one (MPI_Comm_split).

@@ -33,13 +33,16 @@ EvalResult evaluate_perplexity(const LlamaWeights& model, const EvalWindows& w, 
   const int64_t bytes_per_batch = static_cast<int64_t>(opt.batch) * ctx * H * 4;
   const int64_t batches_per_chunk = std::max<int64_t>(1, opt.activation_budget / bytes_per_batch);
 
-  LlamaForward fwd(cfg);
+  std::unique_ptr<LlamaForward> fwd_ptr = make_forward(cfg);  // on this process's device
+  LlamaForward& fwd = *fwd_ptr;
   Timer load_timer;
   HeadWeights head = HeadWeights::load(model);
   HeadWeights head_ref;  // full precision, for KL when lm_head is quantized
   if (opt.kl_divergence) head_ref = head;
   if (opt.quantized && opt.quantized->has_lm_head())
     opt.quantized->apply_lm_head(head.lm_head, cfg.vocab_size, cfg.hidden_size);
+  fwd.hold(head);  // neither head changes from here on: a GPU keeps them resident
+  if (opt.kl_divergence) fwd.hold(head_ref);
   double load_s = load_timer.seconds(), fwd_s = 0, flops = 0;
 
   const int S = w.scored_per_window();
@@ -95,13 +98,20 @@ EvalResult evaluate_perplexity(const LlamaWeights& model, const EvalWindows& w, 
       t.reset();
       for (int pass = side_by_side ? 0 : 1; pass < 2; ++pass) {
         if (pass == 1 && opt.quantized) opt.quantized->apply(*bw);
+        fwd.hold(*bw);  // this pass's weights, unchanged until the next hold
         float* xs = pass == 0 ? x_ref.data() : x.data();
         for (int64_t b = cb; b < ce; ++b) {
           const int64_t bw0 = b * opt.batch, bw1 = std::min(w.n_windows, (b + 1) * opt.batch);
           const int n_seq = static_cast<int>(bw1 - bw0);
           float* xb = xs + (bw0 - w0) * ctx * H;
+          if (!pending.empty()) continue;  // a failure waits for the next poll, where every rank stops
           x_block_in.assign(xb, xb + static_cast<size_t>(n_seq) * ctx * H);
-          fwd.run_block(*bw, xb, n_seq, ctx);
+          try {
+            fwd.run_block(*bw, xb, n_seq, ctx);
+          } catch (const Error& e) {  // a device error on this rank: agreed at the next poll
+            pending = e.what();
+            continue;
+          }
           if (pending.empty())
             pending = check_block_output(pass == 0 ? "eval (full-precision model)" : opt.quantized ? "eval (quantized model)" : "eval",
                                          fwd, *bw, l, x_block_in.data(), xb, n_seq, ctx, H);
@@ -114,7 +124,7 @@ EvalResult evaluate_perplexity(const LlamaWeights& model, const EvalWindows& w, 
     // Head: NLL of the scored positions, one global batch at a time so that every rank
     // groups rows into the lm_head GEMM exactly alike (GEMM rounding may depend on grouping).
     t.reset();
-    for (int64_t b = cb; b < ce; ++b) {
+    for (int64_t b = cb; b < ce && pending.empty(); ++b) try {
       const int64_t bw0 = b * opt.batch, bw1 = std::min(w.n_windows, (b + 1) * opt.batch);
       const int64_t nb = bw1 - bw0;
       rows.resize(static_cast<size_t>(nb) * S);
@@ -183,6 +193,8 @@ EvalResult evaluate_perplexity(const LlamaWeights& model, const EvalWindows& w, 
         my_nll.push_back(s);
         my_count.push_back(S);
       }
+    } catch (const Error& e) {  // a device error on this rank: agreed at the next poll
+      pending = e.what();
     }
     fwd_s += t.seconds();
     tokens_done += double(nw * ctx);

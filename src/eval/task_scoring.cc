@@ -138,10 +138,12 @@ TaskResult score_tasks(const LlamaWeights& model, const std::vector<Task>& tasks
   const int64_t my_chunks = static_cast<int64_t>(chunk_starts.size()) - 1;
   const int64_t max_chunks = static_cast<int64_t>(comm.allreduce_max(static_cast<double>(my_chunks)));
 
-  LlamaForward fwd(cfg);
+  std::unique_ptr<LlamaForward> fwd_ptr = make_forward(cfg);  // on this process's device
+  LlamaForward& fwd = *fwd_ptr;
   HeadWeights head = HeadWeights::load(model);
   if (opt.quantized && opt.quantized->has_lm_head())
     opt.quantized->apply_lm_head(head.lm_head, cfg.vocab_size, cfg.hidden_size);
+  fwd.hold(head);
 
   std::string pending;
   int64_t polls = 0;
@@ -193,13 +195,19 @@ TaskResult score_tasks(const LlamaWeights& model, const std::vector<Task>& tasks
       poll();
       bw = model.load_block(l, std::move(bw));
       if (opt.quantized) opt.quantized->apply(*bw);
-      for (int64_t b = cb; b < ce; ++b) {
+      fwd.hold(*bw);
+      for (int64_t b = cb; b < ce && pending.empty(); ++b) {
         const int64_t o = offset[b - cb];
         float* xb = x.data() + o * H;
         const int ns = static_cast<int>(batches[b].count), len = batches[b].len;
         x_in.assign(xb, xb + static_cast<size_t>(ns) * len * H);
         const SeqPacking pk{pos.data() + o, pend.data() + o, bbeg.data() + o};
-        fwd.run_block(*bw, xb, ns, len, nullptr, &pk);
+        try {
+          fwd.run_block(*bw, xb, ns, len, nullptr, &pk);
+        } catch (const Error& e) {  // a device error on this rank: agreed at the next poll
+          pending = e.what();
+          continue;
+        }
         if (pending.empty())
           pending = check_block_output(opt.quantized ? "tasks (quantized model)" : "tasks", fwd, *bw, l, x_in.data(), xb,
                                        ns, len, H);
@@ -207,7 +215,7 @@ TaskResult score_tasks(const LlamaWeights& model, const std::vector<Task>& tasks
       if (opt.progress) progress.update(static_cast<long>(++step), tokens_done + double(n_tok) * (l + 1) / cfg.num_hidden_layers);
     }
     // Head: log p of every scored token, one batch at a time (the same grouping on any rank count).
-    for (int64_t b = cb; b < ce; ++b) {
+    for (int64_t b = cb; b < ce && pending.empty(); ++b) try {
       rows.clear();
       targets.clear();
       for (int64_t k = 0; k < batches[b].count; ++k) {
@@ -239,6 +247,8 @@ TaskResult score_tasks(const LlamaWeights& model, const std::vector<Task>& tasks
                                    double(s.tokens.size() - s.common_begin)});
         }
       }
+    } catch (const Error& e) {
+      pending = e.what();
     }
     fwd_s += t.seconds();
     tokens_done += double(n_tok);

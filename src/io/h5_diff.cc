@@ -13,7 +13,7 @@ namespace qsweep {
 
 namespace {
 
-const std::set<std::string> kIgnored = {"start_time", "end_time", "hosts", "n_ranks", "threads_per_rank", "backend",
+const std::set<std::string> kIgnored = {"start_time", "end_time", "hosts", "n_ranks", "threads_per_rank", "backend", "device",
                                         "command_line", "code_version", "qsweep_version", "merged_by"};
 
 struct Object {

@@ -36,6 +36,8 @@ void Provenance::write(H5Writer& w, const std::string& obj) const {
   w.attr(obj, "command_line", command_line);
   w.attr(obj, "n_ranks", static_cast<int64_t>(n_ranks));
   w.attr(obj, "threads_per_rank", static_cast<int64_t>(threads_per_rank));
+  w.attr(obj, "compute", compute);  // part of a result's identity: cpu and cuda results differ in the last bits
+  w.attr(obj, "device", device);
   w.attr(obj, "backend", backend_summary());  // the writing rank's: BLAS version and kernel family
   std::string h;
   for (size_t i = 0; i < hosts.size(); ++i) h += (i ? "," : "") + hosts[i];

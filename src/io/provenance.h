@@ -14,6 +14,8 @@ struct Provenance {
   std::string start_time, end_time;
   int n_ranks = 1;
   int threads_per_rank = 1;
+  std::string compute = "cpu fp32";  // device kind and compute dtype (core/device.h ComputeDevice::identity)
+  std::string device = "cpu";          // rank 0's binding, e.g. "cuda:0 (NVIDIA H200, ...)"
   std::vector<std::string> hosts;  // one per rank
 
   static std::string now_utc();

@@ -8,8 +8,10 @@
 
 #include <algorithm>
 
+#include "core/device.h"
 #include "core/error.h"
 #include "model/cpu_ops.h"
+#include "model/forward_cuda.h"
 #include "ops/gemm.h"
 
 namespace qsweep {
@@ -46,6 +48,12 @@ HeadWeights HeadWeights::load(const LlamaWeights& w) {
 }
 
 LlamaForward::LlamaForward(const ModelConfig& cfg) : cfg_(cfg) {}
+
+std::unique_ptr<LlamaForward> make_forward(const ModelConfig& cfg) {
+  const ComputeDevice& d = current_device();
+  if (d.kind == DeviceKind::Cuda) return make_cuda_forward(cfg, d.ordinal);
+  return std::make_unique<LlamaForward>(cfg);
+}
 
 const RopeTable& LlamaForward::rope(int seq_len) {
   auto it = ropes_.find(seq_len);
@@ -146,7 +154,7 @@ void LlamaForward::head_nll(const HeadWeights& h, const float* x, const int64_t*
   for (int64_t i0 = 0; i0 < n; i0 += chunk) {
     const int64_t m = std::min(chunk, n - i0);
     float* lg = sized(head_logits_, m * V);
-    head_logits(h, x, rows + i0, m, lg);
+    LlamaForward::head_logits(h, x, rows + i0, m, lg);
     rows_nll(lg, m, V, targets + i0, nll + i0);
   }
 }

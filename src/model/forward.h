@@ -1,5 +1,7 @@
-// forward.h — the Llama-family decoder forward pass on the CPU (fp32 compute, OpenBLAS sgemm),
-// one decoder block at a time over a batch of equal-length sequences.
+// forward.h — the Llama-family decoder forward pass (fp32 compute), one decoder block at a time
+// over a batch of equal-length sequences: LlamaForward on the CPU (OpenBLAS), and, in CUDA builds,
+// its twin on a GPU (model/forward_cuda.cc over kernels/block_forward.cu). Stages get theirs from
+// make_forward(), which follows this process's device (core/device.h).
 //
 // This is the seam the later stages use: run_block() takes any BlockWeights (full precision or
 // with quantized modules substituted through BlockWeights::set_linear) and reports the input of
@@ -8,6 +10,7 @@
 #pragma once
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <vector>
 
 #include "model/config.h"
@@ -66,25 +69,40 @@ struct SeqPacking {
 class LlamaForward {
  public:
   explicit LlamaForward(const ModelConfig& cfg);
+  virtual ~LlamaForward() = default;
 
-  // x [n_seq*seq_len, hidden] is updated in place to the block's output.
-  void run_block(const BlockWeights& w, float* x, int n_seq, int seq_len,
-                 LinearObserver* observer = nullptr, const SeqPacking* packing = nullptr);
+  // x [n_seq*seq_len, hidden] (host memory) is updated in place to the block's output.
+  virtual void run_block(const BlockWeights& w, float* x, int n_seq, int seq_len,
+                         LinearObserver* observer = nullptr, const SeqPacking* packing = nullptr);
   // Final RMSNorm (+ family scaling, head_input) + lm_head of the rows `rows` of x: logits [n, vocab].
-  void head_logits(const HeadWeights& h, const float* x, const int64_t* rows, int64_t n,
-                   float* logits);
+  virtual void head_logits(const HeadWeights& h, const float* x, const int64_t* rows, int64_t n,
+                           float* logits);
   // Negative log-likelihood of targets[i] at row rows[i] (log-softmax over the vocabulary).
-  void head_nll(const HeadWeights& h, const float* x, const int64_t* rows, const int32_t* targets,
-                int64_t n, double* nll);
+  virtual void head_nll(const HeadWeights& h, const float* x, const int64_t* rows, const int32_t* targets,
+                        int64_t n, double* nll);
+
+  // Residency (device engines): from hold(w) on, w's values do not change until the next hold of
+  // it, so the engine uploads them once and keeps them; every hold re-uploads at the next use (hold
+  // again after changing w in place). Calls with weights never held upload each time — slower,
+  // never stale. The CPU reads weights in place and ignores both.
+  virtual void hold(const BlockWeights& w) {}
+  virtual void hold(const HeadWeights& h) {}
+  virtual const char* device_name() const { return "cpu"; }
 
   // FLOPs of one block over n_seq*seq_len tokens (2 per multiply-add; causal attention).
   double block_flops(int n_seq, int seq_len) const;
 
- private:
+ protected:
   const RopeTable& rope(int seq_len);
   ModelConfig cfg_;
+
+ private:
   std::map<int, RopeTable> ropes_;
   std::vector<float> xn_, qkv_, attn_, gu_, act_, branch_, head_x_, head_logits_;
 };
+
+// The forward pass on this process's device (core/device.h current_device()): LlamaForward on
+// the CPU, its CUDA twin on a GPU.
+std::unique_ptr<LlamaForward> make_forward(const ModelConfig& cfg);
 
 }  // namespace qsweep

@@ -1,4 +1,5 @@
-// gptq.cc — GPTQ in fp64 with LAPACK Cholesky (dpotrf/dpotri).
+// gptq.cc — GPTQ in fp64 with LAPACK Cholesky (dpotrf/dpotri); on a GPU the factorisation and the
+// column loop run in gptq_cuda.cc.
 #include "quant/gptq.h"
 
 #include <cblas.h>
@@ -8,7 +9,9 @@
 #include <cmath>
 #include <numeric>
 
+#include "core/device.h"
 #include "core/error.h"
+#include "quant/gptq_cuda.h"
 
 namespace qsweep {
 
@@ -89,6 +92,14 @@ GptqResult gptq_quantize(const float* w_in, int out, int in, const std::vector<d
   double mean_diag = 0;
   for (int i = 0; i < in; ++i) mean_diag += H[i * N + i];
   mean_diag /= in;
+  if (current_device().kind == DeviceKind::Cuda) {  // the same steps on the rank's GPU (gptq_cuda.h)
+    res.damp_used = gptq_columns_cuda(current_device().ordinal, W, H, out, in, mean_diag, perm, grid, opt, q);
+    if (opt.act_order) {
+      q.g_idx.resize(in);
+      for (int c = 0; c < in; ++c) q.g_idx[c] = grid.group_size < 0 ? 0 : c / G;
+    }
+    return res;
+  }
   std::vector<double> U;
   double damp = opt.damp;
   bool ok = false;

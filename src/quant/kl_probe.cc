@@ -11,7 +11,7 @@
 namespace qsweep {
 
 KlProbe::KlProbe(const LlamaWeights& model, std::vector<int32_t> windows, int n, int ctx, int batch, int64_t budget_bytes)
-    : model_(model), n_(n), ctx_(ctx), batch_(std::max(1, batch)), ids_(std::move(windows)), fwd_(model.config()) {
+    : model_(model), n_(n), ctx_(ctx), batch_(std::max(1, batch)), ids_(std::move(windows)), fwd_(make_forward(model.config())) {
   const ModelConfig& cfg = model.config();
   const int H = cfg.hidden_size, L = cfg.num_hidden_layers;
   const int64_t rows = static_cast<int64_t>(n) * ctx;
@@ -21,14 +21,16 @@ KlProbe::KlProbe(const LlamaWeights& model, std::vector<int32_t> windows, int n,
                         << L << " blocks and " << cfg.vocab_size << " logits per position), more than --activation-budget-mb "
                         << budget_bytes / 1048576 << ": use fewer --probe-windows or a shorter --probe-ctx");
   head_ = HeadWeights::load(model);
+  fwd_->hold(head_);
   std::vector<float> x(static_cast<size_t>(rows) * H);
   model.embed(ids_.data(), rows, x.data());
   for (int l = 0; l < L; ++l) {
     block_in_.push_back(x);
     std::unique_ptr<BlockWeights> w = model.load_block(l);
+    fwd_->hold(*w);
     for (int b0 = 0; b0 < n; b0 += batch_) {
       const int nb = std::min(batch_, n - b0);
-      fwd_.run_block(*w, x.data() + static_cast<size_t>(b0) * ctx * H, nb, ctx);
+      fwd_->run_block(*w, x.data() + static_cast<size_t>(b0) * ctx * H, nb, ctx);
     }
   }
   ref_logits_.resize(static_cast<size_t>(rows) * cfg.vocab_size);
@@ -36,7 +38,7 @@ KlProbe::KlProbe(const LlamaWeights& model, std::vector<int32_t> windows, int n,
   std::iota(r.begin(), r.end(), 0);
   for (int b0 = 0; b0 < n; b0 += batch_) {
     const int64_t r0 = static_cast<int64_t>(b0) * ctx, nr = static_cast<int64_t>(std::min(batch_, n - b0)) * ctx;
-    fwd_.head_logits(head_, x.data(), r.data() + r0, nr, ref_logits_.data() + r0 * cfg.vocab_size);
+    fwd_->head_logits(head_, x.data(), r.data() + r0, nr, ref_logits_.data() + r0 * cfg.vocab_size);
   }
 }
 
@@ -51,9 +53,10 @@ double KlProbe::kl(int block, Linear l, const QuantizedLinear& q) {
       const std::vector<float> deq = q.dequantize();
       w->set_linear(l, deq.data());
     }
+    fwd_->hold(*w);
     for (int b0 = 0; b0 < n_; b0 += batch_) {
       const int nb = std::min(batch_, n_ - b0);
-      fwd_.run_block(*w, x.data() + static_cast<size_t>(b0) * ctx_ * H, nb, ctx_);
+      fwd_->run_block(*w, x.data() + static_cast<size_t>(b0) * ctx_ * H, nb, ctx_);
     }
   }
   std::vector<float> logits;
@@ -66,7 +69,7 @@ double KlProbe::kl(int block, Linear l, const QuantizedLinear& q) {
     r.resize(nr);
     std::iota(r.begin(), r.end(), r0);
     logits.resize(static_cast<size_t>(nr) * V);
-    fwd_.head_logits(head_, x.data(), r.data(), nr, logits.data());
+    fwd_->head_logits(head_, x.data(), r.data(), nr, logits.data());
     kl.resize(nr);
     top1.resize(nr);
     rows_kl(ref_logits_.data() + r0 * V, logits.data(), nr, V, kl.data(), top1.data());

@@ -32,7 +32,7 @@ class KlProbe {
   std::vector<std::vector<float>> block_in_;  // per block: [n*ctx, hidden] full-precision inputs
   std::vector<float> ref_logits_;             // [n*ctx, vocab]
   HeadWeights head_;
-  LlamaForward fwd_;
+  std::unique_ptr<LlamaForward> fwd_;  // on this process's device
 };
 
 // Spearman's rank correlation (ties get their average rank); NaN when either side is constant.

@@ -247,7 +247,8 @@ QuantizeSummary quantize_model(const LlamaWeights& model, const CalibWindows& ca
     acts.write(a - s0, b - a, chunk_out.data());
     if (acts_fp) acts_fp->write(a - s0, b - a, chunk_out.data());
   }
-  LlamaForward fwd(cfg);
+  std::unique_ptr<LlamaForward> fwd_ptr = make_forward(cfg);  // on this process's device
+  LlamaForward& fwd = *fwd_ptr;
   const char* stage = opt.stats_only ? "calibrate" : "quantize";
   // Runs the rank's chunks through block `blk` (writing the outputs over the inputs when
   // `write_back`), scanning each chunk's output; the ranks then agree on the first non-finite
@@ -255,13 +256,19 @@ QuantizeSummary quantize_model(const LlamaWeights& model, const CalibWindows& ca
   auto run_chunks = [&](int blk, const BlockWeights& w, LinearObserver* obs, BlockCalibStats* stats,
                         bool write_back, const std::string& what) {
     std::string error;
-    for (int64_t c = c0; c < c1; ++c) {
+    fwd.hold(w);  // w does not change while its chunks run: a GPU uploads it once
+    for (int64_t c = c0; c < c1 && error.empty(); ++c) {
       const int64_t a = c * opt.calib_chunk, b = std::min<int64_t>(calib.n, a + opt.calib_chunk);
       if (stats) stats->begin_chunk();
       chunk_in.resize(static_cast<size_t>((b - a) * T) * H);
       acts.read(a - s0, b - a, chunk_in.data());
       chunk_out = chunk_in;
-      fwd.run_block(w, chunk_out.data(), static_cast<int>(b - a), T, obs);
+      try {
+        fwd.run_block(w, chunk_out.data(), static_cast<int>(b - a), T, obs);
+      } catch (const Error& e) {  // a device error on this rank: the ranks agree below
+        error = e.what();
+        break;
+      }
       if (error.empty())
         error = check_block_output(what, fwd, w, blk, chunk_in.data(), chunk_out.data(), static_cast<int>(b - a), T, H);
       if (write_back) acts.write(a - s0, b - a, chunk_out.data());
@@ -346,6 +353,7 @@ QuantizeSummary quantize_model(const LlamaWeights& model, const CalibWindows& ca
       std::vector<float> x_q(static_cast<size_t>(s1 - s0) * per), y_fp(x_q.size());
       acts.read(0, s1 - s0, x_q.data());
       acts_fp->read(0, s1 - s0, y_fp.data());
+      fwd.hold(*w);
       for (int64_t c = c0; c < c1; ++c) {
         const int64_t a = c * opt.calib_chunk, b = std::min<int64_t>(calib.n, a + opt.calib_chunk);
         fwd.run_block(*w, y_fp.data() + static_cast<size_t>(a - s0) * per, static_cast<int>(b - a), T);

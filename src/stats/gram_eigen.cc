@@ -1,4 +1,5 @@
-// gram_eigen.cc — Gram product (cblas_dsyrk) and eigenvalues (LAPACKE_dsyevd).
+// gram_eigen.cc — Gram product (cblas_dsyrk) and eigenvalues (LAPACKE_dsyevd); on a GPU, the twin
+// in kernels/gram_eigen.cu.
 #include "stats/gram_eigen.h"
 
 #include <cblas.h>
@@ -7,7 +8,15 @@
 #include <algorithm>
 #include <functional>
 
+#include "core/device.h"
 #include "core/error.h"
+
+#ifdef QSWEEP_WITH_CUDA
+#include <exception>
+#include <mutex>
+
+#include "qsweep/cuda/gram_eigen.h"
+#endif
 
 namespace qsweep {
 
@@ -17,6 +26,17 @@ double gram_eigen_cost(int64_t out, int64_t in) {
 }
 
 std::vector<double> gram_eigenvalues(const float* w, int64_t out, int64_t in) {
+#ifdef QSWEEP_WITH_CUDA
+  if (current_device().kind == DeviceKind::Cuda) {  // the twin in kernels/gram_eigen.cu; threads take turns
+    static std::mutex gpu;
+    std::lock_guard<std::mutex> lock(gpu);
+    try {
+      return cuda::gram_eigenvalues(current_device().ordinal, w, out, in);
+    } catch (const std::exception& e) {
+      QS_THROW("cuda spectrum (" << out << " x " << in << "): " << e.what());
+    }
+  }
+#endif
   const bool cols = in <= out;  // WᵀW (in x in) else WWᵀ (out x out)
   const int64_t n = cols ? in : out;
   std::vector<double> gram(static_cast<size_t>(n * n), 0.0);

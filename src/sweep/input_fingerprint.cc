@@ -94,7 +94,7 @@ void write_fingerprint(const std::string& dir, const InputFingerprint& f) {
   json files = json::array();
   for (const auto& x : f.files)
     files.push_back({{"role", x.role}, {"path", x.path}, {"size", x.size}, {"mtime", x.mtime}, {"sha256", x.sha256}});
-  json j = {{"format", "qsweep-sweep-inputs"}, {"version", 1}, {"files", files}};
+  json j = {{"format", "qsweep-sweep-inputs"}, {"version", 1}, {"compute", f.compute}, {"files", files}};
   write_text_atomic(dir + "/inputs.json", j.dump(1) + "\n");
 }
 
@@ -106,6 +106,7 @@ InputFingerprint read_fingerprint(const std::string& dir) {
   InputFingerprint f;
   try {
     QS_CHECK(j.at("format") == "qsweep-sweep-inputs", path << ": not a qsweep input fingerprint file");
+    f.compute = j.value("compute", std::string("cpu fp32"));
     for (const auto& x : j.at("files")) {
       FileFingerprint ff;
       ff.role = x.at("role").get<std::string>();
@@ -123,6 +124,9 @@ InputFingerprint read_fingerprint(const std::string& dir) {
 
 FingerprintChanges compare_fingerprints(const InputFingerprint& before, const InputFingerprint& now) {
   FingerprintChanges c;
+  if (before.compute != now.compute)
+    c.changed.push_back("compute device " + before.compute + " -> " + now.compute + " (results of one device are not mixed with another's: pass --device " +
+                        before.compute.substr(0, before.compute.find(' ')) + " to continue on the device it started on)");
   std::map<std::string, const FileFingerprint*> old;
   for (const auto& f : before.files) old[f.path] = &f;
   for (const auto& f : now.files) {

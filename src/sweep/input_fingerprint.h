@@ -24,6 +24,10 @@ struct FileFingerprint {
 
 struct InputFingerprint {
   std::vector<FileFingerprint> files;
+  // The device kind and compute dtype the sweep computes on (core/device.h identity): CPU and
+  // GPU results differ in the last bits, so a resumed sweep must not mix them. Sweeps recorded
+  // before it existed ran on the CPU.
+  std::string compute = "cpu fp32";
 };
 
 // The fingerprint of the model folder and the texts (empty paths are skipped).

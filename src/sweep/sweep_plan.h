@@ -61,6 +61,7 @@ struct SweepPlan {
   std::string tasks, tasks_format = "jsonl";        // tasks: the files joined with commas
   std::string output_dir;               // top-level output-dir (resolved), may be empty
   int threads = 0;
+  std::string device;  // top-level device = auto|cpu|cuda (empty: auto; qsweep run --device wins)
   std::vector<Axis> axes;
   std::vector<SweepCell> cells;  // grid order
   std::vector<BaselineSpec> baselines;

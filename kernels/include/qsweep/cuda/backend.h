@@ -28,6 +28,12 @@ int device_count() noexcept;
 // the query fails, otherwise count plus name, memory and compute capability of each device.
 std::string device_summary();
 
+// Makes `ordinal` this host thread's current device (cudaSetDevice); throws naming the ordinal and
+// the CUDA error when it cannot.
+void bind_device(int ordinal);
+// "NVIDIA H200, 139.8 GiB, compute capability 9.0" (or the query's error) of device `ordinal`.
+std::string device_name(int ordinal);
+
 // NCCL version code from ncclGetVersion (e.g. 22703 for 2.27.3). Needs no GPU.
 int nccl_version();
 

@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# gpu_check.sh — issue 12's check on a locked-down GPU node: one script, two steps.
+#
+#   bash bench/gpu_check.sh pack [DIR]   here (Debian, the setup's packages, nvcc): builds the CUDA
+#       build (build-cuda/, sm_90) and packs qsweep, the test binary and the Debian shared
+#       libraries they load (not glibc, not CUDA's) into DIR/qsweep-gpu.tar.xz (≈ 20 MB; DIR
+#       defaults to .gpu, ignored by git: carry it to the GPU node).
+#   bash bench/gpu_check.sh run [DIR]    on the GPU node (CUDA 13 driver and toolkit, PyTorch and
+#       transformers; none of qsweep's other dependencies): unpacks, finds CUDA's libraries, runs
+#       the CUDA tests against their CPU twins, the e2e --device checks (tests/e2e/device.sh), then
+#       figures: kjv-llama eval CPU vs CUDA, the 160m and 1b make-model presets (eval tokens/s on
+#       CUDA vs the node's CPU cores and vs transformers on the same GPU and windows), and a 1b
+#       GPTQ cell's seconds; a line per stage with its seconds. Aims at < 8 minutes on one H200.
+#       QSWEEP_GPU_CHECK_QUICK=1 skips the 1b preset.
+# Exit status: non-zero when a test or check failed. Figures go to stdout (README: GPU).
+set -u -o pipefail
+step=${1:-}; DIR=${2:-.gpu}
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+case "$step" in
+pack)
+  cd "$SRC"
+  if [ ! -x build-cuda/qsweep ] || [ ! -x build-cuda/tests/qsweep_tests ]; then
+    cmake -S . -B build-cuda -DCMAKE_BUILD_TYPE=Release -DQSWEEP_WITH_CUDA=ON -DQSWEEP_BUILD_BENCH=OFF \
+      -DCMAKE_CUDA_ARCHITECTURES=90 >/dev/null || exit 1
+  fi
+  cmake --build build-cuda -j"$(nproc)" --target qsweep qsweep_tests >/dev/null || exit 1
+  stage=$(mktemp -d); mkdir -p "$stage/qsweep-gpu/lib" "$DIR"
+  cp build-cuda/qsweep build-cuda/tests/qsweep_tests "$stage/qsweep-gpu/"
+  ldd build-cuda/qsweep build-cuda/tests/qsweep_tests | awk '$3 ~ /^\// {print $3}' | sort -u |
+    grep -v -E '/usr/local/cuda|/(libc|libm|libdl|libpthread|librt|libresolv)\.so|ld-linux' |
+    while read -r l; do cp -L "$l" "$stage/qsweep-gpu/lib/"; done
+  tar -C "$stage" -cf - qsweep-gpu | xz -T0 -6 >"$DIR/qsweep-gpu.tar.xz" || exit 1
+  rm -rf "$stage"
+  grep -qx '/.gpu/' .git/info/exclude 2>/dev/null || echo '/.gpu/' >>.git/info/exclude
+  echo "gpu_check: packed $(du -h "$DIR/qsweep-gpu.tar.xz" | cut -f1) into $DIR/qsweep-gpu.tar.xz"
+  exit 0 ;;
+run) ;;
+*) echo "usage: bash bench/gpu_check.sh pack|run [DIR]" >&2; exit 2 ;;
+esac
+
+cd "$SRC"
+T0=$(date +%s.%N)
+fail=0
+out=$(mktemp -d)
+secs() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}'; }
+stage() { echo; echo "== $1 ($(secs "$T0") s so far)"; }
+tar -C "$out" -xJf "$DIR/qsweep-gpu.tar.xz" || { echo "gpu_check: $DIR/qsweep-gpu.tar.xz missing: run the pack step first" >&2; exit 1; }
+B=$out/qsweep-gpu
+# CUDA's libraries: the toolkit's, else the ones PyTorch's wheels bring.
+cudalib=""
+for d in /usr/local/cuda/lib64 /usr/local/cuda/lib /usr/local/cuda/targets/x86_64-linux/lib; do [ -d "$d" ] && cudalib="$cudalib:$d"; done
+pyl=$(python3 -c 'import nvidia, os; r=os.path.dirname(nvidia.__path__[0]); import glob; print(":".join(glob.glob(r+"/nvidia/*/lib")))' 2>/dev/null)
+export LD_LIBRARY_PATH="$B/lib$cudalib${pyl:+:$pyl}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+export QSWEEP_TOKEN_CACHE=off OMP_NUM_THREADS=${OMP_NUM_THREADS:-$(nproc)}
+QS=$B/qsweep
+nvidia-smi -L 2>/dev/null || true
+"$QS" --version || { echo "gpu_check: qsweep does not start (missing library?):"; ldd "$QS" | grep 'not found'; exit 1; }
+
+stage "CUDA tests against their CPU twins"
+t=$(date +%s.%N)
+"$B/qsweep_tests" --gtest_filter='Cuda*:*CudaForward*:Device*' 2>&1 | tail -40 || fail=1
+echo "tests: $(secs "$t") s"
+
+stage "e2e: tests/e2e/device.sh"
+t=$(date +%s.%N)
+bash tests/e2e/device.sh "$QS" "$SRC" "$SRC/../shared" || fail=1
+echo "e2e device: $(secs "$t") s"
+
+# eval_pair NAME MODEL IDS CTX: qsweep eval on cpu and cuda (and transformers when $4 asks), figures.
+ppl() { awk '/^perplexity/{print $2}' "$1"; }
+tps() { grep -o '[0-9.]* tokens/s' "$1" | head -1 | cut -d' ' -f1; }
+eval_on() {  # $1 device, $2 model, $3 ids, $4 ctx, $5 out
+  local t; t=$(date +%s.%N)
+  "$QS" eval --model "$2" --data "$3" --ctx "$4" --device "$1" -q --output-dir "$out/ev" >"$5" 2>"$5.err" || { echo "eval $1 failed:"; tail -5 "$5.err"; fail=1; }
+  echo "  $1: perplexity $(ppl "$5"), $(tps "$5") tokens/s (forward), wall $(secs "$t") s"
+}
+rand_ids() {  # $1 vocab, $2 count, $3 file
+  python3 -c "import random,sys; random.seed(1); print('#qsweep-token-ids v1'); print(' '.join(str(random.randrange($1)) for _ in range($2)))" >"$3"
+}
+
+stage "kjv-llama (demo): eval CPU vs CUDA"
+"$QS" tokenize --model demo/kjv-llama --data demo/data/kjv-test.txt --output "$out/kjv.ids" >/dev/null
+eval_on cpu demo/kjv-llama "$out/kjv.ids" 256 "$out/kjv.cpu"
+eval_on cuda demo/kjv-llama "$out/kjv.ids" 256 "$out/kjv.cuda"
+awk -v a="$(ppl "$out/kjv.cpu")" -v b="$(ppl "$out/kjv.cuda")" 'BEGIN{r=(b-a)/a; if(r<0)r=-r; printf "  relative difference %.3g (bar 1e-4): %s\n", r, r<1e-4?"PASS":"FAIL"; exit r<1e-4?0:1}' || fail=1
+
+for preset in 160m 1b; do
+  [ "$preset" = 1b ] && [ "${QSWEEP_GPU_CHECK_QUICK:-0}" = 1 ] && continue
+  stage "preset $preset: make-model, eval CUDA vs CPU vs transformers"
+  t=$(date +%s.%N)
+  "$QS" make-model --preset $preset --output "$out/m$preset" >/dev/null || { fail=1; continue; }
+  echo "  make-model: $(secs "$t") s"
+  V=$(python3 -c "import json; print(json.load(open('$out/m$preset/config.json'))['vocab_size'])")
+  ctx=2048; n=$((ctx * 16)); [ $preset = 160m ] && n=$((ctx * 32))
+  rand_ids "$V" "$n" "$out/r$preset.ids"
+  eval_on cuda "$out/m$preset" "$out/r$preset.ids" $ctx "$out/p$preset.cuda"
+  if [ $preset = 160m ]; then eval_on cpu "$out/m$preset" "$out/r$preset.ids" $ctx "$out/p$preset.cpu"; fi
+  python3 bench/hf_eval.py "$out/m$preset" "$out/r$preset.ids" --ctx $ctx --batch 2 >"$out/hf$preset" 2>"$out/hf$preset.err" \
+    && sed 's/^/  /' "$out/hf$preset" || { echo "  transformers failed:"; tail -3 "$out/hf$preset.err"; }
+  awk -v q="$(tps "$out/p$preset.cuda")" -v h="$(awk '/hf tokens/{print $3}' "$out/hf$preset")" \
+      -v a="$(ppl "$out/p$preset.cuda")" -v b="$(awk '/hf perplexity/{print $3}' "$out/hf$preset")" \
+      'BEGIN{if(h>0) printf "  qsweep cuda / transformers: %.2fx tokens/s (goal 1.5x); perplexity %s vs %s\n", q/h, a, b}'
+done
+
+if [ "${QSWEEP_GPU_CHECK_QUICK:-0}" != 1 ]; then
+  stage "1b preset: one GPTQ cell (W4 g128, 32 x 512 calibration windows) on CUDA"
+  t=$(date +%s.%N)
+  "$QS" quantize --model "$out/m1b" --method gptq --bits 4 --group-size 128 --calib "$out/r1b.ids" --n-calib 32 \
+    --seq-len 512 --device cuda --output-dir "$out/q1b" 2>&1 | grep -E 'block|quantize|error' | tail -5 || fail=1
+  echo "  GPTQ cell: $(secs "$t") s wall for 16 blocks"
+fi
+echo; echo "gpu_check: $( [ $fail = 0 ] && echo passed || echo FAILED ) in $(secs "$T0") s"
+exit $fail

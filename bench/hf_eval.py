@@ -1,0 +1,66 @@
+#!/usr/bin/env python3
+"""hf_eval.py — perplexity of a model folder with Hugging Face transformers (PyTorch), the
+comparison point of qsweep eval on a GPU (issue 12: ≥ 1.5× transformers' tokens/s).
+
+Same protocol as qsweep's gptq one on a pre-tokenized file: the ids as the file gives them,
+non-overlapping windows of --ctx (remainder dropped), positions 0..ctx-2 predict the next token,
+ppl = exp(mean over windows of the window's mean NLL). fp32 weights and compute, TF32 off (as
+qsweep's CUDA path), --batch windows per forward; tokens/s counts every window token, timed with
+the device synchronised, the model load excluded, after one warm-up batch (not counted).
+
+usage: hf_eval.py MODEL_DIR IDS_FILE --ctx N [--batch B] [--device cuda|cpu]
+prints: "hf perplexity: P" and "hf tokens/s: T (S s for W windows)"
+"""
+import argparse
+import math
+import sys
+import time
+
+import torch
+from transformers import AutoModelForCausalLM
+
+
+def read_ids(path):
+    with open(path) as f:
+        first = f.readline()
+        if not first.startswith("#qsweep-token-ids"):
+            sys.exit(f"{path}: not a qsweep pre-tokenized file (first line '#qsweep-token-ids v1')")
+        return [int(t) for t in f.read().split()]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("model")
+    ap.add_argument("ids")
+    ap.add_argument("--ctx", type=int, required=True)
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--device", default="cuda")
+    a = ap.parse_args()
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    ids = read_ids(a.ids)
+    n = len(ids) // a.ctx
+    if n == 0:
+        sys.exit(f"{a.ids}: {len(ids)} ids, fewer than one window of {a.ctx}")
+    windows = torch.tensor(ids[: n * a.ctx], dtype=torch.long).view(n, a.ctx)
+    model = AutoModelForCausalLM.from_pretrained(a.model, torch_dtype=torch.float32).to(a.device).eval()
+    sync = torch.cuda.synchronize if a.device.startswith("cuda") else (lambda: None)
+    nll = []
+    with torch.inference_mode():
+        model(windows[: a.batch].to(a.device))  # warm-up
+        sync()
+        t0 = time.perf_counter()
+        for b in range(0, n, a.batch):
+            x = windows[b : b + a.batch].to(a.device)
+            logits = model(x).logits.float()
+            lp = torch.log_softmax(logits[:, :-1], dim=-1)
+            tok = lp.gather(-1, x[:, 1:].unsqueeze(-1)).squeeze(-1)
+            nll.extend((-tok.double().mean(dim=1)).tolist())
+        sync()
+        dt = time.perf_counter() - t0
+    print(f"hf perplexity: {math.exp(sum(nll) / len(nll)):.10f}")
+    print(f"hf tokens/s: {n * a.ctx / dt:.0f} ({dt:.3f} s for {n} windows)")
+
+
+if __name__ == "__main__":
+    main()

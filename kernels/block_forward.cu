@@ -1,0 +1,311 @@
+// block_forward.cu — qsweep/cuda/block_forward.h: a decoder block and the head on one GPU.
+//
+// The step order is model/forward.cc's: norm → fused QKV GEMM (+bias) → qwen3 q/k norm → RoPE →
+// attention → O GEMM (+residual via beta = 1, or MiniCPM's scaled branch) → norm → gate/up GEMM →
+// SwiGLU → down GEMM (+residual). GEMMs are cuBLAS SGEMM in the default math mode (true FP32:
+// TF32 is used only when asked for, which qsweep never does) on the engine's own stream.
+// Device memory: each buffer grows to the largest request and is kept; an allocation that fails
+// says what it was for, how much it asked and how much the device had free.
+#include "qsweep/cuda/block_forward.h"
+
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+#include <initializer_list>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "check.cuh"
+#include "forward_ops.cuh"
+
+namespace qsweep::cuda {
+
+namespace {
+
+// A device array that grows on demand (contents are not kept across growth).
+template <typename T>
+class Grow {
+ public:
+  Grow() = default;
+  ~Grow() {
+    if (p_) cudaFree(p_);
+  }
+  Grow(const Grow&) = delete;
+  Grow& operator=(const Grow&) = delete;
+  T* get(std::size_t n, const char* what) {
+    if (n <= cap_) return p_;
+    if (p_) cudaFree(p_);
+    p_ = nullptr;
+    cap_ = 0;
+    const cudaError_t st = cudaMalloc(reinterpret_cast<void**>(&p_), n * sizeof(T));
+    if (st != cudaSuccess) {
+      cudaGetLastError();
+      p_ = nullptr;
+      std::size_t free_b = 0, total_b = 0;
+      cudaMemGetInfo(&free_b, &total_b);
+      throw std::runtime_error(std::string("out of device memory: ") + what + " needs " +
+                               std::to_string((n * sizeof(T)) >> 20) + " MiB, " + std::to_string(free_b >> 20) +
+                               " MiB free of " + std::to_string(total_b >> 20) +
+                               " MiB (lower --batch or --calib-chunk, or --activation-budget-mb, or use more GPUs)");
+    }
+    cap_ = n;
+    return p_;
+  }
+  T* data() const { return p_; }
+  std::size_t bytes() const { return cap_ * sizeof(T); }
+
+ private:
+  T* p_ = nullptr;
+  std::size_t cap_ = 0;
+};
+
+template <typename T>
+T* put(Grow<T>& g, const T* host, std::size_t n, const char* what, cudaStream_t s) {
+  if (!host || n == 0) return nullptr;
+  T* d = g.get(n, what);
+  CUDA_CHECK(cudaMemcpyAsync(d, host, n * sizeof(T), cudaMemcpyHostToDevice, s));
+  return d;
+}
+
+struct Head {
+  Grow<float> norm, lm_head;
+  int vocab = 0;
+  float divisor = 1.0f;
+};
+
+}  // namespace
+
+struct BlockForward::Impl {
+  BlockDims dims;
+  int ordinal = 0;
+  cudaStream_t stream = nullptr;
+  cublasHandle_t blas = nullptr;
+  // Weights of the resident block.
+  Grow<float> input_norm, post_norm, q_norm, k_norm, qkv, qkv_bias, o, o_bias, gate_up, gate_up_bias, down, down_bias;
+  bool has_qk_norm = false, has_qkv_bias = false, has_o_bias = false, has_gu_bias = false, has_down_bias = false;
+  bool block_loaded = false;
+  struct Rope {
+    Grow<float> cos, sin;
+    int half = 0;
+  };
+  std::map<int, Rope> ropes;
+  Head heads[2];
+  // Scratch.
+  Grow<float> x, xn, qkvs, attn, gu, act, branch, hx, logits;
+  Grow<int32_t> positions, prefix_end, branch_begin, targets;
+  Grow<double> entropy, nll;
+  std::vector<float> tap_host;
+  std::vector<double> entropy_host;
+
+  void bind() const { CUDA_CHECK(cudaSetDevice(ordinal)); }
+
+  // y[M,N] = x[M,K] · w[N,K]ᵀ + beta · y (row-major, ld of y = ldy): column-major yᵀ = w · xᵀ.
+  void gemm_xwt(const float* xd, const float* w, float* y, int64_t M, int N, int K, float beta, int64_t ldy) {
+    const float alpha = 1.0f;
+    constexpr int64_t kSlice = int64_t(1) << 30;  // cuBLAS's int dimensions: slices of 2^30 rows
+    for (int64_t m0 = 0; m0 < M; m0 += kSlice) {
+      const int m = static_cast<int>(M - m0 < kSlice ? M - m0 : kSlice);
+      CUBLAS_CHECK(cublasSgemm(blas, CUBLAS_OP_T, CUBLAS_OP_N, N, m, K, &alpha, w, K, xd + m0 * K, K, &beta,
+                               y + m0 * ldy, static_cast<int>(ldy)));
+    }
+  }
+
+  // The head's logits of n host rows of final hidden states, in the device array `logits` [n, vocab].
+  float* logits_of(const Head& h, const float* x, int64_t n) {
+    const int H = dims.hidden;
+    float* hxd = put(hx, x, static_cast<std::size_t>(n) * H, "the head's input rows", stream);
+    detail::launch_rmsnorm(hxd, h.norm.data(), hxd, n, H, dims.eps, stream);
+    if (h.divisor != 1.0f) detail::launch_divide(hxd, h.divisor, n * H, stream);
+    float* lg = logits.get(static_cast<std::size_t>(n) * h.vocab, "logits");
+    gemm_xwt(hxd, h.lm_head.data(), lg, n, h.vocab, H, 0.0f, h.vocab);
+    return lg;
+  }
+
+  void tap(const TapFn* fn, Tap which, const float* d, int64_t rows, int cols) {
+    if (!fn || !*fn) return;
+    tap_host.resize(static_cast<std::size_t>(rows) * cols);
+    CUDA_CHECK(cudaMemcpyAsync(tap_host.data(), d, tap_host.size() * sizeof(float), cudaMemcpyDeviceToHost, stream));
+    CUDA_CHECK(cudaStreamSynchronize(stream));
+    (*fn)(which, tap_host.data(), rows, cols);
+  }
+};
+
+BlockForward::BlockForward(const BlockDims& dims, int ordinal) : impl_(new Impl) {
+  impl_->dims = dims;
+  impl_->ordinal = ordinal;
+  impl_->bind();
+  CUDA_CHECK(cudaStreamCreateWithFlags(&impl_->stream, cudaStreamNonBlocking));
+  CUBLAS_CHECK(cublasCreate(&impl_->blas));
+  CUBLAS_CHECK(cublasSetStream(impl_->blas, impl_->stream));
+  CUBLAS_CHECK(cublasSetMathMode(impl_->blas, CUBLAS_DEFAULT_MATH));  // FP32, no TF32
+}
+
+BlockForward::~BlockForward() {
+  if (impl_->blas) cublasDestroy(impl_->blas);
+  if (impl_->stream) cudaStreamDestroy(impl_->stream);
+}
+
+void BlockForward::upload_block(const BlockWeightsView& w) {
+  Impl& m = *impl_;
+  m.bind();
+  const BlockDims& d = m.dims;
+  const std::size_t H = d.hidden, Q = static_cast<std::size_t>(d.n_heads) * d.head_dim,
+                    KV = static_cast<std::size_t>(d.n_kv_heads) * d.head_dim, I = d.inter, QKV = Q + 2 * KV;
+  cudaStream_t s = m.stream;
+  put(m.input_norm, w.input_norm, H, "input_norm", s);
+  put(m.post_norm, w.post_norm, H, "post_attention_norm", s);
+  m.has_qk_norm = w.q_norm != nullptr;
+  put(m.q_norm, w.q_norm, d.head_dim, "q_norm", s);
+  put(m.k_norm, w.k_norm, d.head_dim, "k_norm", s);
+  put(m.qkv, w.qkv, QKV * H, "the block's q/k/v weights", s);
+  m.has_qkv_bias = w.qkv_bias != nullptr;
+  put(m.qkv_bias, w.qkv_bias, QKV, "q/k/v bias", s);
+  put(m.o, w.o, H * Q, "the block's o_proj weights", s);
+  m.has_o_bias = w.o_bias != nullptr;
+  put(m.o_bias, w.o_bias, H, "o_proj bias", s);
+  put(m.gate_up, w.gate_up, 2 * I * H, "the block's gate/up weights", s);
+  m.has_gu_bias = w.gate_up_bias != nullptr;
+  put(m.gate_up_bias, w.gate_up_bias, 2 * I, "gate/up bias", s);
+  put(m.down, w.down, H * I, "the block's down_proj weights", s);
+  m.has_down_bias = w.down_bias != nullptr;
+  put(m.down_bias, w.down_bias, H, "down_proj bias", s);
+  CUDA_CHECK(cudaStreamSynchronize(s));  // the host arrays may change after this returns
+  m.block_loaded = true;
+}
+
+void BlockForward::set_rope(int seq_len, int half, const float* cos, const float* sin) {
+  Impl& m = *impl_;
+  m.bind();
+  Impl::Rope& r = m.ropes[seq_len];
+  r.half = half;
+  put(r.cos, cos, static_cast<std::size_t>(seq_len) * half, "RoPE table", m.stream);
+  put(r.sin, sin, static_cast<std::size_t>(seq_len) * half, "RoPE table", m.stream);
+  CUDA_CHECK(cudaStreamSynchronize(m.stream));
+}
+
+void BlockForward::run(float* x, int n_seq, int seq_len, const RowPacking* packing, const TapFn* tap,
+                       double* entropy) {
+  Impl& m = *impl_;
+  if (!m.block_loaded) throw std::logic_error("BlockForward::run before upload_block");
+  auto rope_it = m.ropes.find(seq_len);
+  if (rope_it == m.ropes.end()) throw std::logic_error("BlockForward::run: no RoPE table for this seq_len");
+  m.bind();
+  const BlockDims& d = m.dims;
+  cudaStream_t s = m.stream;
+  const int64_t M = static_cast<int64_t>(n_seq) * seq_len;
+  const int H = d.hidden, Q = d.n_heads * d.head_dim, KV = d.n_kv_heads * d.head_dim, I = d.inter;
+  const int QKV = Q + 2 * KV;
+  const std::size_t um = static_cast<std::size_t>(M);
+  float* xd = put(m.x, x, um * H, "the batch's hidden states", s);
+  float* xn = m.xn.get(um * H, "normed hidden states");
+  float* qkv = m.qkvs.get(um * QKV, "q/k/v activations");
+  float* attn = m.attn.get(um * Q, "attention output");
+  float* gu = m.gu.get(um * 2 * I, "gate/up activations");
+  float* act = m.act.get(um * I, "SwiGLU activations");
+  float* branch = d.residual_scaled ? m.branch.get(um * H, "residual branch") : nullptr;
+  const int32_t* pos = nullptr;
+  const int32_t *pe = nullptr, *bb = nullptr;
+  if (packing) {
+    pos = put(m.positions, packing->positions, um, "positions", s);
+    pe = put(m.prefix_end, packing->prefix_end, um, "packing", s);
+    bb = put(m.branch_begin, packing->branch_begin, um, "packing", s);
+  }
+  double* ent = entropy ? m.entropy.get(um * d.n_heads, "attention entropy") : nullptr;
+
+  // Attention half.
+  detail::launch_rmsnorm(xd, m.input_norm.data(), xn, M, H, d.eps, s);
+  m.tap(tap, Tap::QKV, xn, M, H);
+  m.gemm_xwt(xn, m.qkv.data(), qkv, M, QKV, H, 0.0f, QKV);
+  if (m.has_qkv_bias) detail::launch_add_bias(qkv, m.qkv_bias.data(), M, QKV, QKV, s);
+  if (m.has_qk_norm) {
+    detail::launch_head_rmsnorm(qkv, QKV, M, d.n_heads, d.head_dim, m.q_norm.data(), d.eps, s);
+    detail::launch_head_rmsnorm(qkv + Q, QKV, M, d.n_kv_heads, d.head_dim, m.k_norm.data(), d.eps, s);
+  }
+  const Impl::Rope& rt = rope_it->second;
+  detail::launch_rope(qkv, QKV, M, seq_len, d.n_heads, rt.half, rt.cos.data(), rt.sin.data(), pos, s);
+  detail::launch_rope(qkv + Q, QKV, M, seq_len, d.n_kv_heads, rt.half, rt.cos.data(), rt.sin.data(), pos, s);
+  detail::launch_attention(qkv, qkv + Q, qkv + Q + KV, QKV, attn, n_seq, seq_len, d.n_heads, d.n_kv_heads, d.head_dim,
+                           d.sliding_window, pe, bb, ent, s);
+  if (entropy) {  // per query row on the device; summed here in query order per (sequence, head)
+    m.entropy_host.resize(um * d.n_heads);
+    CUDA_CHECK(cudaMemcpyAsync(m.entropy_host.data(), ent, m.entropy_host.size() * sizeof(double),
+                               cudaMemcpyDeviceToHost, s));
+    CUDA_CHECK(cudaStreamSynchronize(s));
+    for (int64_t t = 0; t < static_cast<int64_t>(n_seq) * d.n_heads; ++t) {
+      double sum = 0;
+      for (int i = 0; i < seq_len; ++i) sum += m.entropy_host[static_cast<std::size_t>(t) * seq_len + i];
+      entropy[t] = sum;
+    }
+  }
+  // x += in · wᵀ (+ bias): through beta = 1, or (MiniCPM) as a branch added × residual_scale.
+  auto residual = [&](const float* in, const float* w, const float* bias, int K) {
+    float* y = d.residual_scaled ? branch : xd;
+    m.gemm_xwt(in, w, y, M, H, K, d.residual_scaled ? 0.0f : 1.0f, H);
+    if (bias) detail::launch_add_bias(y, bias, M, H, H, s);
+    if (d.residual_scaled) detail::launch_add_scaled(xd, branch, d.residual_scale, M * H, s);
+  };
+  m.tap(tap, Tap::O, attn, M, Q);
+  residual(attn, m.o.data(), m.has_o_bias ? m.o_bias.data() : nullptr, Q);
+
+  // MLP half.
+  detail::launch_rmsnorm(xd, m.post_norm.data(), xn, M, H, d.eps, s);
+  m.tap(tap, Tap::GateUp, xn, M, H);
+  m.gemm_xwt(xn, m.gate_up.data(), gu, M, 2 * I, H, 0.0f, 2 * I);
+  if (m.has_gu_bias) detail::launch_add_bias(gu, m.gate_up_bias.data(), M, 2 * I, 2 * I, s);
+  detail::launch_silu_mul_rows(gu, act, M, I, s);
+  m.tap(tap, Tap::Down, act, M, I);
+  residual(act, m.down.data(), m.has_down_bias ? m.down_bias.data() : nullptr, I);
+  CUDA_CHECK(cudaMemcpyAsync(x, xd, um * H * sizeof(float), cudaMemcpyDeviceToHost, s));
+  CUDA_CHECK(cudaStreamSynchronize(s));  // also surfaces asynchronous kernel errors
+}
+
+void BlockForward::upload_head(int slot, const float* norm, const float* lm_head, int vocab, float divisor) {
+  Impl& m = *impl_;
+  m.bind();
+  Head& h = m.heads[slot & 1];
+  h.vocab = vocab;
+  h.divisor = divisor;
+  put(h.norm, norm, static_cast<std::size_t>(m.dims.hidden), "final norm", m.stream);
+  put(h.lm_head, lm_head, static_cast<std::size_t>(vocab) * m.dims.hidden, "lm_head weights", m.stream);
+  CUDA_CHECK(cudaStreamSynchronize(m.stream));
+}
+
+
+void BlockForward::head_logits(int slot, const float* x, int64_t n, float* logits) {
+  Impl& m = *impl_;
+  m.bind();
+  const Head& h = m.heads[slot & 1];
+  if (n <= 0) return;
+  float* lg = m.logits_of(h, x, n);
+  CUDA_CHECK(cudaMemcpyAsync(logits, lg, static_cast<std::size_t>(n) * h.vocab * sizeof(float),
+                             cudaMemcpyDeviceToHost, m.stream));
+  CUDA_CHECK(cudaStreamSynchronize(m.stream));
+}
+
+void BlockForward::head_nll(int slot, const float* x, int64_t n, const int32_t* targets, double* nll) {
+  Impl& m = *impl_;
+  m.bind();
+  const Head& h = m.heads[slot & 1];
+  if (n <= 0) return;
+  float* lg = m.logits_of(h, x, n);
+  const int32_t* tg = put(m.targets, targets, static_cast<std::size_t>(n), "targets", m.stream);
+  double* nd = m.nll.get(static_cast<std::size_t>(n), "NLL");
+  detail::launch_rows_nll(lg, n, h.vocab, tg, nd, m.stream);
+  CUDA_CHECK(cudaMemcpyAsync(nll, nd, static_cast<std::size_t>(n) * sizeof(double), cudaMemcpyDeviceToHost, m.stream));
+  CUDA_CHECK(cudaStreamSynchronize(m.stream));
+}
+
+std::size_t BlockForward::device_bytes() const {
+  const Impl& m = *impl_;
+  std::size_t b = 0;
+  for (const Grow<float>* g : {&m.input_norm, &m.post_norm, &m.q_norm, &m.k_norm, &m.qkv, &m.qkv_bias, &m.o,
+                               &m.o_bias, &m.gate_up, &m.gate_up_bias, &m.down, &m.down_bias, &m.x, &m.xn, &m.qkvs,
+                               &m.attn, &m.gu, &m.act, &m.branch, &m.hx, &m.logits})
+    b += g->bytes();
+  for (const Head& h : m.heads) b += h.norm.bytes() + h.lm_head.bytes();
+  return b;
+}
+
+}  // namespace qsweep::cuda

@@ -1,0 +1,100 @@
+// device.cc — --device parsing, resolution, the rank→GPU binding and the process's device.
+#include "core/device.h"
+
+#include "core/backend.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "dist/comm.h"
+
+#ifdef QSWEEP_WITH_CUDA
+#include "qsweep/cuda/backend.h"
+#endif
+
+namespace qsweep {
+
+namespace {
+ComputeDevice& process_device() {
+  static ComputeDevice d{DeviceKind::Cpu, -1, "cpu"};
+  return d;
+}
+}  // namespace
+
+DeviceChoice parse_device_choice(const std::string& s, const std::string& what) {
+  if (s == "auto") return DeviceChoice::Auto;
+  if (s == "cpu") return DeviceChoice::Cpu;
+  if (s == "cuda") return DeviceChoice::Cuda;
+  QS_THROW(what << " " << s << ": expected auto (CUDA when the build has it and every rank sees a GPU), cpu or cuda");
+}
+
+const char* device_choice_name(DeviceChoice c) {
+  switch (c) {
+    case DeviceChoice::Auto: return "auto";
+    case DeviceChoice::Cpu: return "cpu";
+    case DeviceChoice::Cuda: return "cuda";
+  }
+  return "?";
+}
+
+std::string ComputeDevice::identity() const { return std::string(kind_name()) + " fp32"; }
+
+int gpu_for_local_rank(int local_rank, int visible_devices) {
+  QS_ASSERT(visible_devices > 0 && local_rank >= 0, "gpu_for_local_rank(" << local_rank << ", " << visible_devices << ")");
+  return local_rank % visible_devices;
+}
+
+DeviceKind resolve_device(DeviceChoice choice, bool built_with_cuda, int visible_devices, bool every_rank_has_gpu) {
+  switch (choice) {
+    case DeviceChoice::Cpu: return DeviceKind::Cpu;
+    case DeviceChoice::Auto: return built_with_cuda && every_rank_has_gpu ? DeviceKind::Cuda : DeviceKind::Cpu;
+    case DeviceChoice::Cuda:
+      QS_CHECK(built_with_cuda, "--device cuda: this qsweep was built without CUDA (rebuild with "
+                                "cmake -DQSWEEP_WITH_CUDA=ON, or use --device cpu)");
+      QS_CHECK(visible_devices > 0, "--device cuda: this rank sees no CUDA device (" << backend_summary()
+                                        << "); check CUDA_VISIBLE_DEVICES and the job's GPU request, or use --device cpu");
+      return DeviceKind::Cuda;
+  }
+  return DeviceKind::Cpu;
+}
+
+const ComputeDevice& select_device(DeviceChoice choice, const Comm& comm) {
+  const int visible = cuda_device_count();
+  // Every rank must resolve `auto` alike: CUDA only when no rank lacks a GPU.
+  const double lacking = comm.allreduce_max(visible > 0 ? 0.0 : 1.0);
+  ComputeDevice d;
+  std::string error;
+  try {
+    d.kind = resolve_device(choice, built_with_cuda(), visible, lacking == 0.0);
+    if (d.kind == DeviceKind::Cuda) {
+      d.ordinal = gpu_for_local_rank(comm.local_rank(), visible);
+#ifdef QSWEEP_WITH_CUDA
+      cuda::bind_device(d.ordinal);
+      d.description = "cuda:" + std::to_string(d.ordinal) + " (" + cuda::device_name(d.ordinal) + ")";
+#endif
+    } else {
+      d.description = "cpu";
+    }
+  } catch (const std::exception& e) {
+    error = e.what();
+  }
+  comm.agree_or_throw(error);
+  if (choice == DeviceChoice::Auto && built_with_cuda() && d.kind == DeviceKind::Cpu && visible > 0)
+    log_warn("--device auto: another rank sees no GPU, so every rank computes on the CPU");
+  if (d.kind == DeviceKind::Cuda)
+    log_info("device: rank %d (node-local rank %d of %d) bound to %s, %d visible, fp32 compute (TF32 off)", comm.rank(),
+             comm.local_rank(), comm.local_size(), d.description.c_str(), visible);
+  process_device() = d;
+  return process_device();
+}
+
+const ComputeDevice& current_device() { return process_device(); }
+
+DeviceScope::DeviceScope(const ComputeDevice& d) : previous_(process_device()) {
+#ifdef QSWEEP_WITH_CUDA
+  if (d.kind == DeviceKind::Cuda) cuda::bind_device(d.ordinal);
+#endif
+  process_device() = d;
+}
+
+DeviceScope::~DeviceScope() { process_device() = previous_; }
+
+}  // namespace qsweep

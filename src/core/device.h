@@ -1,0 +1,61 @@
+// device.h — the one place where "which device" is decided (issue 12's device seam): the user's
+// --device choice (auto|cpu|cuda), what it resolves to on this rank, and the rank→GPU binding.
+//
+// Like the thread count, the compute device is a per-process setting: start_provenance selects
+// it once per command (select_device), and every stage's forward pass asks for it through
+// make_forward (model/forward.h). A whole run uses one device kind on every rank: `auto` picks
+// CUDA only when every rank sees a GPU, so CPU and GPU arithmetic never mix within one result.
+// The kind and compute dtype are part of a sweep's identity (inputs.json's "compute"), so a
+// resumed sweep never mixes CPU and GPU cells either.
+#pragma once
+#include <string>
+
+namespace qsweep {
+
+class Comm;
+
+enum class DeviceChoice { Auto, Cpu, Cuda };
+enum class DeviceKind { Cpu, Cuda };
+
+// "auto", "cpu" or "cuda"; anything else throws naming `what` (e.g. "--device") and the choices.
+DeviceChoice parse_device_choice(const std::string& s, const std::string& what = "--device");
+const char* device_choice_name(DeviceChoice c);
+
+struct ComputeDevice {
+  DeviceKind kind = DeviceKind::Cpu;
+  int ordinal = -1;         // the CUDA device this rank is bound to, -1 on the CPU
+  std::string description;  // "cpu" or "cuda:0 (NVIDIA H200, 139.8 GiB)"
+  // The identity of results computed here: "cpu fp32" or "cuda fp32" (device kind and compute
+  // dtype; not the GPU model, so a sweep may resume on another node of the same kind).
+  std::string identity() const;
+  const char* kind_name() const { return kind == DeviceKind::Cuda ? "cuda" : "cpu"; }
+};
+
+// The GPU a rank binds to: its node-local rank (MPI_Comm_split_type SHARED) modulo the devices it
+// sees, so ranks on a node spread over its GPUs and share them round-robin beyond that.
+int gpu_for_local_rank(int local_rank, int visible_devices);
+
+// What `choice` resolves to for a rank that sees `visible_devices` GPUs in a build with or without
+// CUDA (`every_rank_has_gpu`: all ranks see at least one). Throws a clear Error for `cuda` without
+// CUDA in the build or without a visible GPU. Pure: the testable part of select_device.
+DeviceKind resolve_device(DeviceChoice choice, bool built_with_cuda, int visible_devices, bool every_rank_has_gpu);
+
+// Collective over `comm`: resolves the choice on every rank (agreeing on failures: no rank is left
+// waiting), binds each rank to its GPU, logs the binding, and makes it this process's device.
+const ComputeDevice& select_device(DeviceChoice choice, const Comm& comm);
+// This process's device: the CPU until select_device chose another.
+const ComputeDevice& current_device();
+
+// Sets this process's device for a scope and restores the previous one (tests comparing twins).
+class DeviceScope {
+ public:
+  explicit DeviceScope(const ComputeDevice& d);
+  ~DeviceScope();
+  DeviceScope(const DeviceScope&) = delete;
+  DeviceScope& operator=(const DeviceScope&) = delete;
+
+ private:
+  ComputeDevice previous_;
+};
+
+}  // namespace qsweep

@@ -1,0 +1,183 @@
+// forward_cuda.cc — LlamaForward on a GPU: adapts kernels/ BlockForward (qsweep/cuda/
+// block_forward.h) to the interface every stage uses. Weights go to the device at the first use
+// after a hold and stay while held (eval, task scoring and calibration hold each block once);
+// activations cross as host arrays per call, observers get host copies of the linear inputs.
+// CUDA, cuBLAS and allocation failures become qsweep::Error with the engine's message.
+#include "model/forward_cuda.h"
+
+#include "core/error.h"
+#include "model/forward.h"
+
+#ifdef QSWEEP_WITH_CUDA
+#include <algorithm>
+#include <exception>
+#include <set>
+#include <utility>
+#include <vector>
+
+#include "qsweep/cuda/block_forward.h"
+
+namespace qsweep {
+
+namespace {
+
+template <typename F>
+void guarded(const char* what, F&& f) {
+  try {
+    f();
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    QS_THROW("cuda " << what << ": " << e.what());
+  }
+}
+
+const float* opt(const std::vector<float>& v) { return v.empty() ? nullptr : v.data(); }
+
+class CudaForward : public LlamaForward {
+ public:
+  CudaForward(const ModelConfig& cfg, int ordinal) : LlamaForward(cfg) {
+    cuda::BlockDims d;
+    d.hidden = cfg.hidden_size;
+    d.n_heads = cfg.num_attention_heads;
+    d.n_kv_heads = cfg.num_key_value_heads;
+    d.head_dim = cfg.head_dim;
+    d.inter = cfg.intermediate_size;
+    d.sliding_window = cfg.sliding_window;
+    d.eps = static_cast<float>(cfg.rms_norm_eps);
+    d.residual_scaled = cfg.mup_scaling;
+    d.residual_scale = static_cast<float>(cfg.residual_scale());
+    guarded("engine", [&] { engine_ = std::make_unique<cuda::BlockForward>(d, ordinal); });
+  }
+
+  const char* device_name() const override { return "cuda"; }
+
+  void hold(const BlockWeights& w) override {
+    held_block_ = &w;
+    held_data_ = w.qkv.data();
+    block_stale_ = true;
+  }
+  void hold(const HeadWeights& h) override {
+    held_heads_.insert({&h, h.lm_head.data()});
+    for (Slot& s : slots_)
+      if (s.resident == &h) s.stale = true;
+  }
+
+  void run_block(const BlockWeights& w, float* x, int n_seq, int seq_len, LinearObserver* observer,
+                 const SeqPacking* packing) override {
+    QS_ASSERT(!packing || cfg_.sliding_window == 0 || seq_len <= cfg_.sliding_window, "packed sequences with a sliding window");
+    guarded("forward", [&] {
+      if (&w != held_block_ || w.qkv.data() != held_data_ || block_stale_) {
+        cuda::BlockWeightsView v;
+        v.input_norm = w.input_norm.data(), v.post_norm = w.post_norm.data();
+        v.q_norm = cfg_.qk_norm ? w.q_norm.data() : nullptr, v.k_norm = cfg_.qk_norm ? w.k_norm.data() : nullptr;
+        v.qkv = w.qkv.data(), v.qkv_bias = opt(w.qkv_bias), v.o = w.o.data(), v.o_bias = opt(w.o_bias);
+        v.gate_up = w.gate_up.data(), v.gate_up_bias = opt(w.gate_up_bias);
+        v.down = w.down.data(), v.down_bias = opt(w.down_bias);
+        engine_->upload_block(v);
+        if (&w == held_block_) block_stale_ = false;
+      }
+      if (!rope_sent_.count(seq_len)) {
+        const RopeTable& rt = rope(seq_len);
+        engine_->set_rope(seq_len, rt.half, rt.cos.data(), rt.sin.data());
+        rope_sent_.insert(seq_len);
+      }
+      cuda::RowPacking pk;
+      if (packing) pk = {packing->positions, packing->prefix_end, packing->branch_begin};
+      cuda::TapFn tap;
+      if (observer)
+        tap = [&](cuda::Tap t, const float* in, int64_t rows, int cols) {
+          static const Linear qkv[] = {Linear::Q, Linear::K, Linear::V}, o[] = {Linear::O},
+                              gu[] = {Linear::Gate, Linear::Up}, down[] = {Linear::Down};
+          const Linear* mods = t == cuda::Tap::QKV ? qkv : t == cuda::Tap::O ? o : t == cuda::Tap::GateUp ? gu : down;
+          const int n = t == cuda::Tap::QKV ? 3 : t == cuda::Tap::GateUp ? 2 : 1;
+          observer->on_linear_input(LinearInput{w.index, mods, n, in, rows, cols});
+        };
+      std::vector<double> entropy;
+      if (observer && observer->wants_attention_entropy())
+        entropy.assign(static_cast<size_t>(n_seq) * cfg_.num_attention_heads, 0.0);
+      engine_->run(x, n_seq, seq_len, packing ? &pk : nullptr, observer ? &tap : nullptr,
+                   entropy.empty() ? nullptr : entropy.data());
+      if (!entropy.empty())
+        observer->on_attention_entropy(w.index, entropy.data(), n_seq, cfg_.num_attention_heads, seq_len);
+    });
+  }
+
+  void head_logits(const HeadWeights& h, const float* x, const int64_t* rows, int64_t n, float* logits) override {
+    guarded("head", [&] { engine_->head_logits(slot_of(h), gather(x, rows, n), n, logits); });
+  }
+
+  void head_nll(const HeadWeights& h, const float* x, const int64_t* rows, const int32_t* targets, int64_t n,
+                double* nll) override {
+    guarded("head", [&] {
+      const int64_t chunk = head_rows_per_slice(cfg_.vocab_size);
+      const int slot = slot_of(h);
+      for (int64_t i0 = 0; i0 < n; i0 += chunk) {
+        const int64_t m = std::min(chunk, n - i0);
+        engine_->head_nll(slot, gather(x, rows + i0, m), m, targets + i0, nll + i0);
+      }
+    });
+  }
+
+ private:
+  struct Slot {
+    const HeadWeights* resident = nullptr;  // whose weights the engine's slot holds
+    bool stale = true;
+    long last_use = 0;
+  };
+
+  // The engine's slot for h (two: the evaluated head and KL's reference), uploading h unless it is
+  // resident, held (same object and storage) and not re-held since.
+  int slot_of(const HeadWeights& h) {
+    ++clock_;
+    int pick = -1;
+    for (int i = 0; i < 2; ++i)
+      if (slots_[i].resident == &h) pick = i;
+    if (pick < 0) pick = slots_[0].last_use <= slots_[1].last_use ? 0 : 1;
+    Slot& s = slots_[pick];
+    const bool held = held_heads_.count({&h, h.lm_head.data()}) > 0;
+    const float divisor = cfg_.mup_scaling ? static_cast<float>(cfg_.logit_divisor()) : 1.0f;
+    if (s.resident != &h || s.stale || !held) {
+      engine_->upload_head(pick, h.norm.data(), h.lm_head.data(), cfg_.vocab_size, divisor);
+      s.resident = &h;
+      s.stale = false;
+    }
+    s.last_use = clock_;
+    return pick;
+  }
+
+  const float* gather(const float* x, const int64_t* rows, int64_t n) {
+    const int H = cfg_.hidden_size;
+    rows_.resize(static_cast<size_t>(n) * H);
+    for (int64_t i = 0; i < n; ++i) std::copy(x + rows[i] * H, x + (rows[i] + 1) * H, rows_.data() + i * H);
+    return rows_.data();
+  }
+
+  std::unique_ptr<cuda::BlockForward> engine_;
+  const BlockWeights* held_block_ = nullptr;  // with its storage: a recycled block is not the held one
+  const float* held_data_ = nullptr;
+  bool block_stale_ = true;
+  Slot slots_[2];
+  std::set<std::pair<const HeadWeights*, const float*>> held_heads_;
+  long clock_ = 0;
+  std::set<int> rope_sent_;
+  std::vector<float> rows_;
+};
+
+}  // namespace
+
+std::unique_ptr<LlamaForward> make_cuda_forward(const ModelConfig& cfg, int ordinal) {
+  return std::make_unique<CudaForward>(cfg, ordinal);
+}
+
+}  // namespace qsweep
+
+#else
+
+namespace qsweep {
+std::unique_ptr<LlamaForward> make_cuda_forward(const ModelConfig&, int) {
+  QS_THROW("the CUDA forward pass is not in this build (rebuild with cmake -DQSWEEP_WITH_CUDA=ON)");
+}
+}  // namespace qsweep
+
+#endif

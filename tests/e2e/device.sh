@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# device.sh — `--device` end to end (issue 12). On a machine without a GPU (CI): auto and cpu
+# give the same digits, cuda fails clearly (no CUDA in the build, or no visible GPU) with a
+# non-zero exit and no output file; a job file's bad device is refused naming the file; a sweep
+# started on one device refuses to resume on another. With a GPU (bench/gpu_check.sh runs this
+# script there): eval within 1e-4 relative of the CPU, RTN codes equal, GPTQ/AWQ perplexity within
+# 0.1%, a small sweep on cuda, and 1 vs 2 ranks identical on the GPU (the shared-device path).
+# Args: $1 qsweep binary, $2 source dir, $3 shared dir.
+set -u
+QS=$1 SRC=$2
+source "$SRC/tests/e2e/lib/common.sh"
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+M="$SRC/demo/kjv-llama"
+CAL="$SRC/demo/data/kjv-test.txt"
+EV="$tmp/eval.ids"
+"$QS" tokenize --model "$M" --data "$CAL" --output "$tmp/all.ids" >/dev/null
+{ head -1 "$tmp/all.ids"; sed 1d "$tmp/all.ids" | tr ' ' '\n' | head -2600 | tr '\n' ' '; echo; } >"$EV"
+ev=(eval --model "$M" --data "$EV" --ctx 128)
+
+pc=$("$QS" "${ev[@]}" --device cpu -q --output-dir "$tmp/cpu" | grep '^perplexity')
+pa=$("$QS" "${ev[@]}" --output-dir "$tmp/auto" 2>"$tmp/auto.err" | grep '^perplexity')
+if grep -q 'compute: cuda' "$tmp/auto.err"; then gpu=1; else gpu=0; fi
+[ -n "$pc" ] && ok "eval --device cpu: $pc" || bad "eval --device cpu printed no perplexity"
+if [ "$gpu" = 0 ]; then
+  [ "$pa" = "$pc" ] && ok "no GPU: --device auto computes on the CPU, same digits" || bad "auto '$pa' vs cpu '$pc'"
+  if "$QS" "${ev[@]}" --device cuda -q --output-dir "$tmp/cuda" >/dev/null 2>"$tmp/cuda.err"; then
+    bad "--device cuda without a GPU exited 0"
+  elif grep -Eq 'built without CUDA|sees no CUDA device' "$tmp/cuda.err" && [ ! -e "$tmp/cuda/eval.h5" ]; then
+    ok "--device cuda without a GPU: $(head -c 120 "$tmp/cuda.err")..."
+  else bad "--device cuda error unclear: $(cat "$tmp/cuda.err")"; fi
+  if "${MPIRUN[@]}" -n 2 "$QS" "${ev[@]}" --device cuda -q --output-dir "$tmp/cuda2" >/dev/null 2>"$tmp/cuda2.err"; then
+    bad "2 ranks --device cuda without a GPU exited 0"
+  else ok "2 ranks --device cuda without a GPU: both stop (no rank left waiting)"; fi
+fi
+if "$QS" "${ev[@]}" --device gpu -q --output-dir "$tmp/gpu" >/dev/null 2>"$tmp/gpu.err"; then bad "--device gpu accepted"
+elif grep -q -- '--device gpu: expected auto' "$tmp/gpu.err"; then ok "--device gpu refused with the choices"
+else bad "--device gpu: $(cat "$tmp/gpu.err")"; fi
+
+# Job files: a top-level device, checked before any work.
+job() {  # $1 path, $2 device line
+  cat >"$1" <<JOB
+model = $M
+calib = $CAL
+eval = $EV
+$2
+[quantize]
+method = rtn
+bits = 4
+group-size = 64
+n-calib = 4
+seq-len = 64
+[eval]
+ctx = 128
+JOB
+}
+job "$tmp/bad.ini" "device = gpu"
+if "$QS" run "$tmp/bad.ini" --output-dir "$tmp/badsweep" -q >/dev/null 2>"$tmp/bad.err"; then bad "job device = gpu accepted"
+elif grep -q "bad.ini: device =.*expected auto" "$tmp/bad.err" && [ ! -e "$tmp/badsweep" ]; then ok "job file device = gpu refused naming the file"
+else bad "job device error: $(cat "$tmp/bad.err")"; fi
+job "$tmp/cpu.ini" "device = cpu"
+if "$QS" run "$tmp/cpu.ini" --output-dir "$tmp/sweep" -q >/dev/null 2>"$tmp/sweep.err" &&
+   grep -q '"compute": "cpu fp32"' "$tmp/sweep/inputs.json"; then ok "sweep on device = cpu records compute cpu fp32"
+else bad "sweep on cpu: $(tail -3 "$tmp/sweep.err")"; fi
+# A sweep whose recorded device differs from this run's refuses to resume (its cells would mix).
+sed -i 's/"compute": "cpu fp32"/"compute": "cuda fp32"/' "$tmp/sweep/inputs.json"
+if "$QS" run "$tmp/cpu.ini" --output-dir "$tmp/sweep" --resume -q >/dev/null 2>"$tmp/resume.err"; then bad "resume on another device accepted"
+elif grep -q 'compute device cuda fp32 -> cpu fp32' "$tmp/resume.err" && grep -q -- '--device cuda' "$tmp/resume.err"; then
+  ok "resume refused: the sweep started on cuda, this run computes on cpu"
+else bad "resume on another device: $(cat "$tmp/resume.err")"; fi
+
+if [ "$gpu" = 1 ]; then
+  rel() { awk -v a="$1" -v b="$2" 'BEGIN{r=(a-b)/b; if(r<0)r=-r; printf "%.3g", r}'; }
+  under() { awk -v r="$1" -v m="$2" 'BEGIN{exit !(r+0 < m+0)}'; }
+  pg=$("$QS" "${ev[@]}" --device cuda -q --output-dir "$tmp/cuda" | awk '/^perplexity/{print $2}')
+  r=$(rel "$pg" "$(echo "$pc" | awk '{print $2}')")
+  under "$r" 1e-4 && ok "eval on cuda within 1e-4 of cpu (rel $r)" || bad "eval cuda rel $r"
+XX
+  for method in rtn gptq awq; do
+    q=(quantize --model "$M" --method $method --bits 4 --group-size 64 --calib "$CAL" --n-calib 8 --seq-len 128 -q)
+    "$QS" "${q[@]}" --device cpu --output-dir "$tmp/q$method-cpu" >/dev/null && "$QS" "${q[@]}" --device cuda --output-dir "$tmp/q$method-cuda" >/dev/null || bad "quantize $method"
+    a=$("$QS" "${ev[@]}" --device cpu --quantized "$tmp/q$method-cpu" -q --output-dir "$tmp/q$method-cpu" | awk '/^perplexity/{print $2}')
+    b=$("$QS" "${ev[@]}" --device cuda --quantized "$tmp/q$method-cuda" -q --output-dir "$tmp/q$method-cuda" | awk '/^perplexity/{print $2}')
+    r=$(rel "$b" "$a")
+    under "$r" 1e-3 && ok "$method on cuda: perplexity within 0.1% of cpu ($b vs $a)" || bad "$method cuda $b vs cpu $a"
+  done
+  job "$tmp/cuda.ini" "device = cuda"
+  "$QS" run "$tmp/cuda.ini" --output-dir "$tmp/cudasweep" -q >/dev/null && grep -q '"compute": "cuda fp32"' "$tmp/cudasweep/inputs.json" \
+    && ok "sweep on cuda" || bad "sweep on cuda"
+fi
+exit $fail

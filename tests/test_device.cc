@@ -1,0 +1,122 @@
+// test_device.cc — the device seam's host side (core/device.h): --device parsing, resolution
+// (auto never picks a GPU that some rank lacks; cuda without CUDA or without a GPU is a clear
+// error), the rank→GPU binding, the process device and its scope, make_forward's choice, and the
+// compute identity in a sweep's inputs.json. Runs in both builds (CTest -R Device in CUDA's).
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <string>
+
+#include "core/backend.h"
+#include "core/device.h"
+#include "core/error.h"
+#include "sweep/sweep_dir.h"
+#include "dist/comm.h"
+#include "model/forward.h"
+#include "model/synthetic_model.h"
+#include "sweep/input_fingerprint.h"
+#include "test_util.h"
+
+namespace qsweep {
+namespace {
+
+TEST(DeviceChoiceTest, ParsesTheThreeChoicesAndNamesTheOptionOtherwise) {
+  EXPECT_EQ(parse_device_choice("auto"), DeviceChoice::Auto);
+  EXPECT_EQ(parse_device_choice("cpu"), DeviceChoice::Cpu);
+  EXPECT_EQ(parse_device_choice("cuda"), DeviceChoice::Cuda);
+  for (const char* bad : {"gpu", "CUDA", "", "cuda:0"}) {
+    try {
+      parse_device_choice(bad, "job.ini: device =");
+      FAIL() << bad;
+    } catch (const Error& e) {
+      const std::string m = e.what();
+      EXPECT_NE(m.find("job.ini: device ="), std::string::npos) << m;
+      EXPECT_NE(m.find("auto"), std::string::npos) << m;
+    }
+  }
+  EXPECT_STREQ(device_choice_name(DeviceChoice::Cuda), "cuda");
+}
+
+TEST(DeviceResolveTest, AutoTakesCudaOnlyWhenBuiltAndEveryRankHasAGpu) {
+  EXPECT_EQ(resolve_device(DeviceChoice::Auto, true, 4, true), DeviceKind::Cuda);
+  EXPECT_EQ(resolve_device(DeviceChoice::Auto, true, 4, false), DeviceKind::Cpu);  // another rank has none
+  EXPECT_EQ(resolve_device(DeviceChoice::Auto, true, 0, false), DeviceKind::Cpu);
+  EXPECT_EQ(resolve_device(DeviceChoice::Auto, false, 0, false), DeviceKind::Cpu);
+  EXPECT_EQ(resolve_device(DeviceChoice::Cpu, true, 8, true), DeviceKind::Cpu);
+  EXPECT_EQ(resolve_device(DeviceChoice::Cuda, true, 1, true), DeviceKind::Cuda);
+}
+
+TEST(DeviceResolveTest, CudaWithoutCudaOrWithoutAGpuSaysWhatToDo) {
+  try {
+    resolve_device(DeviceChoice::Cuda, false, 0, false);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("built without CUDA"), std::string::npos) << e.what();
+  }
+  try {
+    resolve_device(DeviceChoice::Cuda, true, 0, false);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("sees no CUDA device"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("CUDA_VISIBLE_DEVICES"), std::string::npos) << e.what();
+  }
+}
+
+TEST(DeviceBindingTest, NodeLocalRankModuloVisibleGpus) {
+  EXPECT_EQ(gpu_for_local_rank(0, 8), 0);
+  EXPECT_EQ(gpu_for_local_rank(7, 8), 7);
+  EXPECT_EQ(gpu_for_local_rank(8, 8), 0);  // more ranks than GPUs: shared round-robin
+  EXPECT_EQ(gpu_for_local_rank(5, 4), 1);
+  EXPECT_EQ(gpu_for_local_rank(1, 1), 0);  // two ranks on one GPU: the shared-device path
+}
+
+TEST(DeviceSelectTest, ThisMachineResolvesAndScopesRestore) {
+  const Comm one = Comm::local();
+  EXPECT_EQ(select_device(DeviceChoice::Cpu, one).kind, DeviceKind::Cpu);
+  EXPECT_EQ(current_device().identity(), "cpu fp32");
+  const ComputeDevice& a = select_device(DeviceChoice::Auto, one);
+  EXPECT_EQ(a.kind, cuda_device_count() > 0 && built_with_cuda() ? DeviceKind::Cuda : DeviceKind::Cpu);
+  if (cuda_device_count() == 0) {
+    EXPECT_THROW(select_device(DeviceChoice::Cuda, one), Error);
+    EXPECT_EQ(current_device().kind, DeviceKind::Cpu);  // a refused choice leaves the device as it was
+  }
+  select_device(DeviceChoice::Cpu, one);
+  {
+    ComputeDevice fake;  // a scope switches the process's device and puts it back
+    fake.description = "cpu (scoped)";
+    DeviceScope scope(fake);
+    EXPECT_EQ(current_device().description, "cpu (scoped)");
+  }
+  EXPECT_EQ(current_device().description, "cpu");
+}
+
+TEST(DeviceSelectTest, MakeForwardFollowsTheProcessDevice) {
+  select_device(DeviceChoice::Cpu, Comm::local());
+  const std::string dir = test::scratch_dir("device_forward");
+  SyntheticModelSpec s;
+  s.hidden = 32, s.intermediate = 48, s.layers = 1, s.heads = 2, s.kv_heads = 1, s.vocab = 50;
+  write_synthetic_model(dir, s);
+  LlamaWeights m(dir);
+  EXPECT_STREQ(make_forward(m.config())->device_name(), "cpu");
+}
+
+TEST(DeviceFingerprintTest, ComputeIsPartOfASweepsIdentity) {
+  const std::string dir = test::scratch_dir("device_fingerprint");
+  InputFingerprint cpu;
+  cpu.compute = "cpu fp32";
+  write_fingerprint(dir, cpu);
+  EXPECT_EQ(read_fingerprint(dir).compute, "cpu fp32");
+  InputFingerprint gpu;
+  gpu.compute = "cuda fp32";
+  const FingerprintChanges ch = compare_fingerprints(read_fingerprint(dir), gpu);
+  ASSERT_EQ(ch.changed.size(), 1u);
+  EXPECT_NE(ch.changed[0].find("cpu fp32 -> cuda fp32"), std::string::npos) << ch.changed[0];
+  EXPECT_NE(ch.changed[0].find("--device cpu"), std::string::npos) << ch.changed[0];
+  EXPECT_TRUE(compare_fingerprints(read_fingerprint(dir), cpu).changed.empty());
+  // A sweep recorded before the field existed ran on the CPU.
+  write_text_atomic(dir + "/inputs.json", R"({"format": "qsweep-sweep-inputs", "version": 1, "files": []})");
+  EXPECT_EQ(read_fingerprint(dir).compute, "cpu fp32");
+}
+
+}  // namespace
+}  // namespace qsweep
