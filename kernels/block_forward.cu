@@ -128,7 +128,7 @@ struct BlockForward::Impl {
     tap_host.resize(static_cast<std::size_t>(rows) * cols);
     CUDA_CHECK(cudaMemcpyAsync(tap_host.data(), d, tap_host.size() * sizeof(float), cudaMemcpyDeviceToHost, stream));
     CUDA_CHECK(cudaStreamSynchronize(stream));
-    (*fn)(which, tap_host.data(), rows, cols);
+    (*fn)(which, tap_host.data(), d, rows, cols);
   }
 };
 

@@ -1,8 +1,7 @@
 // nccl_info.cu — NCCL version query.
 //
-// NCCL will carry the multi-GPU collectives (sharded calibration, all-reduce of statistics).
-// For now this only proves the library is really linked and loadable; ncclGetVersion needs
-// neither a GPU nor a driver.
+// The collectives themselves are in nccl_comm.cu; this query proves the library is linked and
+// loadable, and ncclGetVersion needs neither a GPU nor a driver.
 #include "qsweep/cuda/backend.h"
 
 #include "check.cuh"

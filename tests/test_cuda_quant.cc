@@ -9,6 +9,10 @@
 #include <vector>
 
 #include "core/device.h"
+#include "dist/comm.h"
+#include "qsweep/cuda/exact_gram.h"
+#include "qsweep/cuda/nccl_comm.h"
+#include "stats/exact_gram.h"
 #include "qsweep/cuda/backend.h"
 #include "quant/gptq.h"
 #include "stats/gram_eigen.h"
@@ -78,6 +82,50 @@ TEST_F(CudaQuantTest, GramEigenvaluesMatchTheCpu) {
     ASSERT_EQ(dev.size(), cpu.size());
     for (size_t i = 0; i < cpu.size(); ++i) EXPECT_NEAR(dev[i], cpu[i], 1e-9 * cpu[0]) << out << "x" << in << " #" << i;
   }
+}
+
+// Σxxᵀ accumulated on the device: the CPU's total to fp64 rounding of the chunks' xᵀx, and the
+// same bits whatever the order the chunks arrive in (exact integer sums).
+TEST_F(CudaQuantTest, ExactGramOnTheDeviceMatchesTheCpuAndIsOrderFree) {
+  const int C = 130, rows = 100;  // not a multiple of the 64-column tiles
+  std::vector<std::vector<float>> chunks;
+  for (unsigned k = 0; k < 3; ++k) chunks.push_back(normal(static_cast<size_t>(rows) * C, 10 + k));
+  const Comm one = Comm::local();
+  ExactGram cpu(C);
+  for (const auto& c : chunks) cpu.add(c.data(), rows);
+  const std::vector<double> want = cpu.to_double(cpu.agree_status(one));
+  auto on_device = [&](const std::vector<int>& order) {
+    ExactGram g(C);
+    for (int k : order) {
+      auto* d = static_cast<float*>(cuda::device_copy(chunks[k].data(), chunks[k].size() * sizeof(float)));
+      g.add_device(d, rows, 0);
+      cuda::device_free(d);
+    }
+    const int status = g.agree_status(one);
+    g.allreduce(one);
+    return g.to_double(status);
+  };
+  const std::vector<double> a = on_device({0, 1, 2}), b = on_device({2, 0, 1});
+  EXPECT_EQ(a, b);
+  double scale = 0;
+  for (int c = 0; c < C; ++c) scale = std::max(scale, want[static_cast<size_t>(c) * C + c]);
+  for (size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(a[i], want[i], 1e-12 * scale) << i;
+}
+
+// NCCL itself, with the one-rank communicator a one-GPU machine can make: the limb split, the
+// ncclAllReduce and the carries give back every 128-bit integer, negative ones included.
+TEST_F(CudaQuantTest, NcclOneRankExactSumIsTheIdentity) {
+  std::mt19937_64 rng(4);
+  std::vector<unsigned __int128> v(5000);
+  for (auto& x : v) x = (static_cast<unsigned __int128>(rng()) << 64) | rng();
+  v[0] = static_cast<unsigned __int128>(-1), v[1] = 0, v[2] = static_cast<unsigned __int128>(1) << 127;
+  void* d = cuda::device_copy(v.data(), v.size() * sizeof(v[0]));
+  cuda::NcclComm comm(0, 1, 0, cuda::nccl_unique_id());
+  comm.allreduce_sum_i128(d, v.size());
+  std::vector<unsigned __int128> back(v.size());
+  cuda::device_to_host(back.data(), d, back.size() * sizeof(back[0]));
+  cuda::device_free(d);
+  EXPECT_TRUE(back == v);
 }
 
 }  // namespace

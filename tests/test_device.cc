@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "sweep/sweep_dir.h"
 #include "dist/comm.h"
+#include "dist/device_comm.h"
 #include "model/forward.h"
 #include "model/synthetic_model.h"
 #include "sweep/input_fingerprint.h"
@@ -116,6 +117,21 @@ TEST(DeviceFingerprintTest, ComputeIsPartOfASweepsIdentity) {
   // A sweep recorded before the field existed ran on the CPU.
   write_text_atomic(dir + "/inputs.json", R"({"format": "qsweep-sweep-inputs", "version": 1, "files": []})");
   EXPECT_EQ(read_fingerprint(dir).compute, "cpu fp32");
+}
+
+}  // namespace
+}  // namespace qsweep
+
+namespace qsweep {
+namespace {
+
+// NCCL refuses two ranks on one GPU: the shared-device test that sends those to the MPI path.
+TEST(DeviceCommTest, DistinctDevicesPerHostAndOrdinal) {
+  EXPECT_TRUE(distinct_devices({"a", "a", "b", "b"}, {0, 1, 0, 1}));
+  EXPECT_FALSE(distinct_devices({"a", "a"}, {0, 0}));  // two ranks, one GPU
+  EXPECT_TRUE(distinct_devices({"a"}, {0}));
+  EXPECT_FALSE(distinct_devices({"a", "b", "a"}, {3, 3, 3}));
+  EXPECT_FALSE(nccl_usable(Comm::local(), 0));  // one rank: nothing to reduce
 }
 
 }  // namespace

@@ -96,6 +96,7 @@ std::pair<int, int> node_local(MPI_Comm c, int rank) {
 }
 }  // namespace
 
+uintptr_t Comm::key() const { return reinterpret_cast<uintptr_t>(comm_); }
 int Comm::local_size() const { return comm_ ? node_local(as_mpi(comm_), rank_).second : 1; }
 int Comm::local_rank() const { return comm_ ? node_local(as_mpi(comm_), rank_).first : 0; }
 
@@ -244,6 +245,7 @@ bool Comm::initialized() { return g_init; }
 bool Comm::uses_mpi() { return false; }
 Comm Comm::world() { return Comm(); }
 int Comm::local_size() const { return 1; }
+uintptr_t Comm::key() const { return 0; }
 int Comm::local_rank() const { return 0; }
 std::vector<std::string> Comm::hostnames() const { return {this_host()}; }
 void Comm::barrier() const {}

@@ -24,6 +24,9 @@ class Comm {
 
   int rank() const { return rank_; }
   int size() const { return size_; }
+  // Identifies the underlying communicator within this process (for caches of objects made per
+  // communicator, e.g. NCCL's): MPI communicators made here are never freed, so keys stay unique.
+  uintptr_t key() const;
   // Ranks of this communicator sharing this node (for the default thread count).
   int local_size() const;
   // This rank's index among them (MPI_Comm_split_type SHARED): the rank→GPU binding.

@@ -28,6 +28,10 @@ struct LinearInput {
   const float* x;
   int64_t rows;
   int cols;
+  // On a GPU: the same matrix in device memory (valid during the callback) and its device, so
+  // that an observer may compute on it there (ExactGram::add_device); nullptr on the CPU.
+  const float* x_device = nullptr;
+  int device = -1;
 };
 
 // y[M,N] = x[M,K] · w[N,K]^T + beta · y (row-major, leading dimension ldy), tiled so that the

@@ -36,7 +36,7 @@ const float* opt(const std::vector<float>& v) { return v.empty() ? nullptr : v.d
 
 class CudaForward : public LlamaForward {
  public:
-  CudaForward(const ModelConfig& cfg, int ordinal) : LlamaForward(cfg) {
+  CudaForward(const ModelConfig& cfg, int ordinal) : LlamaForward(cfg), ordinal_(ordinal) {
     cuda::BlockDims d;
     d.hidden = cfg.hidden_size;
     d.n_heads = cfg.num_attention_heads;
@@ -86,12 +86,12 @@ class CudaForward : public LlamaForward {
       if (packing) pk = {packing->positions, packing->prefix_end, packing->branch_begin};
       cuda::TapFn tap;
       if (observer)
-        tap = [&](cuda::Tap t, const float* in, int64_t rows, int cols) {
+        tap = [&](cuda::Tap t, const float* in, const float* in_device, int64_t rows, int cols) {
           static const Linear qkv[] = {Linear::Q, Linear::K, Linear::V}, o[] = {Linear::O},
                               gu[] = {Linear::Gate, Linear::Up}, down[] = {Linear::Down};
           const Linear* mods = t == cuda::Tap::QKV ? qkv : t == cuda::Tap::O ? o : t == cuda::Tap::GateUp ? gu : down;
           const int n = t == cuda::Tap::QKV ? 3 : t == cuda::Tap::GateUp ? 2 : 1;
-          observer->on_linear_input(LinearInput{w.index, mods, n, in, rows, cols});
+          observer->on_linear_input(LinearInput{w.index, mods, n, in, rows, cols, in_device, ordinal_});
         };
       std::vector<double> entropy;
       if (observer && observer->wants_attention_entropy())
@@ -153,6 +153,7 @@ class CudaForward : public LlamaForward {
     return rows_.data();
   }
 
+  int ordinal_;
   std::unique_ptr<cuda::BlockForward> engine_;
   const BlockWeights* held_block_ = nullptr;  // with its storage: a recycled block is not the held one
   const float* held_data_ = nullptr;

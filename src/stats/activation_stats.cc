@@ -157,7 +157,12 @@ void BlockCalibStats::on_linear_input(const LinearInput& in) {
     for (int k = 0; k < 5; ++k) st[2 * C + k] += pt[3 * C + k];
   }
   st[2 * C + 5] += static_cast<double>(in.rows);
-  if (with_gram_) grams_[i].add(in.x, in.rows);
+  if (with_gram_) {  // on a GPU forward, Σxxᵀ accumulates on the device (the same integers)
+    if (in.x_device)
+      grams_[i].add_device(in.x_device, in.rows, in.device);
+    else
+      grams_[i].add(in.x, in.rows);
+  }
   if (praq_ && i == static_cast<int>(BlockInput::GateUp)) praq_->add(in.x, in.rows, chunk_index_, cur_.data() + praq_off_);
 }
 

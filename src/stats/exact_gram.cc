@@ -7,6 +7,16 @@
 #include <cmath>
 #include <cstring>
 
+#include "core/device.h"
+#include "core/error.h"
+#include "dist/device_comm.h"
+
+#ifdef QSWEEP_WITH_CUDA
+#include <exception>
+
+#include "qsweep/cuda/exact_gram.h"
+#endif
+
 namespace qsweep {
 
 unsigned __int128 fixed_from_double(double v) {
@@ -49,10 +59,49 @@ size_t tile_offset(int t, int C) {
 }
 }  // namespace
 
+#ifdef QSWEEP_WITH_CUDA
+struct ExactGram::Device {
+  cuda::GramAccumulator acc;
+};
+#else
+struct ExactGram::Device {};
+#endif
+
 ExactGram::ExactGram(int channels)
     : c_(channels), acc_(tile_offset((channels + kTile - 1) / kTile, channels), 0) {}
+ExactGram::~ExactGram() = default;
+ExactGram::ExactGram(ExactGram&&) noexcept = default;
+ExactGram& ExactGram::operator=(ExactGram&&) noexcept = default;
+
+void ExactGram::add_device(const float* x_device, int64_t rows, int ordinal) {
+#ifdef QSWEEP_WITH_CUDA
+  try {
+    if (!device_) device_.reset(new Device{cuda::GramAccumulator(ordinal, c_, acc_.size())});
+    device_->acc.add(x_device, rows);
+  } catch (const std::exception& e) {
+    QS_THROW("cuda Σxxᵀ (" << c_ << " channels): " << e.what());
+  }
+#else
+  (void)x_device, (void)rows, (void)ordinal;
+  QS_ASSERT(false, "ExactGram::add_device in a build without CUDA");
+#endif
+}
+
+void ExactGram::drain_device() {
+#ifdef QSWEEP_WITH_CUDA
+  if (!device_) return;
+  try {
+    status_ = std::max(status_, device_->acc.status());
+    device_->acc.drain(acc_.data());
+  } catch (const std::exception& e) {
+    QS_THROW("cuda Σxxᵀ (" << c_ << " channels): " << e.what());
+  }
+  device_.reset();
+#endif
+}
 
 void ExactGram::add(const float* x, int64_t rows) {
+  host_added_ = true;
   const int C = c_;
   std::vector<double> xd(x, x + rows * C);
   const int tiles = (C + kTile - 1) / kTile;
@@ -84,13 +133,45 @@ void ExactGram::add(const float* x, int64_t rows) {
   status_ = std::max(status_, status);
 }
 
-void ExactGram::allreduce(const Comm& comm) { comm.allreduce_sum_i128(acc_.data(), acc_.size()); }
+void ExactGram::allreduce(const Comm& comm) {
+#ifdef QSWEEP_WITH_CUDA
+  const ComputeDevice& dev = current_device();  // the same kind on every rank (select_device)
+  if (dev.kind == DeviceKind::Cuda && comm.size() > 1) {
+    // Every rank takes the same path: NCCL only when no rank holds host sums and no GPU is shared.
+    const bool host_sums = comm.allreduce_max(host_added_ ? 1.0 : 0.0) > 0;
+    if (!host_sums && nccl_usable(comm, dev.ordinal)) {
+      std::string error;
+      try {  // a rank that had no chunks takes part with zeros
+        if (!device_) device_.reset(new Device{cuda::GramAccumulator(dev.ordinal, c_, acc_.size())});
+      } catch (const std::exception& e) {
+        error = std::string("cuda Σxxᵀ: ") + e.what();
+      }
+      comm.agree_or_throw(error);
+      nccl_allreduce_i128(comm, dev.ordinal, device_->acc.device_data(), acc_.size());
+      drain_device();  // acc_ held zeros: it becomes the total
+      return;
+    }
+  }
+#endif
+  drain_device();
+  comm.allreduce_sum_i128(acc_.data(), acc_.size());
+}
 
-int ExactGram::agree_status(const Comm& comm) const {
+int ExactGram::agree_status(const Comm& comm) {
+  std::string error;
+#ifdef QSWEEP_WITH_CUDA
+  try {  // the device's status, the accumulator left there for allreduce
+    if (device_) status_ = std::max(status_, device_->acc.status());
+  } catch (const std::exception& e) {
+    error = std::string("cuda Σxxᵀ: ") + e.what();
+  }
+#endif
+  comm.agree_or_throw(error);  // a device failure on one rank stops every rank here
   return static_cast<int>(comm.allreduce_max(static_cast<double>(status_)));
 }
 
 std::vector<double> ExactGram::to_double(int status) const {
+  QS_ASSERT(!device_, "ExactGram::to_double before allreduce drained the device accumulator");
   const size_t C = static_cast<size_t>(c_);
   std::vector<double> out(C * C);
   const int tiles = (c_ + kTile - 1) / kTile;

@@ -12,8 +12,13 @@
 // bytes per stored element (the upper triangle: about 8·C² bytes in all, as much as one fp64
 // C × C partial), one accumulator instead of one partial per chunk. An entry of
 // a chunk's xᵀx of magnitude ≥ 2^62 (4.6e18) or non-finite is recorded and reported by check().
+//
+// On a GPU (add_device), each chunk's xᵀx is computed and accumulated on the device in the same
+// integers (qsweep/cuda/exact_gram.h) and drained into this accumulator before the agreement and
+// the allreduce, so everything after stays one code path.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "dist/comm.h"
@@ -23,22 +28,33 @@ namespace qsweep {
 class ExactGram {
  public:
   explicit ExactGram(int channels);
+  ~ExactGram();
+  ExactGram(ExactGram&&) noexcept;
+  ExactGram& operator=(ExactGram&&) noexcept;
   int channels() const { return c_; }
   // acc += xᵀx for x [rows, channels] (fp32).
   void add(const float* x, int64_t rows);
-  // Collective: the sum over ranks, in place on every rank.
+  // The same for x in the memory of CUDA device `ordinal`, accumulated there (CUDA builds only).
+  void add_device(const float* x_device, int64_t rows, int ordinal);
+  // Collective: the sum over ranks, in place on every rank. Device accumulators are summed on the
+  // devices through NCCL when every rank has a GPU of its own (dist/device_comm.h), else drained
+  // and summed through MPI; both are exact, so the bits are the same.
   void allreduce(const Comm& comm);
   // Collective: agrees on the worst input any rank met (0 fine, 1 non-finite, 2 out of range).
-  int agree_status(const Comm& comm) const;
+  int agree_status(const Comm& comm);
   // The total rounded to nearest; non-finite input makes the diagonal NaN (so callers' finite
   // checks name the layer).
   std::vector<double> to_double(int status) const;
   size_t bytes() const { return acc_.size() * sizeof(acc_[0]); }
 
  private:
+  void drain_device();  // adds the device's total (if any) into acc_
+  struct Device;
   int c_;
   int status_ = 0;
+  bool host_added_ = false;  // add() ran: acc_ holds host sums (the NCCL path needs them all on devices)
   std::vector<unsigned __int128> acc_;
+  std::unique_ptr<Device> device_;
 };
 
 // The fixed-point conversion and back (exposed for tests): v·2^64 truncated toward zero, for

@@ -39,9 +39,10 @@ struct RowPacking {
 };
 
 // The inputs of the linear groups, handed to the caller (calibration statistics) as host copies
-// valid during the call: QKV and GateUp are [rows, hidden], O [rows, q_dim], Down [rows, inter].
+// and as the device arrays they came from, both valid during the call: QKV and GateUp are
+// [rows, hidden], O [rows, q_dim], Down [rows, inter].
 enum class Tap { QKV, O, GateUp, Down };
-using TapFn = std::function<void(Tap, const float* host, int64_t rows, int cols)>;
+using TapFn = std::function<void(Tap, const float* host, const float* device, int64_t rows, int cols)>;
 
 class BlockForward {
  public:
