@@ -11,7 +11,8 @@
 #       figures: kjv-llama eval CPU vs CUDA, the 160m and 1b make-model presets (eval tokens/s on
 #       CUDA vs the node's CPU cores and vs transformers on the same GPU and windows), and a 1b
 #       GPTQ cell's seconds; a line per stage with its seconds. Aims at < 8 minutes on one H200.
-#       QSWEEP_GPU_CHECK_QUICK=1 skips the 1b preset.
+#       QSWEEP_GPU_CHECK_QUICK=1 skips the 1b preset; QSWEEP_GPU_CHECK_CTX (2048) and
+#       QSWEEP_GPU_CHECK_WINDOWS (16; twice that for 160m) size the preset evaluations.
 # Exit status: non-zero when a test or check failed. Figures go to stdout (README: GPU).
 set -u -o pipefail
 step=${1:-}; DIR=${2:-.gpu}
@@ -91,7 +92,7 @@ for preset in 160m 1b; do
   "$QS" make-model --preset $preset --output "$out/m$preset" >/dev/null || { fail=1; continue; }
   echo "  make-model: $(secs "$t") s"
   V=$(python3 -c "import json; print(json.load(open('$out/m$preset/config.json'))['vocab_size'])")
-  ctx=2048; n=$((ctx * 16)); [ $preset = 160m ] && n=$((ctx * 32))
+  ctx=${QSWEEP_GPU_CHECK_CTX:-2048}; n=$((ctx * ${QSWEEP_GPU_CHECK_WINDOWS:-16})); [ $preset = 160m ] && n=$((n * 2))
   rand_ids "$V" "$n" "$out/r$preset.ids"
   eval_on cuda "$out/m$preset" "$out/r$preset.ids" $ctx "$out/p$preset.cuda"
   if [ $preset = 160m ]; then eval_on cpu "$out/m$preset" "$out/r$preset.ids" $ctx "$out/p$preset.cpu"; fi

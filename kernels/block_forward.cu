@@ -11,6 +11,7 @@
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <initializer_list>
 #include <map>
 #include <stdexcept>
@@ -93,7 +94,7 @@ struct BlockForward::Impl {
   std::map<int, Rope> ropes;
   Head heads[2];
   // Scratch.
-  Grow<float> x, xn, qkvs, attn, gu, act, branch, hx, logits;
+  Grow<float> x, xn, qkvs, attn, gu, act, branch, hx, logits, scores;
   Grow<int32_t> positions, prefix_end, branch_begin, targets;
   Grow<double> entropy, nll;
   std::vector<float> tap_host;
@@ -110,6 +111,42 @@ struct BlockForward::Impl {
       CUBLAS_CHECK(cublasSgemm(blas, CUBLAS_OP_T, CUBLAS_OP_N, N, m, K, &alpha, w, K, xd + m0 * K, K, &beta,
                                y + m0 * ldy, static_cast<int>(ldy)));
     }
+  }
+
+  // Causal attention of unpacked sequences through cuBLAS: per sequence, per member m of the GQA
+  // groups and per chunk of Tq queries, scores of the n_kv heads h = g·group + m (g = 0..n_kv−1:
+  // constant strides group·d in q and out, d in k and v) in one strided-batched GEMM, the causal
+  // softmax, and P·V in a second. Keys [0, q0 + Tq) (the masked ones get probability 0).
+  void attention_gemm(const float* qkv, float* out, int n_seq, int T, double* ent) {
+    const BlockDims& d = dims;
+    const int hd = d.head_dim, group = d.n_heads / d.n_kv_heads, nkv = d.n_kv_heads;
+    const int Q = d.n_heads * hd, KV = nkv * hd, QKV = Q + 2 * KV;
+    constexpr int64_t kScoreBytes = int64_t(256) << 20;  // the scores of one chunk, all its heads
+    int Tq = T;
+    if (static_cast<int64_t>(nkv) * T * T * 4 > kScoreBytes)
+      Tq = static_cast<int>(std::max<int64_t>(64, kScoreBytes / (int64_t(nkv) * T * 4) / 64 * 64));
+    float* S = scores.get(static_cast<std::size_t>(nkv) * Tq * T, "attention scores");
+    const float scale = 1.0f / sqrtf(static_cast<float>(hd)), one = 1.0f, zero = 0.0f;
+    for (int sq = 0; sq < n_seq; ++sq)
+      for (int m = 0; m < group; ++m)
+        for (int q0 = 0; q0 < T; q0 += Tq) {
+          const int tq = std::min(Tq, T - q0), kn = q0 + tq;
+          const int64_t row0 = static_cast<int64_t>(sq) * T;
+          const float* qp = qkv + (row0 + q0) * QKV + static_cast<int64_t>(m) * hd;
+          const float* kp = qkv + row0 * QKV + Q;
+          const float* vp = qkv + row0 * QKV + Q + KV;
+          // Row-major S_g [tq, kn] = scale · Q_g K_gᵀ; column-major: S_gᵀ = K_g · Q_gᵀ.
+          CUBLAS_CHECK(cublasSgemmStridedBatched(blas, CUBLAS_OP_T, CUBLAS_OP_N, kn, tq, hd, &scale, kp, QKV, hd, qp,
+                                                 QKV, static_cast<int64_t>(group) * hd, &zero, S, kn,
+                                                 static_cast<int64_t>(tq) * kn, nkv));
+          double* e = ent ? ent + (static_cast<int64_t>(sq) * d.n_heads + m) * T : nullptr;
+          detail::launch_causal_softmax(S, nkv, tq, kn, q0, d.sliding_window, e, static_cast<int64_t>(group) * T, stream);
+          // Row-major O_h [tq, hd] (ld Q) = P_g [tq, kn] · V_g [kn, hd]; column-major: O_hᵀ = V_gᵀ · P_gᵀ.
+          float* op = out + (row0 + q0) * Q + static_cast<int64_t>(m) * hd;
+          CUBLAS_CHECK(cublasSgemmStridedBatched(blas, CUBLAS_OP_N, CUBLAS_OP_N, hd, tq, kn, &one, vp, QKV, hd, S, kn,
+                                                 static_cast<int64_t>(tq) * kn, &zero, op, Q,
+                                                 static_cast<int64_t>(group) * hd, nkv));
+        }
   }
 
   // The head's logits of n host rows of final hidden states, in the device array `logits` [n, vocab].
@@ -226,8 +263,11 @@ void BlockForward::run(float* x, int n_seq, int seq_len, const RowPacking* packi
   const Impl::Rope& rt = rope_it->second;
   detail::launch_rope(qkv, QKV, M, seq_len, d.n_heads, rt.half, rt.cos.data(), rt.sin.data(), pos, s);
   detail::launch_rope(qkv + Q, QKV, M, seq_len, d.n_kv_heads, rt.half, rt.cos.data(), rt.sin.data(), pos, s);
-  detail::launch_attention(qkv, qkv + Q, qkv + Q + KV, QKV, attn, n_seq, seq_len, d.n_heads, d.n_kv_heads, d.head_dim,
-                           d.sliding_window, pe, bb, ent, s);
+  if (packing)
+    detail::launch_attention(qkv, qkv + Q, qkv + Q + KV, QKV, attn, n_seq, seq_len, d.n_heads, d.n_kv_heads,
+                             d.head_dim, d.sliding_window, pe, bb, ent, s);
+  else
+    m.attention_gemm(qkv, attn, n_seq, seq_len, ent);
   if (entropy) {  // per query row on the device; summed here in query order per (sequence, head)
     m.entropy_host.resize(um * d.n_heads);
     CUDA_CHECK(cudaMemcpyAsync(m.entropy_host.data(), ent, m.entropy_host.size() * sizeof(double),

@@ -2,11 +2,13 @@
 // RoPE, causal GQA attention, SwiGLU, bias, scaled residual, head NLL. Each mirrors the CPU op
 // of the same name in model/cpu_ops.cc / rope.cc; the tests compare them (test_cuda_forward.cc).
 //
-// Attention: one thread block per (sequence, head, query row). The visible keys' scores sit in
-// shared memory (seq_len floats: up to 12k tokens in the default 48 KB, more after raising the
-// kernel's dynamic shared memory limit, to the device's maximum), then max, exponentials and sum
-// are block reductions and each thread accumulates output dimensions over the keys. Simple and
-// exact to fp32 rounding; not a tiled flash kernel (what is left for speed: README, issue 12).
+// Attention, two ways. Unpacked sequences (eval, calibration): block_forward.cu computes the scores
+// of a chunk of queries for all heads of a GQA group member with one cuBLAS strided-batched GEMM,
+// causal_softmax_kernel normalises them (window, entropy), a second GEMM applies them to V.
+// Packed sequences (task scoring): attention_kernel, one thread block per (sequence, head, query
+// row), the visible keys' scores in shared memory (seq_len floats: up to 12k tokens in the default
+// 48 KB, more after raising the kernel's limit), block reductions for max and sum. Both are exact
+// to fp32 rounding; neither is a tiled flash kernel (what is left for speed: README, issue 12).
 #include "check.cuh"
 #include "forward_ops.cuh"
 
@@ -153,6 +155,40 @@ __global__ void attention_kernel(const float* q, const float* k, const float* v,
   }
 }
 
+__global__ void causal_softmax_kernel(float* scores, int Tq, int kn, int q0, int window, double* entropy,
+                                      int64_t ent_stride) {
+  __shared__ float red[32];
+  __shared__ double redd[32];
+  const int b = blockIdx.x / Tq, i = blockIdx.x % Tq, qpos = q0 + i;
+  float* row = scores + static_cast<int64_t>(blockIdx.x) * kn;
+  const int lo = window > 0 ? max(0, qpos - window + 1) : 0, hi = min(qpos + 1, kn);  // visible [lo, hi)
+  float mx = -FLT_MAX;
+  for (int j = lo + threadIdx.x; j < hi; j += blockDim.x) mx = fmaxf(mx, row[j]);
+  mx = block_max(mx, red);
+  float sum = 0.0f;
+  for (int j = lo + threadIdx.x; j < hi; j += blockDim.x) {
+    const float e = expf(row[j] - mx);
+    row[j] = e;
+    sum += e;
+  }
+  sum = block_sum(sum, red);
+  const float inv = 1.0f / sum;
+  double ent = 0;
+  for (int j = threadIdx.x; j < kn; j += blockDim.x) {
+    if (j < lo || j >= hi) {
+      row[j] = 0.0f;
+      continue;
+    }
+    const float p = row[j] * inv;
+    row[j] = p;
+    if (entropy && p > 0) ent -= static_cast<double>(p) * log(static_cast<double>(p));
+  }
+  if (entropy) {
+    ent = block_sum(ent, redd);
+    if (threadIdx.x == 0) entropy[b * ent_stride + qpos] = ent;
+  }
+}
+
 __global__ void silu_mul_rows_kernel(const float* gu, float* act, int64_t rows, int inter) {
   const int64_t n = rows * inter;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
@@ -240,6 +276,14 @@ void launch_attention(const float* q, const float* k, const float* v, int64_t ld
   attention_kernel<<<grid, 128, smem, s>>>(q, k, v, ld, out, seq_len, n_heads, n_heads / n_kv_heads, head_dim,
                                            sliding_window, prefix_end, branch_begin,
                                            1.0f / sqrtf(static_cast<float>(head_dim)), entropy);
+  CUDA_CHECK_LAUNCH();
+}
+
+void launch_causal_softmax(float* scores, int batch, int Tq, int kn, int q0, int sliding_window, double* entropy,
+                           int64_t ent_stride, cudaStream_t s) {
+  if (batch <= 0 || Tq <= 0) return;
+  causal_softmax_kernel<<<static_cast<unsigned>(batch) * static_cast<unsigned>(Tq), kThreads, 0, s>>>(
+      scores, Tq, kn, q0, sliding_window, entropy, ent_stride);
   CUDA_CHECK_LAUNCH();
 }
 

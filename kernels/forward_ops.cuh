@@ -24,6 +24,12 @@ void launch_rope(float* x, int64_t ld, int64_t rows, int seq_len, int n_heads, i
 void launch_attention(const float* q, const float* k, const float* v, int64_t ld, float* out, int n_seq, int seq_len,
                       int n_heads, int n_kv_heads, int head_dim, int sliding_window, const int32_t* prefix_end,
                       const int32_t* branch_begin, double* entropy, cudaStream_t s);
+// Softmax, in place, of `batch` blocks of Tq score rows of length kn (row-major, ld kn): row i of a
+// block is query position q0 + i, which sees keys [lo, q0 + i] (lo from the sliding window, 0
+// without); the others get probability 0. entropy, when not null: −Σ p ln p of row i of block b
+// at entropy[b * ent_stride + q0 + i].
+void launch_causal_softmax(float* scores, int batch, int Tq, int kn, int q0, int sliding_window, double* entropy,
+                           int64_t ent_stride, cudaStream_t s);
 // act[r, i] = silu(gu[r, i]) * gu[r, inter + i]
 void launch_silu_mul_rows(const float* gu, float* act, int64_t rows, int inter, cudaStream_t s);
 // y[r, c] += b[c] for rows of stride ld
