@@ -14,6 +14,7 @@
 #include "qsweep/cuda/nccl_comm.h"
 #include "stats/exact_gram.h"
 #include "qsweep/cuda/backend.h"
+#include "quant/awq.h"
 #include "quant/gptq.h"
 #include "stats/gram_eigen.h"
 
@@ -82,6 +83,33 @@ TEST_F(CudaQuantTest, GramEigenvaluesMatchTheCpu) {
     ASSERT_EQ(dev.size(), cpu.size());
     for (size_t i = 0; i < cpu.size(); ++i) EXPECT_NEAR(dev[i], cpu[i], 1e-9 * cpu[0]) << out << "x" << in << " #" << i;
   }
+}
+
+// AWQ's search with its output errors on the GPU: the CPU's errors to fp64 rounding, the same
+// choice of exponent.
+TEST_F(CudaQuantTest, AwqSearchMatchesTheCpu) {
+  const int out = 80, in = 192, tokens = 300;
+  const std::vector<float> w = normal(static_cast<size_t>(out) * in, 5, 0.05f);
+  std::vector<float> x = normal(static_cast<size_t>(tokens) * in, 6);
+  for (int t = 0; t < tokens; ++t) x[static_cast<size_t>(t) * in + 7] *= 20.0f;  // an outlier channel
+  std::vector<double> gram(static_cast<size_t>(in) * in, 0.0), sal(in, 0.0);
+  for (int t = 0; t < tokens; ++t)
+    for (int i = 0; i < in; ++i) {
+      sal[i] += std::fabs(x[static_cast<size_t>(t) * in + i]) / tokens;
+      for (int j = 0; j < in; ++j) gram[static_cast<size_t>(i) * in + j] += double(x[t * in + i]) * x[t * in + j];
+    }
+  GridSpec g;
+  g.bits = 3;
+  g.group_size = 64;
+  const AwqSearch cpu = awq_search({w.data()}, {out}, in, gram, sal, {g}, 20);
+  AwqSearch dev;
+  {
+    DeviceScope scope(gpu_);
+    dev = awq_search({w.data()}, {out}, in, gram, sal, {g}, 20);
+  }
+  EXPECT_EQ(dev.alpha, cpu.alpha);
+  ASSERT_EQ(dev.errors.size(), cpu.errors.size());
+  for (size_t i = 0; i < cpu.errors.size(); ++i) EXPECT_NEAR(dev.errors[i], cpu.errors[i], 1e-9 * cpu.errors[i]);
 }
 
 // Σxxᵀ accumulated on the device: the CPU's total to fp64 rounding of the chunks' xᵀx, and the

@@ -75,7 +75,7 @@ class CudaForward : public LlamaForward {
         v.gate_up = w.gate_up.data(), v.gate_up_bias = opt(w.gate_up_bias);
         v.down = w.down.data(), v.down_bias = opt(w.down_bias);
         engine_->upload_block(v);
-        if (&w == held_block_) block_stale_ = false;
+        if (&w == held_block_) block_stale_ = false, held_data_ = w.qkv.data();
       }
       if (!rope_sent_.count(seq_len)) {
         const RopeTable& rt = rope(seq_len);

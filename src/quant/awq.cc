@@ -6,7 +6,16 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/device.h"
 #include "core/error.h"
+
+#ifdef QSWEEP_WITH_CUDA
+#include <exception>
+#include <memory>
+#include <mutex>
+
+#include "qsweep/cuda/gram_error.h"
+#endif
 
 namespace qsweep {
 
@@ -118,6 +127,31 @@ AwqSearch awq_search(const std::vector<const float*>& weights, const std::vector
                      const std::vector<double>& gram, const std::vector<double>& salience,
                      const std::vector<GridSpec>& grids, int n_grid) {
   QS_CHECK(n_grid >= 1, "--awq-grid must be at least 1");
+#ifdef QSWEEP_WITH_CUDA
+  // On a GPU the search's output errors (d·G·dᵀ, the bulk of its work) run there, the Gram uploaded
+  // once for the whole search; layers on several threads take turns on the rank's GPU.
+  static std::mutex gpu;
+  std::unique_lock<std::mutex> lock(gpu, std::defer_lock);
+  std::unique_ptr<cuda::GramError> dev;
+  if (current_device().kind == DeviceKind::Cuda) {
+    lock.lock();
+    try {
+      dev = std::make_unique<cuda::GramError>(current_device().ordinal, gram.data(), in);
+    } catch (const std::exception& e) {
+      QS_THROW("cuda AWQ search (" << in << " input channels): " << e.what());
+    }
+  }
+  auto sq_error = [&](const float* w, const float* what, int out) {
+    if (!dev) return output_sq_error(w, what, out, in, gram);
+    try {
+      return dev->error(w, what, out);
+    } catch (const std::exception& e) {
+      QS_THROW("cuda AWQ search (" << out << " x " << in << "): " << e.what());
+    }
+  };
+#else
+  auto sq_error = [&](const float* w, const float* what, int out) { return output_sq_error(w, what, out, in, gram); };
+#endif
   AwqSearch best;
   double best_err = INFINITY;
   std::vector<float> s(in), scaled, back;
@@ -141,7 +175,7 @@ AwqSearch awq_search(const std::vector<const float*>& weights, const std::vector
       back = q.dequantize();
       for (int r = 0; r < out; ++r)
         for (int c = 0; c < in; ++c) back[static_cast<size_t>(r) * in + c] /= s[c];
-      err += output_sq_error(weights[k], back.data(), out, in, gram);
+      err += sq_error(weights[k], back.data(), out);
     }
     best.errors.push_back(err);
     if (err < best_err) {
