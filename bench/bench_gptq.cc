@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "core/device.h"
 #include "core/error.h"
 #include "core/threads.h"
 #include "core/timer.h"
@@ -78,6 +79,7 @@ struct Problem {
 struct Args {
   std::string model = "demo/kjv-llama", text = "demo/data/kjv-test.txt", out = "results/gptq_bench";
   std::string which = "all";  // all | real | synthetic
+  std::string device = "cpu";  // cpu | cuda: where gptq_quantize runs (the GPU half: quant/gptq_cuda.h)
   int threads = 2, reps = 3, n_calib = 32, seq_len = 256, chunk = 4, syn_tokens = 4096, bits = 4, group = 128;
   uint64_t seed = 0;
 };
@@ -85,7 +87,7 @@ struct Args {
 void usage() {
   std::cout << "usage: qsweep_bench_gptq [--model DIR] [--text FILE] [--out DIR] [--threads N] [--reps N]\n"
                "         [--n-calib N] [--seq-len N] [--syn-tokens N] [--bits B] [--group G] [--seed S]\n"
-               "         [--only all|real|synthetic]\n";
+               "         [--only all|real|synthetic] [--device cpu|cuda]\n";
 }
 
 Args parse(int argc, char** argv) {
@@ -100,6 +102,7 @@ Args parse(int argc, char** argv) {
     else if (k == "--text") a.text = val();
     else if (k == "--out") a.out = val();
     else if (k == "--only") a.which = val();
+    else if (k == "--device") a.device = val();
     else if (k == "--threads") a.threads = std::stoi(val());
     else if (k == "--reps") a.reps = std::stoi(val());
     else if (k == "--n-calib") a.n_calib = std::stoi(val());
@@ -122,6 +125,7 @@ int main(int argc, char** argv) {
   try {
     const Args a = parse(argc, argv);
     set_num_threads(a.threads);
+    select_device(parse_device_choice(a.device), Comm::local());  // the calibration passes and GPTQ run there
     QS_CHECK(std::system(("mkdir -p '" + a.out + "'").c_str()) == 0, a.out << ": cannot create");
     std::vector<Problem> problems;
     // Gram matrices live here (the problems point into it); a list keeps the pointers stable.
@@ -129,6 +133,7 @@ int main(int argc, char** argv) {
 
     json man;
     man["threads"] = a.threads;
+    man["device"] = a.device;
     man["reps"] = a.reps;
     man["grid"] = {{"bits", a.bits}, {"group_size", a.group}, {"sym", false}};
     man["gptq"] = {{"damp", 0.01}, {"block_size", 128}, {"act_order", false}};
@@ -143,12 +148,14 @@ int main(int argc, char** argv) {
       std::vector<float> x(static_cast<size_t>(calib.n) * T * H);
       model.embed(calib.tokens.data(), static_cast<int64_t>(calib.n) * T, x.data());
       std::unique_ptr<BlockWeights> bw = model.load_block(0);
-      LlamaForward fwd(cfg);
-      BlockCalibStats stats(cfg, T, 0.01, true);
+      std::unique_ptr<LlamaForward> fwd = make_forward(cfg);  // --device's
+      fwd->hold(*bw);
+      const int64_t n_chunks = (calib.n + a.chunk - 1) / a.chunk;
+      BlockCalibStats stats(cfg, T, 0.01, true, ChunkRange{n_chunks, 0, n_chunks});
       for (int s = 0; s < calib.n; s += a.chunk) {
         const int n = std::min(a.chunk, calib.n - s);
         stats.begin_chunk();
-        fwd.run_block(*bw, x.data() + static_cast<size_t>(s) * T * H, n, T, &stats);
+        fwd->run_block(*bw, x.data() + static_cast<size_t>(s) * T * H, n, T, &stats);
       }
       stats.reduce(Comm::local());
       for (int i = 0; i < kNumBlockInputs; ++i) {

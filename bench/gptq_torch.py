@@ -17,7 +17,7 @@ z = clamp(round(−min/s), 0, 2^b − 1), q = clamp(round(w/s) + z, 0, 2^b − 1
 round half to even (torch.round). The working precision (H, U, W and the updates) is float32
 (what the GPTQ reference uses) or float64 (what qsweep uses).
 
-usage: gptq_torch.py DIR [--threads N] [--reps N] [--no-loss]   (DIR holds manifest.json)
+usage: gptq_torch.py DIR [--threads N] [--reps N] [--no-loss] [--device cpu|cuda]   (DIR holds manifest.json)
 """
 import argparse
 import json
@@ -43,6 +43,7 @@ def grid_params(w32, bits):
 def gptq(W, xtx, tokens, dtype, bits=4, group=128, damp=0.01, block=128):
     """W [rows, cols] float32, xtx [cols, cols] float64 → (codes uint8, ŵ float32, damp used)."""
     qmax = 2 ** bits - 1
+    dev = W.device
     W = W.to(dtype).clone()
     H = (2.0 * xtx / tokens).to(dtype)
     rows, cols = W.shape
@@ -68,10 +69,10 @@ def gptq(W, xtx, tokens, dtype, bits=4, group=128, damp=0.01, block=128):
         raise RuntimeError("damped Hessian not positive definite")
     G = cols if group < 0 else group
     ng = (cols + G - 1) // G
-    codes = torch.empty(rows, cols, dtype=torch.uint8)
-    Q = torch.empty(rows, cols, dtype=torch.float32)
-    scales = torch.empty(rows, ng, dtype=torch.float32)
-    zeros = torch.empty(rows, ng, dtype=torch.float32)
+    codes = torch.empty(rows, cols, dtype=torch.uint8, device=dev)
+    Q = torch.empty(rows, cols, dtype=torch.float32, device=dev)
+    scales = torch.empty(rows, ng, dtype=torch.float32, device=dev)
+    zeros = torch.empty(rows, ng, dtype=torch.float32, device=dev)
     for i1 in range(0, cols, block):
         i2 = min(i1 + block, cols)
         n = i2 - i1
@@ -81,7 +82,7 @@ def gptq(W, xtx, tokens, dtype, bits=4, group=128, damp=0.01, block=128):
                 scales[:, c // G] = s
                 zeros[:, c // G] = z
         W1 = W[:, i1:i2].clone()
-        E1 = torch.empty(rows, n, dtype=dtype)
+        E1 = torch.empty(rows, n, dtype=dtype, device=dev)
         U1 = U[i1:i2, i1:i2]
         for i in range(n):
             c = i1 + i
@@ -97,7 +98,7 @@ def gptq(W, xtx, tokens, dtype, bits=4, group=128, damp=0.01, block=128):
             E1[:, i] = e
         if i2 < cols:
             W[:, i2:] -= E1 @ U[i1:i2, i2:]
-    return codes, Q, d
+    return codes.cpu(), Q.cpu(), d  # the results back on the host (and the device synchronised), as qsweep's
 
 
 def rel_loss(W, Wq, H):
@@ -114,11 +115,13 @@ def main():
     ap.add_argument("--reps", type=int, default=None, help="default: the manifest's")
     ap.add_argument("--no-loss", action="store_true", help="skip the relative output-error column")
     ap.add_argument("--only", default="", help="comma-separated layer names")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (TF32 off): run the PyTorch GPTQ there")
     a = ap.parse_args()
     man = json.load(open(os.path.join(a.dir, "manifest.json")))
     threads = a.threads or man["threads"]
     reps = a.reps or man["reps"]
     torch.set_num_threads(threads)
+    torch.backends.cuda.matmul.allow_tf32 = False
     bits, group = man["grid"]["bits"], man["grid"]["group_size"]
     damp, block = man["gptq"]["damp"], man["gptq"]["block_size"]
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, best of {reps}; "
@@ -143,7 +146,7 @@ def main():
             best = math.inf
             for _ in range(reps):
                 t0 = time.perf_counter()
-                codes, Q, d = gptq(W, xtx, L["tokens"], dt, bits, group, damp, block)
+                codes, Q, d = gptq(W.to(a.device), xtx.to(a.device), L["tokens"], dt, bits, group, damp, block)
                 best = min(best, time.perf_counter() - t0)
             outs[tag] = (codes, Q)
             r[f"torch_{tag}_s"] = best

@@ -9,8 +9,10 @@
 #       transformers; none of qsweep's other dependencies): unpacks, finds CUDA's libraries, runs
 #       the CUDA tests against their CPU twins, the e2e --device checks (tests/e2e/device.sh), then
 #       figures: kjv-llama eval CPU vs CUDA, the 160m and 1b make-model presets (eval tokens/s on
-#       CUDA vs the node's CPU cores and vs transformers on the same GPU and windows), and a 1b
-#       GPTQ cell's seconds; a line per stage with its seconds. Aims at < 8 minutes on one H200.
+#       CUDA vs the node's CPU cores and vs transformers on the same GPU and windows, and the
+#       forward's GFLOP/s vs cuBLAS alone on the block's GEMM shapes: bench/cublas_shapes.py), and
+#       GPTQ per layer on 1B-shaped layers vs PyTorch's on the same GPU (bench/gptq_torch.py), and a
+#       1b GPTQ cell's seconds; a line per stage with its seconds. Aims at < 8 minutes on one H200.
 #       QSWEEP_GPU_CHECK_QUICK=1 skips the 1b preset; QSWEEP_GPU_CHECK_CTX (2048) and
 #       QSWEEP_GPU_CHECK_WINDOWS (16; twice that for 160m) size the preset evaluations.
 # Exit status: non-zero when a test or check failed. Figures go to stdout (README: GPU).
@@ -20,14 +22,12 @@ SRC=$(cd "$(dirname "$0")/.." && pwd)
 case "$step" in
 pack)
   cd "$SRC"
-  if [ ! -x build-cuda/qsweep ] || [ ! -x build-cuda/tests/qsweep_tests ]; then
-    cmake -S . -B build-cuda -DCMAKE_BUILD_TYPE=Release -DQSWEEP_WITH_CUDA=ON -DQSWEEP_BUILD_BENCH=OFF \
-      -DCMAKE_CUDA_ARCHITECTURES=90 >/dev/null || exit 1
-  fi
-  cmake --build build-cuda -j"$(nproc)" --target qsweep qsweep_tests >/dev/null || exit 1
+  cmake -S . -B build-cuda -DCMAKE_BUILD_TYPE=Release -DQSWEEP_WITH_CUDA=ON -DQSWEEP_BUILD_BENCH=ON \
+    -DCMAKE_CUDA_ARCHITECTURES=90 >/dev/null || exit 1
+  cmake --build build-cuda -j"$(nproc)" --target qsweep qsweep_tests qsweep_bench_gptq >/dev/null || exit 1
   stage=$(mktemp -d); mkdir -p "$stage/qsweep-gpu/lib" "$DIR"
-  cp build-cuda/qsweep build-cuda/tests/qsweep_tests "$stage/qsweep-gpu/"
-  ldd build-cuda/qsweep build-cuda/tests/qsweep_tests | awk '$3 ~ /^\// {print $3}' | sort -u |
+  cp build-cuda/qsweep build-cuda/tests/qsweep_tests build-cuda/bench/qsweep_bench_gptq "$stage/qsweep-gpu/"
+  ldd build-cuda/qsweep build-cuda/tests/qsweep_tests build-cuda/bench/qsweep_bench_gptq | awk '$3 ~ /^\// {print $3}' | sort -u |
     grep -v -E '/usr/local/cuda|/(libc|libm|libdl|libpthread|librt|libresolv)\.so|ld-linux' |
     while read -r l; do cp -L "$l" "$stage/qsweep-gpu/lib/"; done
   tar -C "$stage" -cf - qsweep-gpu | xz -T0 -6 >"$DIR/qsweep-gpu.tar.xz" || exit 1
@@ -98,10 +98,19 @@ for preset in 160m 1b; do
   if [ $preset = 160m ]; then eval_on cpu "$out/m$preset" "$out/r$preset.ids" $ctx "$out/p$preset.cpu"; fi
   python3 bench/hf_eval.py "$out/m$preset" "$out/r$preset.ids" --ctx $ctx --batch 2 >"$out/hf$preset" 2>"$out/hf$preset.err" \
     && sed 's/^/  /' "$out/hf$preset" || { echo "  transformers failed:"; tail -3 "$out/hf$preset.err"; }
+  python3 bench/cublas_shapes.py "$out/m$preset" --rows 4096 2>&1 | sed 's/^/  /'
+  echo "  qsweep cuda forward: $(grep -o '[0-9.]* GFLOP/s' "$out/p$preset.cuda" | head -1) (attention included; compare with cuBLAS's above: goal >= 50%)"
   awk -v q="$(tps "$out/p$preset.cuda")" -v h="$(awk '/hf tokens/{print $3}' "$out/hf$preset")" \
       -v a="$(ppl "$out/p$preset.cuda")" -v b="$(awk '/hf perplexity/{print $3}' "$out/hf$preset")" \
       'BEGIN{if(h>0) printf "  qsweep cuda / transformers: %.2fx tokens/s (goal 1.5x); perplexity %s vs %s\n", q/h, a, b}'
 done
+
+stage "GPTQ per layer: qsweep on CUDA vs the same algorithm in PyTorch on the GPU (bench/gptq_torch.py)"
+t=$(date +%s.%N)
+if "$B/qsweep_bench_gptq" --only synthetic --device cuda --reps 2 --threads "$OMP_NUM_THREADS" --out "$out/gq" >"$out/gq.log" 2>&1; then
+  python3 bench/gptq_torch.py "$out/gq" --device cuda --reps 2 --no-loss 2>/dev/null | sed 's/^/  /' || echo "  gptq_torch.py failed"
+else echo "  qsweep_bench_gptq failed:"; tail -3 "$out/gq.log"; fail=1; fi
+echo "  GPTQ comparison: $(secs "$t") s (goal: torch fp64 s / qsweep s >= 2)"
 
 if [ "${QSWEEP_GPU_CHECK_QUICK:-0}" != 1 ]; then
   stage "1b preset: one GPTQ cell (W4 g128, 32 x 512 calibration windows) on CUDA"

@@ -2,7 +2,8 @@
 """hf_eval.py — perplexity of a model folder with Hugging Face transformers (PyTorch), the
 comparison point of qsweep eval on a GPU (issue 12: ≥ 1.5× transformers' tokens/s).
 
-Same protocol as qsweep's gptq one on a pre-tokenized file: the ids as the file gives them,
+Same protocol as qsweep's gptq one on a pre-tokenized file: the file's ids, with config.json's
+bos_token_id put first when the folder has no tokenizer (as qsweep does: the make-model presets),
 non-overlapping windows of --ctx (remainder dropped), positions 0..ctx-2 predict the next token,
 ppl = exp(mean over windows of the window's mean NLL). fp32 weights and compute, TF32 off (as
 qsweep's CUDA path), --batch windows per forward; tokens/s counts every window token, timed with
@@ -12,7 +13,9 @@ usage: hf_eval.py MODEL_DIR IDS_FILE --ctx N [--batch B] [--device cuda|cpu]
 prints: "hf perplexity: P" and "hf tokens/s: T (S s for W windows)"
 """
 import argparse
+import json
 import math
+import os
 import sys
 import time
 
@@ -39,6 +42,13 @@ def main():
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
     ids = read_ids(a.ids)
+    has_tokenizer = any(os.path.exists(os.path.join(a.model, f)) for f in ("tokenizer.json", "tokenizer.model"))
+    bos = json.load(open(os.path.join(a.model, "config.json"))).get("bos_token_id")
+    if has_tokenizer:
+        sys.exit(f"{a.model} has a tokenizer: qsweep adds its own special tokens, which this script does not model; "
+                 "use a tokenizer-less folder (qsweep make-model)")
+    if bos is not None:
+        ids = [int(bos)] + ids
     n = len(ids) // a.ctx
     if n == 0:
         sys.exit(f"{a.ids}: {len(ids)} ids, fewer than one window of {a.ctx}")
