@@ -96,6 +96,8 @@ struct BlockForward::Impl {
   // Scratch.
   Grow<float> x, xn, qkvs, attn, gu, act, branch, hx, logits, scores;
   Grow<int32_t> positions, prefix_end, branch_begin, targets;
+  Grow<int> flag;
+  Grow<float> kept;
   Grow<double> entropy, nll;
   std::vector<float> tap_host;
   std::vector<double> entropy_host;
@@ -225,6 +227,17 @@ void BlockForward::set_rope(int seq_len, int half, const float* cos, const float
 void BlockForward::run(float* x, int n_seq, int seq_len, const RowPacking* packing, const TapFn* tap,
                        double* entropy) {
   Impl& m = *impl_;
+  m.bind();
+  const std::size_t n = static_cast<std::size_t>(n_seq) * seq_len * m.dims.hidden;
+  float* xd = put(m.x, x, n, "the batch's hidden states", m.stream);
+  run_device(xd, n_seq, seq_len, packing, tap, entropy);
+  CUDA_CHECK(cudaMemcpyAsync(x, xd, n * sizeof(float), cudaMemcpyDeviceToHost, m.stream));
+  CUDA_CHECK(cudaStreamSynchronize(m.stream));  // also surfaces asynchronous kernel errors
+}
+
+void BlockForward::run_device(float* xd, int n_seq, int seq_len, const RowPacking* packing, const TapFn* tap,
+                              double* entropy) {
+  Impl& m = *impl_;
   if (!m.block_loaded) throw std::logic_error("BlockForward::run before upload_block");
   auto rope_it = m.ropes.find(seq_len);
   if (rope_it == m.ropes.end()) throw std::logic_error("BlockForward::run: no RoPE table for this seq_len");
@@ -235,7 +248,6 @@ void BlockForward::run(float* x, int n_seq, int seq_len, const RowPacking* packi
   const int H = d.hidden, Q = d.n_heads * d.head_dim, KV = d.n_kv_heads * d.head_dim, I = d.inter;
   const int QKV = Q + 2 * KV;
   const std::size_t um = static_cast<std::size_t>(M);
-  float* xd = put(m.x, x, um * H, "the batch's hidden states", s);
   float* xn = m.xn.get(um * H, "normed hidden states");
   float* qkv = m.qkvs.get(um * QKV, "q/k/v activations");
   float* attn = m.attn.get(um * Q, "attention output");
@@ -297,8 +309,60 @@ void BlockForward::run(float* x, int n_seq, int seq_len, const RowPacking* packi
   detail::launch_silu_mul_rows(gu, act, M, I, s);
   m.tap(tap, Tap::Down, act, M, I);
   residual(act, m.down.data(), m.has_down_bias ? m.down_bias.data() : nullptr, I);
-  CUDA_CHECK(cudaMemcpyAsync(x, xd, um * H * sizeof(float), cudaMemcpyDeviceToHost, s));
   CUDA_CHECK(cudaStreamSynchronize(s));  // also surfaces asynchronous kernel errors
+}
+
+float* BlockForward::region_create(const float* host, std::size_t n) {
+  Impl& m = *impl_;
+  m.bind();
+  void* p = nullptr;
+  if (cudaMalloc(&p, std::max<std::size_t>(1, n * sizeof(float))) != cudaSuccess) {
+    cudaGetLastError();
+    std::size_t free_b = 0, total_b = 0;
+    cudaMemGetInfo(&free_b, &total_b);
+    throw std::runtime_error("out of device memory: the resident hidden states need " +
+                             std::to_string((n * sizeof(float)) >> 20) + " MiB, " + std::to_string(free_b >> 20) +
+                             " MiB free of " + std::to_string(total_b >> 20) +
+                             " MiB (lower --activation-budget-mb: it is applied per device)");
+  }
+  auto* d = static_cast<float*>(p);
+  CUDA_CHECK(cudaMemcpyAsync(d, host, n * sizeof(float), cudaMemcpyHostToDevice, m.stream));
+  CUDA_CHECK(cudaStreamSynchronize(m.stream));
+  return d;
+}
+
+void BlockForward::region_download(float* host, const float* device, std::size_t n) {
+  Impl& m = *impl_;
+  m.bind();
+  CUDA_CHECK(cudaMemcpyAsync(host, device, n * sizeof(float), cudaMemcpyDeviceToHost, m.stream));
+  CUDA_CHECK(cudaStreamSynchronize(m.stream));
+}
+
+void BlockForward::region_free(float* device) {
+  if (device) cudaFree(device);
+}
+
+void BlockForward::copy_device(float* dst, const float* src, std::size_t n) {
+  Impl& m = *impl_;
+  CUDA_CHECK(cudaMemcpyAsync(dst, src, n * sizeof(float), cudaMemcpyDeviceToDevice, m.stream));
+}
+
+float* BlockForward::keep_copy(const float* device, std::size_t n) {
+  Impl& m = *impl_;
+  float* k = m.kept.get(n, "the block input kept for the non-finite guard");
+  copy_device(k, device, n);
+  return k;
+}
+
+bool BlockForward::all_finite(const float* device, std::size_t n) {
+  Impl& m = *impl_;
+  int* flag = m.flag.get(1, "a flag");
+  CUDA_CHECK(cudaMemsetAsync(flag, 0, sizeof(int), m.stream));
+  detail::launch_flag_non_finite(device, n, flag, m.stream);
+  int h = 0;
+  CUDA_CHECK(cudaMemcpyAsync(&h, flag, sizeof(int), cudaMemcpyDeviceToHost, m.stream));
+  CUDA_CHECK(cudaStreamSynchronize(m.stream));
+  return h == 0;
 }
 
 void BlockForward::upload_head(int slot, const float* norm, const float* lm_head, int vocab, float divisor) {
@@ -342,7 +406,7 @@ std::size_t BlockForward::device_bytes() const {
   std::size_t b = 0;
   for (const Grow<float>* g : {&m.input_norm, &m.post_norm, &m.q_norm, &m.k_norm, &m.qkv, &m.qkv_bias, &m.o,
                                &m.o_bias, &m.gate_up, &m.gate_up_bias, &m.down, &m.down_bias, &m.x, &m.xn, &m.qkvs,
-                               &m.attn, &m.gu, &m.act, &m.branch, &m.hx, &m.logits})
+                               &m.attn, &m.gu, &m.act, &m.branch, &m.hx, &m.logits, &m.scores, &m.kept})
     b += g->bytes();
   for (const Head& h : m.heads) b += h.norm.bytes() + h.lm_head.bytes();
   return b;

@@ -218,6 +218,15 @@ __global__ void divide_kernel(float* x, float d, int64_t n) {
     x[i] /= d;
 }
 
+__global__ void flag_non_finite_kernel(const float* x, std::size_t n, int* flag) {
+  for (std::size_t i = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<std::size_t>(gridDim.x) * blockDim.x)
+    if (!isfinite(x[i])) {
+      *flag = 1;  // any writer will do: the value is the same
+      return;
+    }
+}
+
 __global__ void rows_nll_kernel(const float* logits, int vocab, const int32_t* targets, double* nll) {
   __shared__ float red[32];
   __shared__ double redd[32];
@@ -310,6 +319,12 @@ void launch_add_scaled(float* x, const float* y, float a, int64_t n, cudaStream_
 void launch_divide(float* x, float d, int64_t n, cudaStream_t s) {
   if (n <= 0) return;
   divide_kernel<<<blocks_for(n, kThreads), kThreads, 0, s>>>(x, d, n);
+  CUDA_CHECK_LAUNCH();
+}
+
+void launch_flag_non_finite(const float* x, std::size_t n, int* flag, cudaStream_t s) {
+  if (n == 0) return;
+  flag_non_finite_kernel<<<blocks_for(static_cast<int64_t>(n), kThreads), kThreads, 0, s>>>(x, n, flag);
   CUDA_CHECK_LAUNCH();
 }
 

@@ -5,6 +5,7 @@
 
 #include <cuda_runtime.h>
 
+#include <cstddef>
 #include <cstdint>
 
 namespace qsweep::cuda::detail {
@@ -38,6 +39,8 @@ void launch_add_bias(float* y, const float* b, int64_t rows, int cols, int64_t l
 void launch_add_scaled(float* x, const float* y, float a, int64_t n, cudaStream_t s);
 // x[i] /= d
 void launch_divide(float* x, float d, int64_t n, cudaStream_t s);
+// *flag = 1 when any of x[0, n) is inf or NaN (flag zeroed by the caller).
+void launch_flag_non_finite(const float* x, std::size_t n, int* flag, cudaStream_t s);
 // nll[r] = logsumexp(logits[r]) − logits[r][targets[r]] (the sum of exponentials in double)
 void launch_rows_nll(const float* logits, int64_t n, int vocab, const int32_t* targets, double* nll, cudaStream_t s);
 

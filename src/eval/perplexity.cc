@@ -60,7 +60,6 @@ EvalResult evaluate_perplexity(const LlamaWeights& model, const EvalWindows& w, 
   std::vector<float> x;
   std::vector<int64_t> rows;
   std::vector<int32_t> targets;
-  std::vector<float> x_block_in;  // a batch's block input, kept to trace a non-finite output
   // The first non-finite activation or loss this rank met: agreed at the next poll, so every
   // rank stops at the same point with the same message (a rank alone may hold the bad window).
   std::string pending;
@@ -88,6 +87,12 @@ EvalResult evaluate_perplexity(const LlamaWeights& model, const EvalWindows& w, 
     Timer t;
     model.embed(w.tokens.data() + w0 * ctx, nw * ctx, x.data());
     if (side_by_side) x_ref = x;
+    try {  // on a GPU the chunk's hidden states stay there for all its blocks (CPU: nothing)
+      fwd.hold_activations(x.data(), static_cast<int64_t>(x.size()));
+      if (side_by_side) fwd.hold_activations(x_ref.data(), static_cast<int64_t>(x_ref.size()));
+    } catch (const Error& e) {
+      if (pending.empty()) pending = e.what();
+    }
     load_s += t.seconds();
     std::unique_ptr<BlockWeights> bw;
     for (int l = 0; l < cfg.num_hidden_layers; ++l) {
@@ -105,21 +110,26 @@ EvalResult evaluate_perplexity(const LlamaWeights& model, const EvalWindows& w, 
           const int n_seq = static_cast<int>(bw1 - bw0);
           float* xb = xs + (bw0 - w0) * ctx * H;
           if (!pending.empty()) continue;  // a failure waits for the next poll, where every rank stops
-          x_block_in.assign(xb, xb + static_cast<size_t>(n_seq) * ctx * H);
-          try {
-            fwd.run_block(*bw, xb, n_seq, ctx);
+          const char* what = pass == 0 ? "eval (full-precision model)" : opt.quantized ? "eval (quantized model)" : "eval";
+          try {  // the block, then the non-finite guard on its output (on a GPU: scanned there)
+            pending = fwd.run_block_guarded(*bw, xb, n_seq, ctx, [&](const float* in, const float* out) {
+              return check_block_output(what, fwd, *bw, l, in, out, n_seq, ctx, H);
+            });
           } catch (const Error& e) {  // a device error on this rank: agreed at the next poll
             pending = e.what();
             continue;
           }
-          if (pending.empty())
-            pending = check_block_output(pass == 0 ? "eval (full-precision model)" : opt.quantized ? "eval (quantized model)" : "eval",
-                                         fwd, *bw, l, x_block_in.data(), xb, n_seq, ctx, H);
           flops += fwd.block_flops(n_seq, ctx);
         }
       }
       fwd_s += t.seconds();
       if (opt.progress) progress.update(++step, tokens_done + double(nw * ctx) * (l + 1) / cfg.num_hidden_layers);
+    }
+    try {  // the chunk's final hidden states back on the host for the head
+      fwd.release_activations(x.data());
+      if (side_by_side) fwd.release_activations(x_ref.data());
+    } catch (const Error& e) {
+      if (pending.empty()) pending = e.what();
     }
     // Head: NLL of the scored positions, one global batch at a time so that every rank
     // groups rows into the lm_head GEMM exactly alike (GEMM rounding may depend on grouping).

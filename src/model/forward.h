@@ -9,8 +9,10 @@
 // activation statistics there. Activations are row-major [n_seq * seq_len, hidden].
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "model/config.h"
@@ -91,6 +93,22 @@ class LlamaForward {
   // never stale. The CPU reads weights in place and ignores both.
   virtual void hold(const BlockWeights& w) {}
   virtual void hold(const HeadWeights& h) {}
+
+  // Residency of hidden states: from hold_activations(x, n) to release_activations(x), the n floats
+  // at x change only through run_block / run_block_guarded calls on rows inside them, so a device
+  // engine keeps them on its device (uploaded at the hold, written back at the release; the host
+  // copy is stale in between) instead of moving every batch across at every block. The CPU
+  // computes in place and ignores both.
+  virtual void hold_activations(float* x, int64_t n) {}
+  virtual void release_activations(float* x) {}
+
+  // run_block, then the non-finite guard: check(x_in, x_out) on host copies of the block's input and
+  // output (eval/non_finite.h check_block_output), its message returned ("" when all is finite).
+  // The CPU copies the input and checks every output on the host; a device engine with x held
+  // scans on the device and copies the two back only when a value is not finite.
+  using OutputCheck = std::function<std::string(const float* x_in, const float* x_out)>;
+  virtual std::string run_block_guarded(const BlockWeights& w, float* x, int n_seq, int seq_len,
+                                        const OutputCheck& check);
   virtual const char* device_name() const { return "cpu"; }
 
   // FLOPs of one block over n_seq*seq_len tokens (2 per multiply-add; causal attention).
@@ -102,7 +120,7 @@ class LlamaForward {
 
  private:
   std::map<int, RopeTable> ropes_;
-  std::vector<float> xn_, qkv_, attn_, gu_, act_, branch_, head_x_, head_logits_;
+  std::vector<float> xn_, qkv_, attn_, gu_, act_, branch_, head_x_, head_logits_, guard_in_;
 };
 
 // The forward pass on this process's device (core/device.h current_device()): LlamaForward on

@@ -11,7 +11,9 @@
 #ifdef QSWEEP_WITH_CUDA
 #include <algorithm>
 #include <exception>
+#include <cstddef>
 #include <set>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -50,6 +52,10 @@ class CudaForward : public LlamaForward {
     guarded("engine", [&] { engine_ = std::make_unique<cuda::BlockForward>(d, ordinal); });
   }
 
+  ~CudaForward() override {
+    for (const Region& r : regions_) engine_->region_free(r.dev);  // not copied back: the stage failed
+  }
+
   const char* device_name() const override { return "cuda"; }
 
   void hold(const BlockWeights& w) override {
@@ -67,21 +73,7 @@ class CudaForward : public LlamaForward {
                  const SeqPacking* packing) override {
     QS_ASSERT(!packing || cfg_.sliding_window == 0 || seq_len <= cfg_.sliding_window, "packed sequences with a sliding window");
     guarded("forward", [&] {
-      if (&w != held_block_ || w.qkv.data() != held_data_ || block_stale_) {
-        cuda::BlockWeightsView v;
-        v.input_norm = w.input_norm.data(), v.post_norm = w.post_norm.data();
-        v.q_norm = cfg_.qk_norm ? w.q_norm.data() : nullptr, v.k_norm = cfg_.qk_norm ? w.k_norm.data() : nullptr;
-        v.qkv = w.qkv.data(), v.qkv_bias = opt(w.qkv_bias), v.o = w.o.data(), v.o_bias = opt(w.o_bias);
-        v.gate_up = w.gate_up.data(), v.gate_up_bias = opt(w.gate_up_bias);
-        v.down = w.down.data(), v.down_bias = opt(w.down_bias);
-        engine_->upload_block(v);
-        if (&w == held_block_) block_stale_ = false, held_data_ = w.qkv.data();
-      }
-      if (!rope_sent_.count(seq_len)) {
-        const RopeTable& rt = rope(seq_len);
-        engine_->set_rope(seq_len, rt.half, rt.cos.data(), rt.sin.data());
-        rope_sent_.insert(seq_len);
-      }
+      prepare(w, seq_len);
       cuda::RowPacking pk;
       if (packing) pk = {packing->positions, packing->prefix_end, packing->branch_begin};
       cuda::TapFn tap;
@@ -96,11 +88,57 @@ class CudaForward : public LlamaForward {
       std::vector<double> entropy;
       if (observer && observer->wants_attention_entropy())
         entropy.assign(static_cast<size_t>(n_seq) * cfg_.num_attention_heads, 0.0);
-      engine_->run(x, n_seq, seq_len, packing ? &pk : nullptr, observer ? &tap : nullptr,
-                   entropy.empty() ? nullptr : entropy.data());
+      const cuda::RowPacking* pp = packing ? &pk : nullptr;
+      const cuda::TapFn* tp = observer ? &tap : nullptr;
+      double* ep = entropy.empty() ? nullptr : entropy.data();
+      if (float* d = resident(x, static_cast<int64_t>(n_seq) * seq_len * cfg_.hidden_size))
+        engine_->run_device(d, n_seq, seq_len, pp, tp, ep);
+      else
+        engine_->run(x, n_seq, seq_len, pp, tp, ep);
       if (!entropy.empty())
         observer->on_attention_entropy(w.index, entropy.data(), n_seq, cfg_.num_attention_heads, seq_len);
     });
+  }
+
+  void hold_activations(float* x, int64_t n) override {
+    release_activations(x);
+    guarded("hidden states", [&] { regions_.push_back({x, n, engine_->region_create(x, static_cast<size_t>(n))}); });
+  }
+
+  void release_activations(float* x) override {
+    for (size_t i = 0; i < regions_.size(); ++i)
+      if (regions_[i].host == x) {
+        const Region r = regions_[i];
+        regions_.erase(regions_.begin() + static_cast<std::ptrdiff_t>(i));
+        guarded("hidden states", [&] {
+          struct Free {  // released even when the copy back fails
+            cuda::BlockForward& e;
+            float* d;
+            ~Free() { e.region_free(d); }
+          } free_it{*engine_, r.dev};
+          engine_->region_download(r.host, r.dev, static_cast<size_t>(r.n));
+        });
+        return;
+      }
+  }
+
+  std::string run_block_guarded(const BlockWeights& w, float* x, int n_seq, int seq_len,
+                                const OutputCheck& check) override {
+    const int64_t n = static_cast<int64_t>(n_seq) * seq_len * cfg_.hidden_size;
+    float* d = resident(x, n);
+    if (!d) return LlamaForward::run_block_guarded(w, x, n_seq, seq_len, check);
+    std::vector<float> in, out;
+    guarded("forward", [&] {
+      prepare(w, seq_len);
+      const float* kept = engine_->keep_copy(d, static_cast<size_t>(n));
+      engine_->run_device(d, n_seq, seq_len, nullptr, nullptr, nullptr);
+      if (engine_->all_finite(d, static_cast<size_t>(n))) return;
+      in.resize(static_cast<size_t>(n));  // something is not finite: bring both back for the trace
+      out.resize(in.size());
+      engine_->region_download(in.data(), kept, in.size());
+      engine_->region_download(out.data(), d, out.size());
+    });
+    return in.empty() ? std::string() : check(in.data(), out.data());
   }
 
   void head_logits(const HeadWeights& h, const float* x, const int64_t* rows, int64_t n, float* logits) override {
@@ -120,6 +158,38 @@ class CudaForward : public LlamaForward {
   }
 
  private:
+  // The block's weights (unless held and resident) and the RoPE table for seq_len, on the device.
+  void prepare(const BlockWeights& w, int seq_len) {
+    if (&w != held_block_ || w.qkv.data() != held_data_ || block_stale_) {
+      cuda::BlockWeightsView v;
+      v.input_norm = w.input_norm.data(), v.post_norm = w.post_norm.data();
+      v.q_norm = cfg_.qk_norm ? w.q_norm.data() : nullptr, v.k_norm = cfg_.qk_norm ? w.k_norm.data() : nullptr;
+      v.qkv = w.qkv.data(), v.qkv_bias = opt(w.qkv_bias), v.o = w.o.data(), v.o_bias = opt(w.o_bias);
+      v.gate_up = w.gate_up.data(), v.gate_up_bias = opt(w.gate_up_bias);
+      v.down = w.down.data(), v.down_bias = opt(w.down_bias);
+      engine_->upload_block(v);
+      if (&w == held_block_) block_stale_ = false, held_data_ = w.qkv.data();
+    }
+    if (!rope_sent_.count(seq_len)) {
+      const RopeTable& rt = rope(seq_len);
+      engine_->set_rope(seq_len, rt.half, rt.cos.data(), rt.sin.data());
+      rope_sent_.insert(seq_len);
+    }
+  }
+
+  // Held hidden states: host range [host, host + n) lives at dev while held.
+  struct Region {
+    float* host;
+    int64_t n;
+    float* dev;
+  };
+  // The device address of host rows [x, x + n) when they lie in a held region, else nullptr.
+  float* resident(const float* x, int64_t n) const {
+    for (const Region& r : regions_)
+      if (x >= r.host && x + n <= r.host + r.n) return r.dev + (x - r.host);
+    return nullptr;
+  }
+
   struct Slot {
     const HeadWeights* resident = nullptr;  // whose weights the engine's slot holds
     bool stale = true;
@@ -163,6 +233,7 @@ class CudaForward : public LlamaForward {
   long clock_ = 0;
   std::set<int> rope_sent_;
   std::vector<float> rows_;
+  std::vector<Region> regions_;
 };
 
 }  // namespace

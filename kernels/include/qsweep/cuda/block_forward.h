@@ -57,6 +57,19 @@ class BlockForward {
   // x [n_seq * seq_len, hidden] host, updated in place to the block's output. `entropy`, when not
   // null, receives [n_seq * n_heads] Σ over query rows of each head's attention entropy (nats).
   void run(float* x, int n_seq, int seq_len, const RowPacking* packing, const TapFn* tap, double* entropy);
+  // The same on hidden states already in device memory (a region below), in place, no transfer.
+  void run_device(float* x_device, int n_seq, int seq_len, const RowPacking* packing, const TapFn* tap,
+                  double* entropy);
+
+  // Hidden states kept on the device across blocks: a device copy of n host floats, its copy back,
+  // its release; a device-to-device copy; whether n device floats are all finite (a flag kernel).
+  float* region_create(const float* host, std::size_t n);
+  void region_download(float* host, const float* device, std::size_t n);
+  void region_free(float* device);
+  void copy_device(float* dst, const float* src, std::size_t n);
+  // A device copy of n device floats in the engine's scratch (a block input kept for the guard).
+  float* keep_copy(const float* device, std::size_t n);
+  bool all_finite(const float* device, std::size_t n);
 
   // Head slot 0 or 1: final norm [hidden], lm_head [vocab, hidden], logits' input ÷ divisor (1: none).
   void upload_head(int slot, const float* norm, const float* lm_head, int vocab, float divisor);
