@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "check.cuh"
+#include "device_alloc.cuh"
 #include "forward_ops.cuh"
 
 namespace qsweep::cuda {
@@ -40,17 +41,8 @@ class Grow {
     if (p_) cudaFree(p_);
     p_ = nullptr;
     cap_ = 0;
-    const cudaError_t st = cudaMalloc(reinterpret_cast<void**>(&p_), n * sizeof(T));
-    if (st != cudaSuccess) {
-      cudaGetLastError();
-      p_ = nullptr;
-      std::size_t free_b = 0, total_b = 0;
-      cudaMemGetInfo(&free_b, &total_b);
-      throw std::runtime_error(std::string("out of device memory: ") + what + " needs " +
-                               std::to_string((n * sizeof(T)) >> 20) + " MiB, " + std::to_string(free_b >> 20) +
-                               " MiB free of " + std::to_string(total_b >> 20) +
-                               " MiB (lower --batch or --calib-chunk, or --activation-budget-mb, or use more GPUs)");
-    }
+    p_ = static_cast<T*>(detail::device_alloc(n * sizeof(T), what,
+                                              "lower --batch or --calib-chunk, or --activation-budget-mb, or use more GPUs"));
     cap_ = n;
     return p_;
   }
@@ -315,17 +307,8 @@ void BlockForward::run_device(float* xd, int n_seq, int seq_len, const RowPackin
 float* BlockForward::region_create(const float* host, std::size_t n) {
   Impl& m = *impl_;
   m.bind();
-  void* p = nullptr;
-  if (cudaMalloc(&p, std::max<std::size_t>(1, n * sizeof(float))) != cudaSuccess) {
-    cudaGetLastError();
-    std::size_t free_b = 0, total_b = 0;
-    cudaMemGetInfo(&free_b, &total_b);
-    throw std::runtime_error("out of device memory: the resident hidden states need " +
-                             std::to_string((n * sizeof(float)) >> 20) + " MiB, " + std::to_string(free_b >> 20) +
-                             " MiB free of " + std::to_string(total_b >> 20) +
-                             " MiB (lower --activation-budget-mb: it is applied per device)");
-  }
-  auto* d = static_cast<float*>(p);
+  auto* d = static_cast<float*>(detail::device_alloc(n * sizeof(float), "the resident hidden states",
+                                                     "lower --activation-budget-mb: it is applied per device"));
   CUDA_CHECK(cudaMemcpyAsync(d, host, n * sizeof(float), cudaMemcpyHostToDevice, m.stream));
   CUDA_CHECK(cudaStreamSynchronize(m.stream));
   return d;

@@ -1,7 +1,6 @@
-// exact_gram.cu — qsweep/cuda/exact_gram.h. The fixed-point conversion is stats/exact_gram.cc's
-// fixed_from_double bit for bit (mantissa shifted by the exponent, truncated toward zero, negated
-// in two's complement), so the device adds the same integers the CPU would for the same fp64 value;
-// only the dgemm's rounding of each chunk's xᵀx entries differs from OpenBLAS's.
+// exact_gram.cu — qsweep/cuda/exact_gram.h. The fixed-point conversion is the CPU's own
+// (stats/fixed_point.h, compiled for both), so the device adds the same integers the CPU would for
+// the same fp64 value; only the dgemm's rounding of each chunk's xᵀx entries differs from OpenBLAS's.
 #include "qsweep/cuda/exact_gram.h"
 
 #include <cublas_v2.h>
@@ -13,28 +12,14 @@
 #include <vector>
 
 #include "check.cuh"
+#include "device_alloc.cuh"
+#include "stats/fixed_point.h"
 
 namespace qsweep::cuda {
 
 namespace {
 
 constexpr int kTile = 64;
-
-__device__ unsigned __int128 fixed_from_double_dev(double v) {
-  const unsigned long long bits = static_cast<unsigned long long>(__double_as_longlong(v));
-  const int e = static_cast<int>((bits >> 52) & 0x7ff);
-  if (e == 0) return 0;
-  const unsigned long long m = (bits & ((1ULL << 52) - 1)) | (1ULL << 52);
-  const int shift = e - 1011;
-  unsigned __int128 mag;
-  if (shift >= 0)
-    mag = static_cast<unsigned __int128>(m) << shift;
-  else if (shift > -64)
-    mag = m >> -shift;
-  else
-    mag = 0;
-  return (bits >> 63) ? static_cast<unsigned __int128>(-mag) : mag;
-}
 
 __global__ void to_fp64(const float* x, double* y, std::size_t n) {
   for (std::size_t i = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x; i < n;
@@ -53,7 +38,7 @@ __global__ void accumulate_tile(const double* tile, unsigned __int128* acc, int 
       atomicMax(status, isfinite(v) ? 2 : 1);
       continue;
     }
-    acc[i] += fixed_from_double_dev(v);
+    acc[i] += fixed_from_double(v);  // stats/fixed_point.h: the CPU's conversion
   }
 }
 
@@ -67,16 +52,7 @@ std::size_t tile_offset(int t, int C) {  // ExactGram's packed layout (exact_gra
 }
 
 void* dalloc(std::size_t bytes, const char* what) {
-  void* p = nullptr;
-  if (cudaMalloc(&p, std::max<std::size_t>(bytes, 1)) != cudaSuccess) {
-    cudaGetLastError();
-    std::size_t free_b = 0, total_b = 0;
-    cudaMemGetInfo(&free_b, &total_b);
-    throw std::runtime_error(std::string("out of device memory: Σxxᵀ's ") + what + " needs " +
-                             std::to_string(bytes >> 20) + " MiB, " + std::to_string(free_b >> 20) + " MiB free of " +
-                             std::to_string(total_b >> 20) + " MiB (lower --calib-chunk, or use more GPUs)");
-  }
-  return p;
+  return detail::device_alloc(bytes, std::string("Σxxᵀ's ") + what, "lower --calib-chunk, or use more GPUs");
 }
 
 unsigned grid_for(std::size_t n) { return static_cast<unsigned>(std::min<std::size_t>((n + 255) / 256, 65535)); }

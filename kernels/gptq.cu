@@ -14,6 +14,7 @@
 #include <string>
 
 #include "check.cuh"
+#include "device_alloc.cuh"
 
 namespace qsweep::cuda {
 
@@ -28,16 +29,7 @@ namespace {
 
 template <typename T>
 T* alloc(std::size_t n, const char* what) {
-  void* p = nullptr;
-  if (cudaMalloc(&p, n * sizeof(T) > 0 ? n * sizeof(T) : 1) != cudaSuccess) {
-    cudaGetLastError();
-    std::size_t free_b = 0, total_b = 0;
-    cudaMemGetInfo(&free_b, &total_b);
-    throw std::runtime_error(std::string("out of device memory: GPTQ's ") + what + " needs " +
-                             std::to_string((n * sizeof(T)) >> 20) + " MiB, " + std::to_string(free_b >> 20) +
-                             " MiB free of " + std::to_string(total_b >> 20) + " MiB");
-  }
-  return static_cast<T*>(p);
+  return static_cast<T*>(detail::device_alloc(n * sizeof(T), std::string("GPTQ's ") + what));
 }
 
 __global__ void add_diagonal(double* h, int n, double lambda) {

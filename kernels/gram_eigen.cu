@@ -12,6 +12,7 @@
 #include <string>
 
 #include "check.cuh"
+#include "device_alloc.cuh"
 
 namespace qsweep::cuda {
 
@@ -30,12 +31,7 @@ struct Mem {  // device allocations freed on every path
   }
   template <typename T>
   T* get(std::size_t n, const char* what) {
-    void* q = nullptr;
-    if (cudaMalloc(&q, std::max<std::size_t>(1, n * sizeof(T))) != cudaSuccess) {
-      cudaGetLastError();
-      throw std::runtime_error(std::string("out of device memory: the spectrum's ") + what + " needs " +
-                               std::to_string((n * sizeof(T)) >> 20) + " MiB");
-    }
+    void* q = detail::device_alloc(n * sizeof(T), std::string("the spectrum's ") + what);
     p.push_back(q);
     return static_cast<T*>(q);
   }

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "check.cuh"
+#include "device_alloc.cuh"
 
 namespace qsweep::cuda {
 
@@ -52,16 +53,7 @@ __global__ void dot_finish(const double* partial, double* out) {
 }
 
 void* dalloc(std::size_t bytes, const char* what) {
-  void* p = nullptr;
-  if (cudaMalloc(&p, std::max<std::size_t>(bytes, 1)) != cudaSuccess) {
-    cudaGetLastError();
-    std::size_t free_b = 0, total_b = 0;
-    cudaMemGetInfo(&free_b, &total_b);
-    throw std::runtime_error(std::string("out of device memory: AWQ's ") + what + " needs " +
-                             std::to_string(bytes >> 20) + " MiB, " + std::to_string(free_b >> 20) + " MiB free of " +
-                             std::to_string(total_b >> 20) + " MiB");
-  }
-  return p;
+  return detail::device_alloc(bytes, std::string("AWQ's ") + what);
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "check.cuh"
+#include "device_alloc.cuh"
 
 namespace qsweep::cuda {
 
@@ -68,12 +69,8 @@ NcclComm::NcclComm(int ordinal, int nranks, int rank, const std::vector<char>& i
   std::memcpy(uid.internal, id.data(), id.size());
   CUDA_CHECK(cudaSetDevice(ordinal));
   CUDA_CHECK(cudaStreamCreateWithFlags(&m.stream, cudaStreamNonBlocking));
-  if (cudaMalloc(reinterpret_cast<void**>(&m.limbs), 4 * kSlice * sizeof(unsigned long long)) != cudaSuccess) {
-    cudaGetLastError();
-    m.limbs = nullptr;
-    throw std::runtime_error("out of device memory: the exact reduction's limbs need " +
-                             std::to_string((4 * kSlice * sizeof(unsigned long long)) >> 20) + " MiB");
-  }
+  m.limbs = static_cast<unsigned long long*>(
+      detail::device_alloc(4 * kSlice * sizeof(unsigned long long), "the exact reduction's limbs"));
   NCCL_CHECK(ncclCommInitRank(&m.comm, nranks, uid, rank));
 }
 

@@ -19,23 +19,6 @@
 
 namespace qsweep {
 
-unsigned __int128 fixed_from_double(double v) {
-  uint64_t bits;
-  std::memcpy(&bits, &v, sizeof(bits));
-  const int e = static_cast<int>((bits >> 52) & 0x7ff);
-  if (e == 0) return 0;  // zero or subnormal: far below the grid
-  const uint64_t m = (bits & ((uint64_t(1) << 52) - 1)) | (uint64_t(1) << 52);
-  const int shift = e - 1011;  // v·2^64 = m·2^(e-1075+64)
-  unsigned __int128 mag;
-  if (shift >= 0)
-    mag = static_cast<unsigned __int128>(m) << shift;
-  else if (shift > -64)
-    mag = m >> -shift;
-  else
-    mag = 0;
-  return (bits >> 63) ? static_cast<unsigned __int128>(-mag) : mag;
-}
-
 double fixed_to_double(unsigned __int128 t) {
   const bool neg = static_cast<__int128>(t) < 0;
   const unsigned __int128 mag = neg ? static_cast<unsigned __int128>(-t) : t;

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "dist/comm.h"
+#include "stats/fixed_point.h"
 
 namespace qsweep {
 
@@ -57,9 +58,8 @@ class ExactGram {
   std::unique_ptr<Device> device_;
 };
 
-// The fixed-point conversion and back (exposed for tests): v·2^64 truncated toward zero, for
-// |v| < 2^62; and the nearest double to an integer total times 2^-64.
-unsigned __int128 fixed_from_double(double v);
+// The way back from the fixed-point grid (stats/fixed_point.h fixed_from_double, exposed for
+// tests): the nearest double to an integer total times 2^-64.
 double fixed_to_double(unsigned __int128 t);
 
 }  // namespace qsweep
