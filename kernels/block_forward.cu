@@ -12,7 +12,6 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
-#include <initializer_list>
 #include <map>
 #include <stdexcept>
 #include <string>
@@ -325,15 +324,10 @@ void BlockForward::region_free(float* device) {
   if (device) cudaFree(device);
 }
 
-void BlockForward::copy_device(float* dst, const float* src, std::size_t n) {
-  Impl& m = *impl_;
-  CUDA_CHECK(cudaMemcpyAsync(dst, src, n * sizeof(float), cudaMemcpyDeviceToDevice, m.stream));
-}
-
 float* BlockForward::keep_copy(const float* device, std::size_t n) {
   Impl& m = *impl_;
   float* k = m.kept.get(n, "the block input kept for the non-finite guard");
-  copy_device(k, device, n);
+  CUDA_CHECK(cudaMemcpyAsync(k, device, n * sizeof(float), cudaMemcpyDeviceToDevice, m.stream));
   return k;
 }
 
@@ -382,17 +376,6 @@ void BlockForward::head_nll(int slot, const float* x, int64_t n, const int32_t* 
   detail::launch_rows_nll(lg, n, h.vocab, tg, nd, m.stream);
   CUDA_CHECK(cudaMemcpyAsync(nll, nd, static_cast<std::size_t>(n) * sizeof(double), cudaMemcpyDeviceToHost, m.stream));
   CUDA_CHECK(cudaStreamSynchronize(m.stream));
-}
-
-std::size_t BlockForward::device_bytes() const {
-  const Impl& m = *impl_;
-  std::size_t b = 0;
-  for (const Grow<float>* g : {&m.input_norm, &m.post_norm, &m.q_norm, &m.k_norm, &m.qkv, &m.qkv_bias, &m.o,
-                               &m.o_bias, &m.gate_up, &m.gate_up_bias, &m.down, &m.down_bias, &m.x, &m.xn, &m.qkvs,
-                               &m.attn, &m.gu, &m.act, &m.branch, &m.hx, &m.logits, &m.scores, &m.kept})
-    b += g->bytes();
-  for (const Head& h : m.heads) b += h.norm.bytes() + h.lm_head.bytes();
-  return b;
 }
 
 }  // namespace qsweep::cuda

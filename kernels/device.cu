@@ -8,6 +8,8 @@
 
 #include <cuda_runtime.h>
 
+#include "device_alloc.cuh"
+
 #include <cstdio>
 #include <stdexcept>
 #include <string>
@@ -73,5 +75,22 @@ std::string device_name(int ordinal) {
                 static_cast<double>(prop.totalGlobalMem) / (1024.0 * 1024.0 * 1024.0), prop.major, prop.minor);
   return buf;
 }
+
+void* device_copy(const void* host, std::size_t bytes) {
+  void* p = detail::device_alloc(bytes, "a test copy");
+  const cudaError_t st = cudaMemcpy(p, host, bytes, cudaMemcpyHostToDevice);
+  if (st != cudaSuccess) {
+    cudaFree(p);
+    throw std::runtime_error(std::string("cudaMemcpy to the device failed: ") + cudaGetErrorString(st));
+  }
+  return p;
+}
+
+void device_to_host(void* host, const void* device, std::size_t bytes) {
+  const cudaError_t st = cudaMemcpy(host, device, bytes, cudaMemcpyDeviceToHost);
+  if (st != cudaSuccess) throw std::runtime_error(std::string("cudaMemcpy to the host failed: ") + cudaGetErrorString(st));
+}
+
+void device_free(void* p) { cudaFree(p); }
 
 }  // namespace qsweep::cuda

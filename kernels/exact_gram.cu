@@ -139,16 +139,4 @@ void GramAccumulator::drain(void* acc_host) {
 
 void* GramAccumulator::device_data() { return impl_->acc; }
 
-void* device_copy(const void* host, std::size_t bytes) {
-  void* p = dalloc(bytes, "test copy");
-  CUDA_CHECK(cudaMemcpy(p, host, bytes, cudaMemcpyHostToDevice));
-  return p;
-}
-
-void device_to_host(void* host, const void* device, std::size_t bytes) {
-  CUDA_CHECK(cudaMemcpy(host, device, bytes, cudaMemcpyDeviceToHost));
-}
-
-void device_free(void* p) { cudaFree(p); }
-
 }  // namespace qsweep::cuda

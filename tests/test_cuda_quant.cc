@@ -10,7 +10,6 @@
 
 #include "core/device.h"
 #include "dist/comm.h"
-#include "qsweep/cuda/exact_gram.h"
 #include "qsweep/cuda/nccl_comm.h"
 #include "stats/exact_gram.h"
 #include "qsweep/cuda/backend.h"

@@ -26,15 +26,6 @@ DeviceChoice parse_device_choice(const std::string& s, const std::string& what) 
   QS_THROW(what << " " << s << ": expected auto (CUDA when the build has it and every rank sees a GPU), cpu or cuda");
 }
 
-const char* device_choice_name(DeviceChoice c) {
-  switch (c) {
-    case DeviceChoice::Auto: return "auto";
-    case DeviceChoice::Cpu: return "cpu";
-    case DeviceChoice::Cuda: return "cuda";
-  }
-  return "?";
-}
-
 std::string ComputeDevice::identity() const { return std::string(kind_name()) + " fp32"; }
 
 int gpu_for_local_rank(int local_rank, int visible_devices) {

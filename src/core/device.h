@@ -19,7 +19,6 @@ enum class DeviceKind { Cpu, Cuda };
 
 // "auto", "cpu" or "cuda"; anything else throws naming `what` (e.g. "--device") and the choices.
 DeviceChoice parse_device_choice(const std::string& s, const std::string& what = "--device");
-const char* device_choice_name(DeviceChoice c);
 
 struct ComputeDevice {
   DeviceKind kind = DeviceKind::Cpu;

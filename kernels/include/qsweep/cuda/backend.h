@@ -34,6 +34,11 @@ void bind_device(int ordinal);
 // "NVIDIA H200, 139.8 GiB, compute capability 9.0" (or the query's error) of device `ordinal`.
 std::string device_name(int ordinal);
 
+// Raw device memory for tests: a copy of `bytes` host bytes, a copy back, and the release.
+void* device_copy(const void* host, std::size_t bytes);
+void device_to_host(void* host, const void* device, std::size_t bytes);
+void device_free(void* p);
+
 // NCCL version code from ncclGetVersion (e.g. 22703 for 2.27.3). Needs no GPU.
 int nccl_version();
 

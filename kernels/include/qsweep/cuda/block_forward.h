@@ -62,11 +62,10 @@ class BlockForward {
                   double* entropy);
 
   // Hidden states kept on the device across blocks: a device copy of n host floats, its copy back,
-  // its release; a device-to-device copy; whether n device floats are all finite (a flag kernel).
+  // its release; whether n device floats are all finite (a flag kernel).
   float* region_create(const float* host, std::size_t n);
   void region_download(float* host, const float* device, std::size_t n);
   void region_free(float* device);
-  void copy_device(float* dst, const float* src, std::size_t n);
   // A device copy of n device floats in the engine's scratch (a block input kept for the guard).
   float* keep_copy(const float* device, std::size_t n);
   bool all_finite(const float* device, std::size_t n);
@@ -77,7 +76,6 @@ class BlockForward {
   void head_logits(int slot, const float* x, int64_t n, float* logits);
   void head_nll(int slot, const float* x, int64_t n, const int32_t* targets, double* nll);
 
-  std::size_t device_bytes() const;  // weights + scratch held now
 
  private:
   struct Impl;

@@ -34,9 +34,4 @@ class GramAccumulator {
   std::unique_ptr<Impl> impl_;
 };
 
-// Device memory for tests: a copy of `bytes` host bytes, a copy back, and the release.
-void* device_copy(const void* host, std::size_t bytes);
-void device_to_host(void* host, const void* device, std::size_t bytes);
-void device_free(void* p);
-
 }  // namespace qsweep::cuda
