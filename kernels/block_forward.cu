@@ -155,10 +155,18 @@ struct BlockForward::Impl {
 
   void tap(const TapFn* fn, Tap which, const float* d, int64_t rows, int cols) {
     if (!fn || !*fn) return;
-    tap_host.resize(static_cast<std::size_t>(rows) * cols);
-    CUDA_CHECK(cudaMemcpyAsync(tap_host.data(), d, tap_host.size() * sizeof(float), cudaMemcpyDeviceToHost, stream));
-    CUDA_CHECK(cudaStreamSynchronize(stream));
-    (*fn)(which, tap_host.data(), d, rows, cols);
+    CUDA_CHECK(cudaStreamSynchronize(stream));  // d is complete for work on other streams
+    bool copied = false;
+    const HostCopy host = [&]() -> const float* {
+      if (!copied) {
+        tap_host.resize(static_cast<std::size_t>(rows) * cols);
+        CUDA_CHECK(cudaMemcpyAsync(tap_host.data(), d, tap_host.size() * sizeof(float), cudaMemcpyDeviceToHost, stream));
+        CUDA_CHECK(cudaStreamSynchronize(stream));
+        copied = true;
+      }
+      return tap_host.data();
+    };
+    (*fn)(which, d, rows, cols, host);
   }
 };
 
@@ -329,6 +337,13 @@ float* BlockForward::keep_copy(const float* device, std::size_t n) {
   float* k = m.kept.get(n, "the block input kept for the non-finite guard");
   CUDA_CHECK(cudaMemcpyAsync(k, device, n * sizeof(float), cudaMemcpyDeviceToDevice, m.stream));
   return k;
+}
+
+void BlockForward::copy(float* dst, const float* src, std::size_t n) {
+  Impl& m = *impl_;
+  m.bind();
+  CUDA_CHECK(cudaMemcpyAsync(dst, src, n * sizeof(float), cudaMemcpyDefault, m.stream));
+  CUDA_CHECK(cudaStreamSynchronize(m.stream));
 }
 
 bool BlockForward::all_finite(const float* device, std::size_t n) {

@@ -15,12 +15,15 @@
 #include "core/backend.h"
 #include "core/device.h"
 #include "dist/comm.h"
+#include "eval/calib_windows.h"
 #include "eval/perplexity.h"
 #include "eval/windows.h"
 #include "model/forward.h"
 #include "model/forward_cuda.h"
 #include "model/synthetic_model.h"
 #include "qsweep/cuda/backend.h"
+#include "quant/method.h"
+#include "quant/quantize_model.h"
 #include "test_util.h"
 
 namespace qsweep {
@@ -206,6 +209,52 @@ TEST_F(CudaForwardSeam, EvaluationMatchesTheCpu) {
   EXPECT_NEAR(dev.perplexity, cpu.perplexity, 1e-5 * cpu.perplexity);
   ASSERT_EQ(dev.window_nll.size(), cpu.window_nll.size());
   for (size_t i = 0; i < cpu.window_nll.size(); ++i) EXPECT_NEAR(dev.window_nll[i], cpu.window_nll[i], 1e-4) << i;
+}
+
+// Calibration hidden states resident on the GPU for the whole run (within the per-device budget)
+// give the same bits as moving each chunk per block (a budget one chunk's scratch too small), and
+// both agree with the CPU: GPTQ with propagation, the statistics on the device.
+TEST_F(CudaForwardSeam, ResidentCalibrationEqualsPerChunkTransfers) {
+  const std::string dir = test::scratch_dir("cuda_fwd_calib");
+  write_synthetic_model(dir, spec_for("llama_gqa"));
+  LlamaWeights m(dir);
+  std::vector<int32_t> doc(3000);
+  std::mt19937 rng(8);
+  for (auto& t : doc) t = static_cast<int32_t>(3 + rng() % 90);
+  const CalibWindows cw = sample_calib_windows(doc, {1}, 8, 32, 0, "test");
+  struct Capture : QuantizeSink {
+    std::vector<std::vector<uint8_t>> codes;
+    std::vector<std::vector<double>> sum_sq;
+    void on_block(const BlockResult& b) override {
+      for (const auto& l : b.linears) codes.push_back(l.q.codes);
+      for (int i = 0; i < kNumBlockInputs; ++i) sum_sq.push_back(b.stats->input(static_cast<BlockInput>(i)).sum_sq);
+    }
+  } cpu, resident, moved;
+  QuantizeOptions opt;
+  opt.method = parse_method("gptq");
+  opt.grid = {3, 32, false};
+  opt.calib_chunk = 2;
+  opt.progress = false;
+  quantize_model(m, cw, opt, Comm::local(), &cpu);
+  ComputeDevice gpu;
+  gpu.kind = DeviceKind::Cuda, gpu.ordinal = 0, gpu.description = "cuda:0";
+  {
+    DeviceScope scope(gpu);
+    quantize_model(m, cw, opt, Comm::local(), &resident);
+    opt.activation_budget = static_cast<int64_t>(cw.n) * 32 * m.config().hidden_size * 4;  // the store, no scratch
+    quantize_model(m, cw, opt, Comm::local(), &moved);
+  }
+  EXPECT_EQ(resident.codes, moved.codes);
+  EXPECT_EQ(resident.sum_sq, moved.sum_sq);
+  ASSERT_EQ(resident.sum_sq.size(), cpu.sum_sq.size());
+  for (size_t i = 0; i < cpu.sum_sq.size(); ++i)
+    for (size_t c = 0; c < cpu.sum_sq[i].size(); ++c)
+      EXPECT_NEAR(resident.sum_sq[i][c], cpu.sum_sq[i][c], 1e-4 * std::max(1.0, cpu.sum_sq[i][c])) << i << " " << c;
+  ASSERT_EQ(resident.codes.size(), cpu.codes.size());
+  size_t same = 0, all = 0;
+  for (size_t i = 0; i < cpu.codes.size(); ++i)
+    for (size_t k = 0; k < cpu.codes[i].size(); ++k) same += resident.codes[i][k] == cpu.codes[i][k], ++all;
+  EXPECT_GT(static_cast<double>(same) / all, 0.99);  // fp32 rounding may move a code across a boundary
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include "core/device.h"
 #include "dist/comm.h"
 #include "qsweep/cuda/nccl_comm.h"
+#include "stats/activation_stats.h"
 #include "stats/exact_gram.h"
 #include "qsweep/cuda/backend.h"
 #include "quant/awq.h"
@@ -139,6 +140,46 @@ TEST_F(CudaQuantTest, ExactGramOnTheDeviceMatchesTheCpuAndIsOrderFree) {
   for (size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(a[i], want[i], 1e-12 * scale) << i;
 }
 
+// The activation statistics on the device (kernels/input_stats.cu) against the CPU's, through
+// BlockCalibStats as calibration feeds it: per channel bit for bit, the whole-matrix sums to
+// rounding. Sequences of 40 rows (a full tile of 32 and a short one), outlier channels, two chunks.
+TEST_F(CudaQuantTest, InputStatisticsMatchTheCpu) {
+  ModelConfig cfg;
+  cfg.hidden_size = 200, cfg.intermediate_size = 96, cfg.num_attention_heads = 2, cfg.head_dim = 16;
+  cfg.num_key_value_heads = 2;
+  const int T = 40, n_seq = 3, C = cfg.hidden_size;
+  const int64_t rows = static_cast<int64_t>(n_seq) * T;
+  static const Linear qkv[] = {Linear::Q, Linear::K, Linear::V};
+  BlockCalibStats cpu(cfg, T, 0.5, false, ChunkRange{2, 0, 2}), gpu(cfg, T, 0.5, false, ChunkRange{2, 0, 2});
+  EXPECT_FALSE(gpu.wants_host_input(Linear::Q));
+  for (int chunk = 0; chunk < 2; ++chunk) {
+    std::vector<float> x = normal(static_cast<size_t>(rows) * C, 10 + chunk);
+    for (int64_t r = 0; r < rows; ++r) x[static_cast<size_t>(r) * C + 7] *= 60.0f;  // an outlier channel
+    cpu.begin_chunk();
+    gpu.begin_chunk();
+    cpu.on_linear_input(LinearInput{0, qkv, 3, x.data(), rows, C});
+    void* d = cuda::device_copy(x.data(), x.size() * sizeof(float));
+    {
+      DeviceScope scope(gpu_);
+      gpu.on_linear_input(LinearInput{0, qkv, 3, nullptr, rows, C, static_cast<const float*>(d), 0});
+    }
+    cuda::device_free(d);
+  }
+  const Comm& one = Comm::local();
+  cpu.reduce(one);
+  gpu.reduce(one);
+  const InputStats &c = cpu.input(BlockInput::Qkv), &g = gpu.input(BlockInput::Qkv);
+  EXPECT_EQ(g.sum_sq, c.sum_sq);
+  EXPECT_EQ(g.sum_abs, c.sum_abs);
+  EXPECT_EQ(g.sum, c.sum);
+  EXPECT_EQ(g.max_abs, c.max_abs);
+  EXPECT_EQ(g.tokens, c.tokens);
+  for (auto [a, b] : {std::pair{g.s1, c.s1}, {g.s2, c.s2}, {g.s3, c.s3}, {g.s4, c.s4}})
+    EXPECT_NEAR(a, b, 1e-12 * std::max(1.0, std::fabs(b)));
+  EXPECT_NEAR(g.n_below, c.n_below, 2.0);  // a value within rounding of a sequence's cut may flip
+  EXPECT_GT(c.n_below, 0.0);
+}
+
 // NCCL itself, with the one-rank communicator a one-GPU machine can make: the limb split, the
 // ncclAllReduce and the carries give back every 128-bit integer, negative ones included.
 TEST_F(CudaQuantTest, NcclOneRankExactSumIsTheIdentity) {
@@ -147,8 +188,30 @@ TEST_F(CudaQuantTest, NcclOneRankExactSumIsTheIdentity) {
   for (auto& x : v) x = (static_cast<unsigned __int128>(rng()) << 64) | rng();
   v[0] = static_cast<unsigned __int128>(-1), v[1] = 0, v[2] = static_cast<unsigned __int128>(1) << 127;
   void* d = cuda::device_copy(v.data(), v.size() * sizeof(v[0]));
-  cuda::NcclComm comm(0, 1, 0, cuda::nccl_unique_id());
-  comm.allreduce_sum_i128(d, v.size());
+  cuda::NcclComm comm(0, 1, 0, cuda::nccl_unique_id(), 60);
+  int agreements = 0;
+  comm.allreduce_sum_i128(d, v.size(), [&](const std::string& e) {
+    EXPECT_EQ(e, "");
+    ++agreements;
+  });
+  EXPECT_EQ(agreements, 1);  // one slice: one agreement before its collective
+  EXPECT_FALSE(comm.broken());
+  std::vector<unsigned __int128> back(v.size());
+  cuda::device_to_host(back.data(), d, back.size() * sizeof(back[0]));
+  cuda::device_free(d);
+  EXPECT_TRUE(back == v);
+}
+
+// A failure agreed before the collective stops every rank before it enters NCCL: the
+// communicator stays usable.
+TEST_F(CudaQuantTest, NcclAgreedFailureBeforeTheCollectiveKeepsTheCommunicator) {
+  std::vector<unsigned __int128> v(10, 3);
+  void* d = cuda::device_copy(v.data(), v.size() * sizeof(v[0]));
+  cuda::NcclComm comm(0, 1, 0, cuda::nccl_unique_id(), 60);
+  EXPECT_THROW(comm.allreduce_sum_i128(d, v.size(), [](const std::string&) { throw std::runtime_error("peer failed"); }),
+               std::runtime_error);
+  EXPECT_FALSE(comm.broken());
+  comm.allreduce_sum_i128(d, v.size(), [](const std::string&) {});
   std::vector<unsigned __int128> back(v.size());
   cuda::device_to_host(back.data(), d, back.size() * sizeof(back[0]));
   cuda::device_free(d);

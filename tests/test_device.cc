@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 
 #include "core/backend.h"
@@ -131,6 +132,37 @@ TEST(DeviceCommTest, DistinctDevicesPerHostAndOrdinal) {
   EXPECT_TRUE(distinct_devices({"a"}, {0}));
   EXPECT_FALSE(distinct_devices({"a", "b", "a"}, {3, 3, 3}));
   EXPECT_FALSE(nccl_usable(Comm::local(), 0));  // one rank: nothing to reduce
+}
+
+// --activation-budget-mb per device: the ranks bound to one GPU of one host count together.
+TEST(DeviceCommTest, BytesSharingADevice) {
+  const std::vector<std::string> hosts = {"a", "a", "a", "b"};
+  const std::vector<int64_t> ordinals = {0, 1, 0, 0};
+  const std::vector<double> bytes = {10, 20, 30, 40};
+  EXPECT_EQ(bytes_sharing_device(hosts, ordinals, bytes, 0), 40);
+  EXPECT_EQ(bytes_sharing_device(hosts, ordinals, bytes, 1), 20);
+  EXPECT_EQ(bytes_sharing_device(hosts, ordinals, bytes, 2), 40);
+  EXPECT_EQ(bytes_sharing_device(hosts, ordinals, bytes, 3), 40);  // another host's GPU 0
+  EXPECT_EQ(bytes_on_device(Comm::local(), 0, 7), 7);
+}
+
+// The NCCL deadline: 300 s by default, QSWEEP_NCCL_TIMEOUT_S when it is a positive number,
+// an error naming the variable otherwise.
+TEST(DeviceCommTest, NcclTimeoutFromTheEnvironment) {
+  unsetenv("QSWEEP_NCCL_TIMEOUT_S");
+  EXPECT_EQ(nccl_timeout_seconds(), 300);
+  setenv("QSWEEP_NCCL_TIMEOUT_S", "12.5", 1);
+  EXPECT_EQ(nccl_timeout_seconds(), 12.5);
+  for (const char* bad : {"0", "-3", "ten", "5s"}) {
+    setenv("QSWEEP_NCCL_TIMEOUT_S", bad, 1);
+    try {
+      nccl_timeout_seconds();
+      ADD_FAILURE() << bad << " accepted";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("QSWEEP_NCCL_TIMEOUT_S"), std::string::npos) << e.what();
+    }
+  }
+  unsetenv("QSWEEP_NCCL_TIMEOUT_S");
 }
 
 }  // namespace

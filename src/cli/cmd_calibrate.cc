@@ -31,7 +31,7 @@ int cmd_calibrate(const CommandContext& ctx) {
       ("seed", po::value(&seed)->default_value(0), "seed of the window sampler")
       ("calib-chunk", po::value(&opt.calib_chunk)->default_value(4), "sequences per statistics chunk")
       ("sparsity-threshold", po::value(&opt.sparsity_threshold)->default_value(0.01), "sparsity: |x| below this x the RMS")
-      ("activation-budget-mb", po::value(&activation_mb)->default_value(1024), "calibration hidden states kept in memory per rank; beyond it they go to a scratch file")
+      ("activation-budget-mb", po::value(&activation_mb)->default_value(1024), "calibration hidden states kept in memory per rank; beyond it they go to a scratch file. On a GPU (--device cuda) they also stay on the device for the whole run when the ranks sharing it fit within this budget together (it applies per device); beyond it each chunk moves per block")
       ("scratch-dir", po::value(&opt.scratch_dir)->default_value(""), "folder for that scratch file (default: the output directory)")
       ("output-dir", po::value(&out_dir)->required(), "directory for stats.h5")
       ("threads", po::value(&threads)->default_value(0), "threads per rank")

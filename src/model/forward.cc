@@ -137,11 +137,13 @@ void LlamaForward::run_block(const BlockWeights& w, float* x, int n_seq, int seq
 }
 
 std::string LlamaForward::run_block_guarded(const BlockWeights& w, float* x, int n_seq, int seq_len,
-                                           const OutputCheck& check) {
+                                           const OutputCheck& check, LinearObserver* observer) {
   guard_in_.assign(x, x + static_cast<size_t>(n_seq) * seq_len * cfg_.hidden_size);
-  run_block(w, x, n_seq, seq_len);
+  run_block(w, x, n_seq, seq_len, observer);
   return check(guard_in_.data(), x);
 }
+
+void LlamaForward::copy_activations(const float* src, float* dst, int64_t n) { std::copy(src, src + n, dst); }
 
 void LlamaForward::head_logits(const HeadWeights& h, const float* x, const int64_t* rows, int64_t n,
                                float* logits) {

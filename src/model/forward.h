@@ -22,7 +22,8 @@
 namespace qsweep {
 
 // The input matrix shared by one or more linear modules of a block (q/k/v share theirs, as do
-// gate/up). x is [rows, cols] row-major and valid only during the callback.
+// gate/up). x is [rows, cols] row-major and valid only during the callback; on a GPU it is
+// nullptr when the observer said it does not want a host copy (wants_host_input).
 struct LinearInput {
   int block;
   const Linear* modules;
@@ -45,6 +46,9 @@ class LinearObserver {
  public:
   virtual ~LinearObserver() = default;
   virtual void on_linear_input(const LinearInput& in) = 0;
+  // On a device forward: whether the input of the group led by `first` must be copied to host
+  // memory for on_linear_input (false: LinearInput::x is nullptr, x_device is there).
+  virtual bool wants_host_input(Linear first) const { return true; }
   // Attention entropy: sums[seq * n_heads + h] = Σ over query positions of the entropy of head h.
   virtual bool wants_attention_entropy() const { return false; }
   virtual void on_attention_entropy(int block, const double* sums, int n_seq, int n_heads, int seq_len) {}
@@ -106,9 +110,13 @@ class LlamaForward {
   // output (eval/non_finite.h check_block_output), its message returned ("" when all is finite).
   // The CPU copies the input and checks every output on the host; a device engine with x held
   // scans on the device and copies the two back only when a value is not finite.
+  // The observer, when given, sees the block's linear inputs as in run_block.
   using OutputCheck = std::function<std::string(const float* x_in, const float* x_out)>;
   virtual std::string run_block_guarded(const BlockWeights& w, float* x, int n_seq, int seq_len,
-                                        const OutputCheck& check);
+                                        const OutputCheck& check, LinearObserver* observer = nullptr);
+  // dst[0, n) = src[0, n) for hidden states inside or outside held regions: a device engine copies
+  // where they live (device to device when both are held). The CPU: a plain copy.
+  virtual void copy_activations(const float* src, float* dst, int64_t n);
   virtual const char* device_name() const { return "cpu"; }
 
   // FLOPs of one block over n_seq*seq_len tokens (2 per multiply-add; causal attention).

@@ -74,29 +74,8 @@ class CudaForward : public LlamaForward {
     QS_ASSERT(!packing || cfg_.sliding_window == 0 || seq_len <= cfg_.sliding_window, "packed sequences with a sliding window");
     guarded("forward", [&] {
       prepare(w, seq_len);
-      cuda::RowPacking pk;
-      if (packing) pk = {packing->positions, packing->prefix_end, packing->branch_begin};
-      cuda::TapFn tap;
-      if (observer)
-        tap = [&](cuda::Tap t, const float* in, const float* in_device, int64_t rows, int cols) {
-          static const Linear qkv[] = {Linear::Q, Linear::K, Linear::V}, o[] = {Linear::O},
-                              gu[] = {Linear::Gate, Linear::Up}, down[] = {Linear::Down};
-          const Linear* mods = t == cuda::Tap::QKV ? qkv : t == cuda::Tap::O ? o : t == cuda::Tap::GateUp ? gu : down;
-          const int n = t == cuda::Tap::QKV ? 3 : t == cuda::Tap::GateUp ? 2 : 1;
-          observer->on_linear_input(LinearInput{w.index, mods, n, in, rows, cols, in_device, ordinal_});
-        };
-      std::vector<double> entropy;
-      if (observer && observer->wants_attention_entropy())
-        entropy.assign(static_cast<size_t>(n_seq) * cfg_.num_attention_heads, 0.0);
-      const cuda::RowPacking* pp = packing ? &pk : nullptr;
-      const cuda::TapFn* tp = observer ? &tap : nullptr;
-      double* ep = entropy.empty() ? nullptr : entropy.data();
-      if (float* d = resident(x, static_cast<int64_t>(n_seq) * seq_len * cfg_.hidden_size))
-        engine_->run_device(d, n_seq, seq_len, pp, tp, ep);
-      else
-        engine_->run(x, n_seq, seq_len, pp, tp, ep);
-      if (!entropy.empty())
-        observer->on_attention_entropy(w.index, entropy.data(), n_seq, cfg_.num_attention_heads, seq_len);
+      run_engine(w, x, resident(x, static_cast<int64_t>(n_seq) * seq_len * cfg_.hidden_size), n_seq, seq_len,
+                 observer, packing);
     });
   }
 
@@ -122,16 +101,16 @@ class CudaForward : public LlamaForward {
       }
   }
 
-  std::string run_block_guarded(const BlockWeights& w, float* x, int n_seq, int seq_len,
-                                const OutputCheck& check) override {
+  std::string run_block_guarded(const BlockWeights& w, float* x, int n_seq, int seq_len, const OutputCheck& check,
+                                LinearObserver* observer) override {
     const int64_t n = static_cast<int64_t>(n_seq) * seq_len * cfg_.hidden_size;
     float* d = resident(x, n);
-    if (!d) return LlamaForward::run_block_guarded(w, x, n_seq, seq_len, check);
+    if (!d) return LlamaForward::run_block_guarded(w, x, n_seq, seq_len, check, observer);
     std::vector<float> in, out;
     guarded("forward", [&] {
       prepare(w, seq_len);
       const float* kept = engine_->keep_copy(d, static_cast<size_t>(n));
-      engine_->run_device(d, n_seq, seq_len, nullptr, nullptr, nullptr);
+      run_engine(w, x, d, n_seq, seq_len, observer, nullptr);
       if (engine_->all_finite(d, static_cast<size_t>(n))) return;
       in.resize(static_cast<size_t>(n));  // something is not finite: bring both back for the trace
       out.resize(in.size());
@@ -139,6 +118,13 @@ class CudaForward : public LlamaForward {
       engine_->region_download(out.data(), d, out.size());
     });
     return in.empty() ? std::string() : check(in.data(), out.data());
+  }
+
+  void copy_activations(const float* src, float* dst, int64_t n) override {
+    const float* s = resident(src, n);
+    float* d = resident(dst, n);
+    if (!s && !d) return LlamaForward::copy_activations(src, dst, n);
+    guarded("hidden states", [&] { engine_->copy(d ? d : dst, s ? s : src, static_cast<size_t>(n)); });
   }
 
   void head_logits(const HeadWeights& h, const float* x, const int64_t* rows, int64_t n, float* logits) override {
@@ -158,6 +144,36 @@ class CudaForward : public LlamaForward {
   }
 
  private:
+  // The prepared block over x (host) or, when d is not null, over its resident device copy d; the
+  // observer sees the linear inputs (a host copy only when it wants one) and the entropy.
+  void run_engine(const BlockWeights& w, float* x, float* d, int n_seq, int seq_len, LinearObserver* observer,
+                  const SeqPacking* packing) {
+    cuda::RowPacking pk;
+    if (packing) pk = {packing->positions, packing->prefix_end, packing->branch_begin};
+    cuda::TapFn tap;
+    if (observer)
+      tap = [&](cuda::Tap t, const float* in_device, int64_t rows, int cols, const cuda::HostCopy& host) {
+        static const Linear qkv[] = {Linear::Q, Linear::K, Linear::V}, o[] = {Linear::O},
+                            gu[] = {Linear::Gate, Linear::Up}, down[] = {Linear::Down};
+        const Linear* mods = t == cuda::Tap::QKV ? qkv : t == cuda::Tap::O ? o : t == cuda::Tap::GateUp ? gu : down;
+        const int n = t == cuda::Tap::QKV ? 3 : t == cuda::Tap::GateUp ? 2 : 1;
+        const float* in = observer->wants_host_input(mods[0]) ? host() : nullptr;
+        observer->on_linear_input(LinearInput{w.index, mods, n, in, rows, cols, in_device, ordinal_});
+      };
+    std::vector<double> entropy;
+    if (observer && observer->wants_attention_entropy())
+      entropy.assign(static_cast<size_t>(n_seq) * cfg_.num_attention_heads, 0.0);
+    const cuda::RowPacking* pp = packing ? &pk : nullptr;
+    const cuda::TapFn* tp = observer ? &tap : nullptr;
+    double* ep = entropy.empty() ? nullptr : entropy.data();
+    if (d)
+      engine_->run_device(d, n_seq, seq_len, pp, tp, ep);
+    else
+      engine_->run(x, n_seq, seq_len, pp, tp, ep);
+    if (!entropy.empty())
+      observer->on_attention_entropy(w.index, entropy.data(), n_seq, cfg_.num_attention_heads, seq_len);
+  }
+
   // The block's weights (unless held and resident) and the RoPE table for seq_len, on the device.
   void prepare(const BlockWeights& w, int seq_len) {
     if (&w != held_block_ || w.qkv.data() != held_data_ || block_stale_) {

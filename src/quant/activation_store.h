@@ -26,6 +26,8 @@ class ActivationStore {
   bool spilled() const { return fd_ >= 0; }
   int64_t bytes() const { return n_seq_ * row_bytes_seq_; }
   const std::string& scratch_path() const { return path_; }
+  // The sequences in memory (all of them, in order), or nullptr when spilled.
+  float* memory() { return fd_ >= 0 ? nullptr : mem_.data(); }
   // Sequences [seq0, seq0 + n) (relative to this rank's first) to/from dst/src.
   void read(int64_t seq0, int64_t n, float* dst) const;
   void write(int64_t seq0, int64_t n, const float* src);

@@ -8,12 +8,14 @@
 #include <cstring>
 #include <functional>
 
+#include "core/device.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/timer.h"
 #include "eval/non_finite.h"
 #include "model/cpu_ops.h"
 #include "model/forward.h"
+#include "dist/device_comm.h"
 #include "dist/task_pool.h"
 #include "quant/activation_store.h"
 #include "quant/awq.h"
@@ -250,6 +252,39 @@ QuantizeSummary quantize_model(const LlamaWeights& model, const CalibWindows& ca
   std::unique_ptr<LlamaForward> fwd_ptr = make_forward(cfg);  // on this process's device
   LlamaForward& fwd = *fwd_ptr;
   const char* stage = opt.stats_only ? "calibrate" : "quantize";
+  // On a GPU the rank's hidden states stay on the device for the whole run when the ranks bound to
+  // it fit there together within --activation-budget-mb (it applies per device): the store, plus
+  // one chunk's scratch when the full-precision outputs must not overwrite it (propagation). Beyond
+  // the budget, or spilled, or when a method trains on the windows on the host (blockap), every
+  // chunk goes up and down at every block, as before. The arithmetic is the same either way.
+  float* const store = acts.memory();
+  std::vector<float> scratch;
+  bool resident = false;
+  if (current_device().kind == DeviceKind::Cuda) {  // the same kind on every rank: all call the collective
+    const int64_t chunk_floats = static_cast<int64_t>(std::min<int64_t>(opt.calib_chunk, calib.n)) * T * H;
+    const double need = store && !block_data && s1 > s0
+                            ? static_cast<double>(acts.bytes()) + (opt.propagate ? 4.0 * static_cast<double>(chunk_floats) : 0.0)
+                            : 0.0;
+    const double together = bytes_on_device(comm, current_device().ordinal, need);
+    resident = need > 0 && together <= static_cast<double>(opt.activation_budget);
+    std::string error;
+    try {
+      if (resident) {
+        fwd.hold_activations(store, (s1 - s0) * T * H);
+        if (opt.propagate) {
+          scratch.resize(static_cast<size_t>(chunk_floats));
+          fwd.hold_activations(scratch.data(), chunk_floats);
+        }
+      }
+    } catch (const Error& e) {
+      error = e.what();
+    }
+    comm.agree_or_throw(error);
+    if (need > 0)
+      log_info("activations on %s: %s (%.1f MiB for the ranks on this GPU, --activation-budget-mb %lld per device)",
+               current_device().description.c_str(), resident ? "resident for the run" : "moved per chunk (over the budget)",
+               together / 1048576, static_cast<long long>(opt.activation_budget >> 20));
+  }
   // Runs the rank's chunks through block `blk` (writing the outputs over the inputs when
   // `write_back`), scanning each chunk's output; the ranks then agree on the first non-finite
   // activation any of them met (collective: every rank calls it alike).
@@ -260,6 +295,20 @@ QuantizeSummary quantize_model(const LlamaWeights& model, const CalibWindows& ca
     for (int64_t c = c0; c < c1 && error.empty(); ++c) {
       const int64_t a = c * opt.calib_chunk, b = std::min<int64_t>(calib.n, a + opt.calib_chunk);
       if (stats) stats->begin_chunk();
+      if (resident) {  // on the device: in place, or into the scratch when the store must not change
+        const int nb = static_cast<int>(b - a);
+        float* xs = store + static_cast<size_t>(a - s0) * T * H;
+        float* xb = write_back ? xs : scratch.data();
+        try {
+          if (!write_back) fwd.copy_activations(xs, xb, static_cast<int64_t>(nb) * T * H);
+          error = fwd.run_block_guarded(w, xb, nb, T, [&](const float* in, const float* out) {
+            return check_block_output(what, fwd, w, blk, in, out, nb, T, H);
+          }, obs);
+        } catch (const Error& e) {
+          error = e.what();
+        }
+        continue;
+      }
       chunk_in.resize(static_cast<size_t>((b - a) * T) * H);
       acts.read(a - s0, b - a, chunk_in.data());
       chunk_out = chunk_in;
@@ -434,6 +483,16 @@ QuantizeSummary quantize_model(const LlamaWeights& model, const CalibWindows& ca
     br.seconds = bt.seconds();
     if (sink) sink->on_block(br);
     if (opt.progress) progress.update(blk + 1);
+  }
+  if (resident) {  // the last block's outputs back in host memory (the lm_head's calibration reads them)
+    std::string error;
+    try {
+      fwd.release_activations(store);
+      if (!scratch.empty()) fwd.release_activations(scratch.data());
+    } catch (const Error& e) {
+      error = e.what();
+    }
+    comm.agree_or_throw(error);
   }
   if (opt.progress) progress.finish();
   if (opt.quantize_lm_head) {

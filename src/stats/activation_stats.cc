@@ -9,6 +9,10 @@
 #include "core/error.h"
 #include "stats/exact_gram.h"
 
+#ifdef QSWEEP_WITH_CUDA
+#include "qsweep/cuda/input_stats.h"
+#endif
+
 namespace qsweep {
 
 const char* block_input_name(BlockInput i) {
@@ -87,18 +91,13 @@ void BlockCalibStats::begin_chunk() {
   ++chunk_index_;
 }
 
-void BlockCalibStats::on_linear_input(const LinearInput& in) {
-  QS_ASSERT(!cur_.empty(), "begin_chunk() before the forward pass");
-  const int i = static_cast<int>(input_of(in.modules[0]));
+// The CPU's sums of one input (x on the host) into the open chunk's st and the running max mx.
+void BlockCalibStats::add_host_sums(const LinearInput& in, double* st, std::vector<double>& mx) const {
   const int C = in.cols;
-  QS_ASSERT(C == channels_[i], "input width");
-  double* st = cur_.data() + offset_[i];
-  std::vector<double>& mx = max_abs_[i];
   const int64_t seq = seq_len_;
   // Each sequence is judged against its own RMS; rows are then accumulated in fixed tiles of
-  // kRows rows (partials combined in tile order), so the sums do not depend on the thread count.
-  constexpr int64_t kRows = 32;
-  const int64_t tiles_per_seq = (seq + kRows - 1) / kRows;
+  // kTileRows rows (partials combined in tile order), so the sums do not depend on the thread count.
+  const int64_t tiles_per_seq = (seq + kTileRows - 1) / kTileRows;
   const int64_t n_seq = (in.rows + seq - 1) / seq;
   const int64_t tiles = n_seq * tiles_per_seq;
   const size_t W = 4 * static_cast<size_t>(C) + 5;  // sum_sq, sum_abs, max_abs, s1..s4, below, sum
@@ -119,8 +118,8 @@ void BlockCalibStats::on_linear_input(const LinearInput& in) {
 #pragma omp parallel for schedule(dynamic, 4)
   for (int64_t t = 0; t < tiles; ++t) {
     const int64_t q = t / tiles_per_seq;
-    const int64_t r0 = q * seq + (t % tiles_per_seq) * kRows;
-    const int64_t r1 = std::min({in.rows, r0 + kRows, (q + 1) * seq});
+    const int64_t r0 = q * seq + (t % tiles_per_seq) * kTileRows;
+    const int64_t r1 = std::min({in.rows, r0 + kTileRows, (q + 1) * seq});
     double* pt = part.data() + static_cast<size_t>(t) * W;
     double* psq = pt;
     double* pab = pt + C;
@@ -156,6 +155,46 @@ void BlockCalibStats::on_linear_input(const LinearInput& in) {
     }
     for (int k = 0; k < 5; ++k) st[2 * C + k] += pt[3 * C + k];
   }
+}
+
+// The same sums computed on the GPU where the input is (kernels/input_stats.cu): per channel the
+// CPU's bits, the whole-matrix sums added over the channels here in channel order.
+void BlockCalibStats::add_device_sums(const LinearInput& in, double* st, std::vector<double>& mx) const {
+#ifdef QSWEEP_WITH_CUDA
+  const int C = in.cols;
+  std::vector<double> d(static_cast<size_t>(cuda::kNumInputStatFields) * C);
+  cuda::input_stats(in.x_device, in.rows, C, seq_len_, kTileRows, threshold_, in.device, d.data());
+  auto field = [&](int f) { return d.data() + static_cast<size_t>(f) * C; };
+  const double *sq = field(cuda::kSumSq), *ab = field(cuda::kSumAbs), *sm = field(cuda::kSum), *mxd = field(cuda::kMaxAbs);
+  for (int c = 0; c < C; ++c) {
+    st[c] += sq[c];
+    st[C + c] += ab[c];
+    st[2 * C + 6 + c] += sm[c];
+    mx[c] = std::max(mx[c], mxd[c]);
+  }
+  for (int k = 0; k < 5; ++k) {
+    const double* f = field(cuda::kM1 + k);
+    double total = 0;
+    for (int c = 0; c < C; ++c) total += f[c];
+    st[2 * C + k] += total;
+  }
+#else
+  (void)in, (void)st, (void)mx;
+  QS_ASSERT(false, "device activations in a build without CUDA");
+#endif
+}
+
+void BlockCalibStats::on_linear_input(const LinearInput& in) {
+  QS_ASSERT(!cur_.empty(), "begin_chunk() before the forward pass");
+  const int i = static_cast<int>(input_of(in.modules[0]));
+  const int C = in.cols;
+  QS_ASSERT(C == channels_[i], "input width");
+  double* st = cur_.data() + offset_[i];
+  std::vector<double>& mx = max_abs_[i];
+  if (in.x_device)
+    add_device_sums(in, st, mx);
+  else
+    add_host_sums(in, st, mx);
   st[2 * C + 5] += static_cast<double>(in.rows);
   if (with_gram_) {  // on a GPU forward, Σxxᵀ accumulates on the device (the same integers)
     if (in.x_device)

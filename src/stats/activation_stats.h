@@ -62,6 +62,10 @@ class BlockCalibStats : public LinearObserver {
   // Starts the rank's next chunk (chunks must come in order: first, first + 1, ...).
   void begin_chunk();
   void on_linear_input(const LinearInput& in) override;
+  // On a GPU the sums are computed there; only Robust-PRAQ's gate/up importance reads host copies.
+  bool wants_host_input(Linear first) const override {
+    return praq_ && input_of(first) == BlockInput::GateUp;
+  }
   bool wants_attention_entropy() const override { return true; }
   void on_attention_entropy(int block, const double* sums, int n_seq, int n_heads, int seq_len) override;
   // Collective: combines every rank's chunks; afterwards input() and entropy are valid.
@@ -74,6 +78,10 @@ class BlockCalibStats : public LinearObserver {
 
  private:
   void close_chunk();
+  // Rows are summed in fixed tiles of kTileRows inside each sequence (CPU and GPU alike).
+  static constexpr int kTileRows = 32;
+  void add_host_sums(const LinearInput& in, double* st, std::vector<double>& mx) const;
+  void add_device_sums(const LinearInput& in, double* st, std::vector<double>& mx) const;
   int seq_len_;
   double threshold_;
   bool with_gram_;

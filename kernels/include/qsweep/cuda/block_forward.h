@@ -38,11 +38,13 @@ struct RowPacking {
   const int32_t* branch_begin = nullptr;
 };
 
-// The inputs of the linear groups, handed to the caller (calibration statistics) as host copies
-// and as the device arrays they came from, both valid during the call: QKV and GateUp are
+// The inputs of the linear groups, handed to the caller (calibration statistics) as the device
+// arrays they are, valid during the call, with `host()`, which copies one to host memory on its
+// first call (observers that compute on the device never pay for the copy): QKV and GateUp are
 // [rows, hidden], O [rows, q_dim], Down [rows, inter].
 enum class Tap { QKV, O, GateUp, Down };
-using TapFn = std::function<void(Tap, const float* host, const float* device, int64_t rows, int cols)>;
+using HostCopy = std::function<const float*()>;
+using TapFn = std::function<void(Tap, const float* device, int64_t rows, int cols, const HostCopy& host)>;
 
 class BlockForward {
  public:
@@ -69,6 +71,8 @@ class BlockForward {
   // A device copy of n device floats in the engine's scratch (a block input kept for the guard).
   float* keep_copy(const float* device, std::size_t n);
   bool all_finite(const float* device, std::size_t n);
+  // dst = src, n floats, each in host or device memory (cudaMemcpyDefault), on the engine's stream.
+  void copy(float* dst, const float* src, std::size_t n);
 
   // Head slot 0 or 1: final norm [hidden], lm_head [vocab, hidden], logits' input ÷ divisor (1: none).
   void upload_head(int slot, const float* norm, const float* lm_head, int vocab, float divisor);
