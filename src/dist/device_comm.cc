@@ -1,12 +1,14 @@
 // device_comm.cc — NCCL communicators made from MPI ones, and the shared-GPU test.
 #include "dist/device_comm.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <map>
 #include <memory>
 #include <set>
 #include <utility>
 
+#include "core/device.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "dist/comm.h"
@@ -41,6 +43,13 @@ double bytes_on_device(const Comm& comm, int ordinal, double mine) {
   if (comm.size() == 1) return mine;
   return bytes_sharing_device(comm.hostnames(), comm.allgatherv(std::vector<int64_t>{ordinal}),
                               comm.allgatherv(std::vector<double>{mine}), comm.rank());
+}
+
+int64_t device_budget_share(const Comm& comm, int64_t budget) {
+  const ComputeDevice& d = current_device();
+  if (d.kind != DeviceKind::Cuda) return budget;
+  const double sharing = bytes_on_device(comm, d.ordinal, 1.0);
+  return static_cast<int64_t>(static_cast<double>(budget) / std::max(1.0, sharing));
 }
 
 bool nccl_usable(const Comm& comm, int ordinal) {

@@ -23,6 +23,11 @@ double bytes_sharing_device(const std::vector<std::string>& hosts, const std::ve
 // budget's test: --activation-budget-mb applies per device).
 double bytes_on_device(const Comm& comm, int ordinal, double mine);
 
+// The share of a per-device budget (--activation-budget-mb) this rank may fill: budget ÷ the
+// ranks bound to its GPU on a GPU; the budget itself on the CPU (a per-rank budget there).
+// Collective when this process's device is a GPU (every rank of a run has the same kind).
+int64_t device_budget_share(const Comm& comm, int64_t budget);
+
 // Collective: whether the NCCL path can run on `comm` — a CUDA build, more than one rank, and every
 // rank on its own GPU (`ordinal` is this rank's). The same answer on every rank.
 bool nccl_usable(const Comm& comm, int ordinal);

@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/timer.h"
+#include "dist/device_comm.h"
 #include "eval/non_finite.h"
 #include "io/quant_store.h"
 #include "io/reference_hidden.h"
@@ -29,9 +30,10 @@ EvalResult evaluate_perplexity(const LlamaWeights& model, const EvalWindows& w, 
   const int64_t win_begin = std::min(w.n_windows, b_begin * opt.batch);
   const int64_t win_end = std::min(w.n_windows, b_end * opt.batch);
 
-  // Batches per chunk: as many as the activation budget allows (at least one).
+  // Batches per chunk: as many as the activation budget allows (at least one); on a GPU the chunk
+  // stays there for all its blocks and the budget applies per device (shared by its ranks).
   const int64_t bytes_per_batch = static_cast<int64_t>(opt.batch) * ctx * H * 4;
-  const int64_t batches_per_chunk = std::max<int64_t>(1, opt.activation_budget / bytes_per_batch);
+  const int64_t batches_per_chunk = std::max<int64_t>(1, device_budget_share(comm, opt.activation_budget) / bytes_per_batch);
 
   std::unique_ptr<LlamaForward> fwd_ptr = make_forward(cfg);  // on this process's device
   LlamaForward& fwd = *fwd_ptr;

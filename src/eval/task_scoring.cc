@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/timer.h"
+#include "dist/device_comm.h"
 #include "eval/non_finite.h"
 #include "io/quant_store.h"
 #include "model/forward.h"
@@ -124,11 +125,13 @@ TaskResult score_tasks(const LlamaWeights& model, const std::vector<Task>& tasks
   const int64_t nb = static_cast<int64_t>(batches.size());
   int64_t b_begin = 0, b_end = 0;
   block_range(nb, comm.rank(), comm.size(), &b_begin, &b_end);
-  // Chunks: consecutive batches whose activations fit the budget (at least one batch).
+  // Chunks: consecutive batches whose activations fit the budget (at least one batch); on a GPU
+  // the chunk stays there for all its blocks and the budget applies per device.
+  const int64_t budget = device_budget_share(comm, opt.activation_budget);
   std::vector<int64_t> chunk_starts;
   for (int64_t b = b_begin, bytes = 0; b < b_end; ++b) {
     const int64_t bb = batches[b].count * batches[b].len * H * 4;
-    if (chunk_starts.empty() || bytes + bb > opt.activation_budget) {
+    if (chunk_starts.empty() || bytes + bb > budget) {
       chunk_starts.push_back(b);
       bytes = 0;
     }
@@ -157,7 +160,7 @@ TaskResult score_tasks(const LlamaWeights& model, const std::vector<Task>& tasks
   double fwd_s = 0, tokens_done = 0;
   // Per choice of my batches' tasks, in sorted task order: sum_ctx, n_ctx, sum_cp, n_cp.
   std::vector<double> mine;
-  std::vector<float> x, x_in;
+  std::vector<float> x;
   std::vector<int32_t> ids, pos, pend, bbeg;
   std::vector<int64_t> rows;
   std::vector<int32_t> targets;
@@ -190,6 +193,11 @@ TaskResult score_tasks(const LlamaWeights& model, const std::vector<Task>& tasks
     x.resize(static_cast<size_t>(n_tok) * H);
     Timer t;
     model.embed(ids.data(), n_tok, x.data());
+    try {  // on a GPU the chunk's hidden states stay there for all its blocks (the chunk fits the budget)
+      fwd.hold_activations(x.data(), static_cast<int64_t>(x.size()));
+    } catch (const Error& e) {  // agreed at the next poll
+      pending = e.what();
+    }
     std::unique_ptr<BlockWeights> bw;  // the previous block's storage is reused (load_block)
     for (int l = 0; l < cfg.num_hidden_layers; ++l) {
       poll();
@@ -200,19 +208,21 @@ TaskResult score_tasks(const LlamaWeights& model, const std::vector<Task>& tasks
         const int64_t o = offset[b - cb];
         float* xb = x.data() + o * H;
         const int ns = static_cast<int>(batches[b].count), len = batches[b].len;
-        x_in.assign(xb, xb + static_cast<size_t>(ns) * len * H);
         const SeqPacking pk{pos.data() + o, pend.data() + o, bbeg.data() + o};
-        try {
-          fwd.run_block(*bw, xb, ns, len, nullptr, &pk);
+        try {  // the block, then the non-finite guard on its output (on a GPU: scanned there)
+          pending = fwd.run_block_guarded(*bw, xb, ns, len, [&](const float* in, const float* out) {
+            return check_block_output(opt.quantized ? "tasks (quantized model)" : "tasks", fwd, *bw, l, in, out, ns, len, H);
+          }, nullptr, &pk);
         } catch (const Error& e) {  // a device error on this rank: agreed at the next poll
           pending = e.what();
-          continue;
         }
-        if (pending.empty())
-          pending = check_block_output(opt.quantized ? "tasks (quantized model)" : "tasks", fwd, *bw, l, x_in.data(), xb,
-                                       ns, len, H);
       }
       if (opt.progress) progress.update(static_cast<long>(++step), tokens_done + double(n_tok) * (l + 1) / cfg.num_hidden_layers);
+    }
+    try {  // the chunk's final hidden states back on the host for the head
+      fwd.release_activations(x.data());
+    } catch (const Error& e) {
+      if (pending.empty()) pending = e.what();
     }
     // Head: log p of every scored token, one batch at a time (the same grouping on any rank count).
     for (int64_t b = cb; b < ce && pending.empty(); ++b) try {

@@ -137,9 +137,10 @@ void LlamaForward::run_block(const BlockWeights& w, float* x, int n_seq, int seq
 }
 
 std::string LlamaForward::run_block_guarded(const BlockWeights& w, float* x, int n_seq, int seq_len,
-                                           const OutputCheck& check, LinearObserver* observer) {
+                                           const OutputCheck& check, LinearObserver* observer,
+                                           const SeqPacking* packing) {
   guard_in_.assign(x, x + static_cast<size_t>(n_seq) * seq_len * cfg_.hidden_size);
-  run_block(w, x, n_seq, seq_len, observer);
+  run_block(w, x, n_seq, seq_len, observer, packing);
   return check(guard_in_.data(), x);
 }
 

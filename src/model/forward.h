@@ -110,10 +110,11 @@ class LlamaForward {
   // output (eval/non_finite.h check_block_output), its message returned ("" when all is finite).
   // The CPU copies the input and checks every output on the host; a device engine with x held
   // scans on the device and copies the two back only when a value is not finite.
-  // The observer, when given, sees the block's linear inputs as in run_block.
+  // The observer and the packing, when given, are run_block's.
   using OutputCheck = std::function<std::string(const float* x_in, const float* x_out)>;
   virtual std::string run_block_guarded(const BlockWeights& w, float* x, int n_seq, int seq_len,
-                                        const OutputCheck& check, LinearObserver* observer = nullptr);
+                                        const OutputCheck& check, LinearObserver* observer = nullptr,
+                                        const SeqPacking* packing = nullptr);
   // dst[0, n) = src[0, n) for hidden states inside or outside held regions: a device engine copies
   // where they live (device to device when both are held). The CPU: a plain copy.
   virtual void copy_activations(const float* src, float* dst, int64_t n);

@@ -102,15 +102,16 @@ class CudaForward : public LlamaForward {
   }
 
   std::string run_block_guarded(const BlockWeights& w, float* x, int n_seq, int seq_len, const OutputCheck& check,
-                                LinearObserver* observer) override {
+                                LinearObserver* observer, const SeqPacking* packing) override {
     const int64_t n = static_cast<int64_t>(n_seq) * seq_len * cfg_.hidden_size;
     float* d = resident(x, n);
-    if (!d) return LlamaForward::run_block_guarded(w, x, n_seq, seq_len, check, observer);
+    if (!d) return LlamaForward::run_block_guarded(w, x, n_seq, seq_len, check, observer, packing);
+    QS_ASSERT(!packing || cfg_.sliding_window == 0 || seq_len <= cfg_.sliding_window, "packed sequences with a sliding window");
     std::vector<float> in, out;
     guarded("forward", [&] {
       prepare(w, seq_len);
       const float* kept = engine_->keep_copy(d, static_cast<size_t>(n));
-      run_engine(w, x, d, n_seq, seq_len, observer, nullptr);
+      run_engine(w, x, d, n_seq, seq_len, observer, packing);
       if (engine_->all_finite(d, static_cast<size_t>(n))) return;
       in.resize(static_cast<size_t>(n));  // something is not finite: bring both back for the trace
       out.resize(in.size());

@@ -74,7 +74,15 @@ if [ "$gpu" = 1 ]; then
   pg=$("$QS" "${ev[@]}" --device cuda -q --output-dir "$tmp/cuda" | awk '/^perplexity/{print $2}')
   r=$(rel "$pg" "$(echo "$pc" | awk '{print $2}')")
   under "$r" 1e-4 && ok "eval on cuda within 1e-4 of cpu (rel $r)" || bad "eval cuda rel $r"
-XX
+  # Tasks: packed branches, the chunk resident on the GPU; the same predictions as the CPU.
+  python3 "$SRC/analysis/make_tasks.py" --input "$CAL" --out "$tmp/tk" --n 24 --seed 2 >/dev/null || bad "make_tasks.py"
+  tc=$("$QS" eval --model "$M" --tasks "$tmp/tk.jsonl" --ctx 128 --device cpu -q --output-dir "$tmp/tkc" | grep '^tasks.*n=')
+  tg=$("$QS" eval --model "$M" --tasks "$tmp/tk.jsonl" --ctx 128 --device cuda -q --output-dir "$tmp/tkg" | grep '^tasks.*n=')
+  [ -n "$tc" ] && [ "${tc#*: }" = "${tg#*: }" ] && ok "tasks on cuda: ${tg#*: } (the cpu's)" || bad "tasks cuda '$tg' vs cpu '$tc'"
+  # Calibration statistics on the device (resident hidden states, device sums).
+  cal=(calibrate --model "$M" --calib "$CAL" --n-calib 8 --seq-len 128 -q)
+  "$QS" "${cal[@]}" --device cuda --output-dir "$tmp/calg" >/dev/null && [ -s "$tmp/calg/stats.h5" ] \
+    && ok "calibrate on cuda" || bad "calibrate on cuda"
   for method in rtn gptq awq; do
     q=(quantize --model "$M" --method $method --bits 4 --group-size 64 --calib "$CAL" --n-calib 8 --seq-len 128 -q)
     "$QS" "${q[@]}" --device cpu --output-dir "$tmp/q$method-cpu" >/dev/null && "$QS" "${q[@]}" --device cuda --output-dir "$tmp/q$method-cuda" >/dev/null || bad "quantize $method"
@@ -83,6 +91,19 @@ XX
     r=$(rel "$b" "$a")
     under "$r" 1e-3 && ok "$method on cuda: perplexity within 0.1% of cpu ($b vs $a)" || bad "$method cuda $b vs cpu $a"
   done
+  # RTN's codes do not depend on the device (only its error statistics do): both files evaluated
+  # on the CPU give the same digits exactly when their dequantized weights are the same.
+  a=$("$QS" "${ev[@]}" --device cpu --quantized "$tmp/qrtn-cpu" -q --output-dir "$tmp/rc" | grep '^perplexity')
+  b=$("$QS" "${ev[@]}" --device cpu --quantized "$tmp/qrtn-cuda" -q --output-dir "$tmp/rg" | grep '^perplexity')
+  [ -n "$a" ] && [ "$a" = "$b" ] && ok "rtn codes equal on cpu and cuda (the same cpu $a)" || bad "rtn weights differ: '$a' vs '$b'"
+  # 1 vs 2 ranks on one GPU (the shared-device path: the MPI reduction of host copies).
+  if command -v "${MPIRUN[0]}" >/dev/null; then
+    "${MPIRUN[@]}" -n 2 "$QS" "${ev[@]}" --device cuda -q --output-dir "$tmp/cuda2" >/dev/null 2>&1 \
+      && "$QS" diff -q "$tmp/cuda" "$tmp/cuda2" && ok "eval on cuda: 1 and 2 ranks identical" || bad "eval on cuda: 1 vs 2 ranks differ"
+    "${MPIRUN[@]}" -n 2 "$QS" quantize --model "$M" --method gptq --bits 4 --group-size 64 --calib "$CAL" --n-calib 8 --seq-len 128 -q \
+      --device cuda --output-dir "$tmp/qgptq-cuda2" >/dev/null 2>&1 && "$QS" diff -q "$tmp/qgptq-cuda" "$tmp/qgptq-cuda2" \
+      && ok "gptq on cuda: 1 and 2 ranks identical" || bad "gptq on cuda: 1 vs 2 ranks differ"
+  else bad "no ${MPIRUN[0]} on this node: 1 vs 2 ranks not checked"; fi
   job "$tmp/cuda.ini" "device = cuda"
   "$QS" run "$tmp/cuda.ini" --output-dir "$tmp/cudasweep" -q >/dev/null && grep -q '"compute": "cuda fp32"' "$tmp/cudasweep/inputs.json" \
     && ok "sweep on cuda" || bad "sweep on cuda"
