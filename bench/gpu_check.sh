@@ -3,8 +3,10 @@
 #
 #   bash bench/gpu_check.sh pack [DIR]   here (Debian, the setup's packages, nvcc): builds the CUDA
 #       build (build-cuda/, sm_90) and packs qsweep, the test binary and the Debian shared
-#       libraries they load (not glibc, not CUDA's) into DIR/qsweep-gpu.tar.xz (≈ 20 MB; DIR
-#       defaults to .gpu, ignored by git: carry it to the GPU node).
+#       libraries they load (not glibc, not CUDA's), and Open MPI's runtime (mpirun, plugins, help
+#       texts: the 1-vs-2-rank checks), into DIR/qsweep-gpu.tar.xz (≈ 24 MB; DIR defaults to
+#       .gpu, ignored by git: carry it to the GPU node). Checked here in a mount namespace with
+#       the system's Open MPI and every packed library hidden: mpirun -n 2 runs from the pack.
 #   bash bench/gpu_check.sh run [DIR]    on the GPU node (CUDA 13 driver and toolkit, PyTorch and
 #       transformers; none of qsweep's other dependencies): unpacks, finds CUDA's libraries, runs
 #       the CUDA tests against their CPU twins, the e2e --device checks (tests/e2e/device.sh), then
@@ -30,6 +32,17 @@ pack)
   ldd build-cuda/qsweep build-cuda/tests/qsweep_tests build-cuda/bench/qsweep_bench_gptq | awk '$3 ~ /^\// {print $3}' | sort -u |
     grep -v -E '/usr/local/cuda|/(libc|libm|libdl|libpthread|librt|libresolv)\.so|ld-linux' |
     while read -r l; do cp -L "$l" "$stage/qsweep-gpu/lib/"; done
+  # Open MPI's runtime (mpirun, its plugins, help texts and their libraries) for the 1-vs-2-rank
+  # checks: the GPU node has no MPI. Found there through OPAL_* variables (run step below).
+  om=/usr/lib/x86_64-linux-gnu/openmpi/lib/openmpi3
+  mkdir -p "$stage/qsweep-gpu/ompi/bin" "$stage/qsweep-gpu/ompi/etc" "$stage/qsweep-gpu/ompi/share"
+  cp -L "$(readlink -f "$(command -v mpirun)")" "$stage/qsweep-gpu/ompi/bin/mpirun"
+  cp -rL "$om" "$stage/qsweep-gpu/ompi/plugins"
+  cp -rL /usr/share/openmpi/. "$stage/qsweep-gpu/ompi/share/"
+  cp -L /etc/openmpi/openmpi-mca-params.conf "$stage/qsweep-gpu/ompi/etc/"
+  ldd "$stage/qsweep-gpu/ompi/bin/mpirun" "$om"/*.so 2>/dev/null | awk '$3 ~ /^\// {print $3}' | sort -u |
+    grep -v -E '/usr/local/cuda|/(libc|libm|libdl|libpthread|librt|libresolv)\.so|ld-linux' |
+    while read -r l; do [ -e "$stage/qsweep-gpu/lib/$(basename "$l")" ] || cp -L "$l" "$stage/qsweep-gpu/lib/"; done
   tar -C "$stage" -cf - qsweep-gpu | xz -T0 -6 >"$DIR/qsweep-gpu.tar.xz" || exit 1
   rm -rf "$stage"
   grep -qx '/.gpu/' .git/info/exclude 2>/dev/null || echo '/.gpu/' >>.git/info/exclude
@@ -53,6 +66,11 @@ for d in /usr/local/cuda/lib64 /usr/local/cuda/lib /usr/local/cuda/targets/x86_6
 pyl=$(python3 -c 'import nvidia, os; r=os.path.dirname(nvidia.__path__[0]); import glob; print(":".join(glob.glob(r+"/nvidia/*/lib")))' 2>/dev/null)
 export LD_LIBRARY_PATH="$B/lib$cudalib${pyl:+:$pyl}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 export QSWEEP_TOKEN_CACHE=off OMP_NUM_THREADS=${OMP_NUM_THREADS:-$(nproc)}
+# The packed Open MPI: its install directories moved under $B/ompi (Open MPI's installdirs "env"
+# component), mpirun first on PATH (tests/e2e/device.sh runs 2 ranks with it).
+export OPAL_PKGLIBDIR=$B/ompi/plugins OPAL_PKGDATADIR=$B/ompi/share OPAL_SYSCONFDIR=$B/ompi/etc \
+  OMPI_MCA_mca_base_component_path=$B/ompi/plugins OMPI_MCA_mca_base_param_files=$B/ompi/etc/openmpi-mca-params.conf \
+  OMPI_MCA_mca_base_component_show_load_errors=0 PATH=$B/ompi/bin:$PATH
 QS=$B/qsweep
 nvidia-smi -L 2>/dev/null || true
 "$QS" --version || { echo "gpu_check: qsweep does not start (missing library?):"; ldd "$QS" | grep 'not found'; exit 1; }
