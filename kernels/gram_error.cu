@@ -52,6 +52,47 @@ __global__ void dot_finish(const double* partial, double* out) {
   if (threadIdx.x == 0) *out = s;
 }
 
+// One thread per (row, group): quant/grid.cc's grid_params, grid_code and grid_value on the scaled
+// row, then ÷ s — each step the CPU's single fp32 operation (no a·b + c to fuse).
+__global__ void scaled_rtn(const float* w, const float* s, float* what, int out, int in, int gl, int ng, int bits,
+                           bool sym) {
+  const std::size_t idx = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x;
+  if (idx >= static_cast<std::size_t>(out) * ng) return;
+  const int r = static_cast<int>(idx / ng), g = static_cast<int>(idx % ng);
+  const int c0 = g * gl, n = min(gl, in - c0);
+  const float* wr = w + static_cast<std::size_t>(r) * in + c0;
+  const float* sg = s + c0;
+  float* qr = what + static_cast<std::size_t>(r) * in + c0;
+  float scale;
+  int zero;
+  const int qmax = (1 << bits) - 1;
+  if (sym) {
+    float amax = 0.0f;
+    for (int c = 0; c < n; ++c) {
+      const float v = fabsf(__fmul_rn(wr[c], sg[c]));
+      amax = amax < v ? v : amax;
+    }
+    scale = __fdiv_rn(amax < 1e-5f ? 1e-5f : amax, static_cast<float>((1 << (bits - 1)) - 1));
+    zero = 1 << (bits - 1);
+  } else {
+    float mn = 0.0f, mx = 0.0f;
+    for (int c = 0; c < n; ++c) {
+      const float v = __fmul_rn(wr[c], sg[c]);
+      mn = v < mn ? v : mn;
+      mx = mx < v ? v : mx;
+    }
+    const float range = __fsub_rn(mx, mn);
+    scale = __fdiv_rn(range < 1e-5f ? 1e-5f : range, static_cast<float>(qmax));
+    const int z = static_cast<int>(rintf(__fdiv_rn(-mn, scale)));
+    zero = min(qmax, max(0, z));
+  }
+  for (int c = 0; c < n; ++c) {
+    int q = static_cast<int>(rintf(__fdiv_rn(__fmul_rn(wr[c], sg[c]), scale))) + zero;
+    q = q < 0 ? 0 : (q > qmax ? qmax : q);
+    qr[c] = __fdiv_rn(__fmul_rn(static_cast<float>(q - zero), scale), sg[c]);
+  }
+}
+
 void* dalloc(std::size_t bytes, const char* what) {
   return detail::device_alloc(bytes, std::string("AWQ's ") + what);
 }
@@ -63,12 +104,16 @@ struct GramError::Impl {
   cudaStream_t stream = nullptr;
   cublasHandle_t blas = nullptr;
   double *gram = nullptr, *d = nullptr, *dg = nullptr, *dot = nullptr, *partial = nullptr;
-  float *w = nullptr, *what = nullptr;
+  float *w = nullptr, *what = nullptr, *s = nullptr;
   std::size_t w_cap = 0;
+  std::vector<float*> layers;  // add_weights
+  std::vector<int> layer_out;
+  double error_resident(const float* wd, const float* whatd, int out);
   ~Impl() {
+    for (float* p : layers) cudaFree(p);
     for (void* p : {static_cast<void*>(gram), static_cast<void*>(d), static_cast<void*>(dg), static_cast<void*>(dot),
                     static_cast<void*>(partial),
-                    static_cast<void*>(w), static_cast<void*>(what)})
+                    static_cast<void*>(w), static_cast<void*>(what), static_cast<void*>(s)})
       if (p) cudaFree(p);
     if (blas) cublasDestroy(blas);
     if (stream) cudaStreamDestroy(stream);
@@ -110,6 +155,47 @@ double GramError::error(const float* w, const float* what, int out) {
   }
   CUDA_CHECK(cudaMemcpyAsync(m.w, w, total * sizeof(float), cudaMemcpyHostToDevice, m.stream));
   CUDA_CHECK(cudaMemcpyAsync(m.what, what, total * sizeof(float), cudaMemcpyHostToDevice, m.stream));
+  return m.error_resident(m.w, m.what, out);
+}
+
+int GramError::add_weights(const float* w, int out) {
+  Impl& m = *impl_;
+  CUDA_CHECK(cudaSetDevice(m.ordinal));
+  const std::size_t total = static_cast<std::size_t>(out) * m.in;
+  float* d = static_cast<float*>(dalloc(total * sizeof(float), "weights of the searched layers"));
+  m.layers.push_back(d);
+  m.layer_out.push_back(out);
+  CUDA_CHECK(cudaMemcpyAsync(d, w, total * sizeof(float), cudaMemcpyHostToDevice, m.stream));
+  CUDA_CHECK(cudaStreamSynchronize(m.stream));
+  return static_cast<int>(m.layers.size()) - 1;
+}
+
+double GramError::scaled_rtn_error(int k, const float* s, int bits, int group_size, bool sym) {
+  Impl& m = *impl_;
+  CUDA_CHECK(cudaSetDevice(m.ordinal));
+  const int out = m.layer_out.at(static_cast<std::size_t>(k));
+  const std::size_t total = static_cast<std::size_t>(out) * m.in;
+  if (total > m.w_cap) {
+    if (m.w) cudaFree(m.w);
+    if (m.what) cudaFree(m.what);
+    m.w = m.what = nullptr;
+    m.w = static_cast<float*>(dalloc(total * sizeof(float), "weights"));
+    m.what = static_cast<float*>(dalloc(total * sizeof(float), "quantized weights"));
+    m.w_cap = total;
+  }
+  if (!m.s) m.s = static_cast<float*>(dalloc(static_cast<std::size_t>(m.in) * sizeof(float), "scales"));
+  CUDA_CHECK(cudaMemcpyAsync(m.s, s, static_cast<std::size_t>(m.in) * sizeof(float), cudaMemcpyHostToDevice, m.stream));
+  const int gl = group_size < 0 ? m.in : group_size, ng = (m.in + gl - 1) / gl;
+  const std::size_t threads = static_cast<std::size_t>(out) * ng;
+  scaled_rtn<<<static_cast<unsigned>((threads + 127) / 128), 128, 0, m.stream>>>(m.layers[static_cast<std::size_t>(k)], m.s,
+                                                                                m.what, out, m.in, gl, ng, bits, sym);
+  CUDA_CHECK_LAUNCH();
+  return m.error_resident(m.layers[static_cast<std::size_t>(k)], m.what, out);
+}
+
+double GramError::Impl::error_resident(const float* wd, const float* whatd, int out) {
+  Impl& m = *this;
+  const std::size_t in = static_cast<std::size_t>(m.in);
   const int tiles = (out + m.tile_rows - 1) / m.tile_rows;
   std::vector<double> sums(static_cast<std::size_t>(tiles));
   const double one = 1.0, zero = 0.0;
@@ -119,7 +205,7 @@ double GramError::error(const float* w, const float* what, int out) {
       const int r0 = t * m.tile_rows, rn = std::min(m.tile_rows, out - r0);
       const std::size_t cnt = static_cast<std::size_t>(rn) * in;
       diff_fp64<<<static_cast<unsigned>(std::min<std::size_t>((cnt + 255) / 256, 65535)), 256, 0, m.stream>>>(
-          m.w + static_cast<std::size_t>(r0) * in, m.what + static_cast<std::size_t>(r0) * in, m.d, cnt);
+          wd + static_cast<std::size_t>(r0) * in, whatd + static_cast<std::size_t>(r0) * in, m.d, cnt);
       CUDA_CHECK_LAUNCH();
       // Row-major dg [rn, in] = d [rn, in] · G [in, in]; column-major: dgᵀ = Gᵀ·dᵀ = G·dᵀ (G symmetric).
       CUBLAS_CHECK(cublasDgemm(m.blas, CUBLAS_OP_N, CUBLAS_OP_N, m.in, rn, m.in, &one, m.gram, m.in, m.d, m.in, &zero,

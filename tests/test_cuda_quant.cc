@@ -14,6 +14,8 @@
 #include "stats/activation_stats.h"
 #include "stats/exact_gram.h"
 #include "qsweep/cuda/backend.h"
+#include "qsweep/cuda/gram_error.h"
+#include "quant/grid.h"
 #include "quant/awq.h"
 #include "quant/gptq.h"
 #include "stats/gram_eigen.h"
@@ -138,6 +140,32 @@ TEST_F(CudaQuantTest, ExactGramOnTheDeviceMatchesTheCpuAndIsOrderFree) {
   double scale = 0;
   for (int c = 0; c < C; ++c) scale = std::max(scale, want[static_cast<size_t>(c) * C + c]);
   for (size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(a[i], want[i], 1e-12 * scale) << i;
+}
+
+// AWQ's candidate made on the device (scaled RTN, then ÷ s) is the CPU's ŵ bit for bit: its error
+// equals the error of the CPU's ŵ uploaded, to the last bit, for asymmetric and symmetric grids, a
+// short last group and whole-row groups.
+TEST_F(CudaQuantTest, AwqCandidateOnTheDeviceIsTheCpusBitForBit) {
+  const int out = 40, in = 200;
+  const std::vector<float> w = normal(static_cast<size_t>(out) * in, 21, 0.05f);
+  std::vector<float> s = normal(in, 22, 0.5f);
+  for (float& v : s) v = 0.2f + std::fabs(v);
+  const std::vector<float> x = normal(static_cast<size_t>(300) * in, 23);
+  std::vector<double> gram(static_cast<size_t>(in) * in, 0.0);
+  gram_xtx(x.data(), 300, in, gram.data());
+  cuda::GramError dev(0, gram.data(), in);
+  const int k = dev.add_weights(w.data(), out);
+  for (const GridSpec g : {GridSpec{4, 64, false}, GridSpec{3, 64, true}, GridSpec{4, -1, false}}) {
+    std::vector<float> scaled(w);
+    for (int r = 0; r < out; ++r)
+      for (int c = 0; c < in; ++c) scaled[static_cast<size_t>(r) * in + c] *= s[c];
+    std::vector<float> back = quantize_rtn(scaled.data(), out, in, g).dequantize();
+    for (int r = 0; r < out; ++r)
+      for (int c = 0; c < in; ++c) back[static_cast<size_t>(r) * in + c] /= s[c];
+    const double want = dev.error(w.data(), back.data(), out);
+    EXPECT_EQ(dev.scaled_rtn_error(k, s.data(), g.bits, g.group_size, g.sym), want) << g.bits << " " << g.group_size;
+    EXPECT_GT(want, 0.0);
+  }
 }
 
 // The activation statistics on the device (kernels/input_stats.cu) against the CPU's, through

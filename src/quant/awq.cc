@@ -128,8 +128,9 @@ AwqSearch awq_search(const std::vector<const float*>& weights, const std::vector
                      const std::vector<GridSpec>& grids, int n_grid) {
   QS_CHECK(n_grid >= 1, "--awq-grid must be at least 1");
 #ifdef QSWEEP_WITH_CUDA
-  // On a GPU the search's output errors (d·G·dᵀ, the bulk of its work) run there, the Gram uploaded
-  // once for the whole search; layers on several threads take turns on the rank's GPU.
+  // On a GPU each candidate runs there (scaled RTN, the CPU's ŵ bit for bit, then d·G·dᵀ), the
+  // Gram and the layers' weights uploaded once for the whole search; layers on several threads
+  // take turns on the rank's GPU.
   static std::mutex gpu;
   std::unique_lock<std::mutex> lock(gpu, std::defer_lock);
   std::unique_ptr<cuda::GramError> dev;
@@ -137,20 +138,18 @@ AwqSearch awq_search(const std::vector<const float*>& weights, const std::vector
     lock.lock();
     try {
       dev = std::make_unique<cuda::GramError>(current_device().ordinal, gram.data(), in);
+      for (size_t k = 0; k < weights.size(); ++k) dev->add_weights(weights[k], outs[k]);
     } catch (const std::exception& e) {
       QS_THROW("cuda AWQ search (" << in << " input channels): " << e.what());
     }
   }
-  auto sq_error = [&](const float* w, const float* what, int out) {
-    if (!dev) return output_sq_error(w, what, out, in, gram);
+  auto device_candidate = [&](size_t k, const std::vector<float>& s) {
     try {
-      return dev->error(w, what, out);
+      return dev->scaled_rtn_error(static_cast<int>(k), s.data(), grids[k].bits, grids[k].group_size, grids[k].sym);
     } catch (const std::exception& e) {
-      QS_THROW("cuda AWQ search (" << out << " x " << in << "): " << e.what());
+      QS_THROW("cuda AWQ search (" << outs[k] << " x " << in << "): " << e.what());
     }
   };
-#else
-  auto sq_error = [&](const float* w, const float* what, int out) { return output_sq_error(w, what, out, in, gram); };
 #endif
   AwqSearch best;
   double best_err = INFINITY;
@@ -167,6 +166,12 @@ AwqSearch awq_search(const std::vector<const float*>& weights, const std::vector
     for (float& v : s) v /= norm;
     double err = 0;
     for (size_t k = 0; k < weights.size(); ++k) {
+#ifdef QSWEEP_WITH_CUDA
+      if (dev) {
+        err += device_candidate(k, s);
+        continue;
+      }
+#endif
       const int out = outs[k];
       scaled.assign(weights[k], weights[k] + static_cast<size_t>(out) * in);
       for (int r = 0; r < out; ++r)
@@ -175,7 +180,7 @@ AwqSearch awq_search(const std::vector<const float*>& weights, const std::vector
       back = q.dequantize();
       for (int r = 0; r < out; ++r)
         for (int c = 0; c < in; ++c) back[static_cast<size_t>(r) * in + c] /= s[c];
-      err += sq_error(weights[k], back.data(), out);
+      err += output_sq_error(weights[k], back.data(), out, in, gram);
     }
     best.errors.push_back(err);
     if (err < best_err) {
