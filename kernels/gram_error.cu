@@ -11,6 +11,7 @@
 
 #include "check.cuh"
 #include "device_alloc.cuh"
+#include "grid.cuh"
 
 namespace qsweep::cuda {
 
@@ -52,8 +53,7 @@ __global__ void dot_finish(const double* partial, double* out) {
   if (threadIdx.x == 0) *out = s;
 }
 
-// One thread per (row, group): quant/grid.cc's grid_params, grid_code and grid_value on the scaled
-// row, then ÷ s — each step the CPU's single fp32 operation (no a·b + c to fuse).
+// One thread per (row, group): the CPU's grid (grid.cuh) on the scaled row, then ÷ s.
 __global__ void scaled_rtn(const float* w, const float* s, float* what, int out, int in, int gl, int ng, int bits,
                            bool sym) {
   const std::size_t idx = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x;
@@ -63,34 +63,9 @@ __global__ void scaled_rtn(const float* w, const float* s, float* what, int out,
   const float* wr = w + static_cast<std::size_t>(r) * in + c0;
   const float* sg = s + c0;
   float* qr = what + static_cast<std::size_t>(r) * in + c0;
-  float scale;
-  int zero;
-  const int qmax = (1 << bits) - 1;
-  if (sym) {
-    float amax = 0.0f;
-    for (int c = 0; c < n; ++c) {
-      const float v = fabsf(__fmul_rn(wr[c], sg[c]));
-      amax = amax < v ? v : amax;
-    }
-    scale = __fdiv_rn(amax < 1e-5f ? 1e-5f : amax, static_cast<float>((1 << (bits - 1)) - 1));
-    zero = 1 << (bits - 1);
-  } else {
-    float mn = 0.0f, mx = 0.0f;
-    for (int c = 0; c < n; ++c) {
-      const float v = __fmul_rn(wr[c], sg[c]);
-      mn = v < mn ? v : mn;
-      mx = mx < v ? v : mx;
-    }
-    const float range = __fsub_rn(mx, mn);
-    scale = __fdiv_rn(range < 1e-5f ? 1e-5f : range, static_cast<float>(qmax));
-    const int z = static_cast<int>(rintf(__fdiv_rn(-mn, scale)));
-    zero = min(qmax, max(0, z));
-  }
-  for (int c = 0; c < n; ++c) {
-    int q = static_cast<int>(rintf(__fdiv_rn(__fmul_rn(wr[c], sg[c]), scale))) + zero;
-    q = q < 0 ? 0 : (q > qmax ? qmax : q);
-    qr[c] = __fdiv_rn(__fmul_rn(static_cast<float>(q - zero), scale), sg[c]);
-  }
+  const auto scaled = [&](int c) { return __fmul_rn(wr[c], sg[c]); };
+  const detail::GridParams p = detail::grid_params(scaled, n, bits, sym);
+  for (int c = 0; c < n; ++c) qr[c] = __fdiv_rn(detail::grid_value(detail::grid_code(scaled(c), p, bits), p), sg[c]);
 }
 
 void* dalloc(std::size_t bytes, const char* what) {

@@ -168,6 +168,34 @@ TEST_F(CudaQuantTest, AwqCandidateOnTheDeviceIsTheCpusBitForBit) {
   }
 }
 
+// AWQ's clipping search on the device against the CPU's (asymmetric and symmetric grids, a short
+// last group, whole-row groups): the candidates' ŵ are the CPU's bits and only the error sums'
+// order differs, so the chosen thresholds agree except at near ties.
+TEST_F(CudaQuantTest, AwqClipMatchesTheCpu) {
+  const int out = 48, in = 160, T = 400;
+  std::mt19937 rng(31);
+  std::student_t_distribution<float> heavy(2.0f);
+  std::vector<float> w(static_cast<size_t>(out) * in);
+  for (float& v : w) v = 0.05f * heavy(rng);
+  const std::vector<float> x = normal(static_cast<size_t>(T) * in, 32);
+  std::vector<double> gram(static_cast<size_t>(in) * in, 0.0);
+  gram_xtx(x.data(), T, in, gram.data());
+  for (const GridSpec g : {GridSpec{3, 64, false}, GridSpec{4, 64, true}, GridSpec{3, -1, false}}) {
+    std::vector<float> c = w, d = w;
+    const double sc = awq_clip(c.data(), out, in, gram, g);
+    double sd;
+    {
+      DeviceScope scope(gpu_);
+      sd = awq_clip(d.data(), out, in, gram, g);
+    }
+    size_t same = 0;
+    for (size_t i = 0; i < c.size(); ++i) same += c[i] == d[i];
+    EXPECT_GT(static_cast<double>(same) / c.size(), 0.99) << g.bits << " " << g.group_size;
+    EXPECT_NEAR(sd, sc, 0.02) << g.bits << " " << g.group_size;
+    EXPECT_GT(sc, 0.0);
+  }
+}
+
 // The activation statistics on the device (kernels/input_stats.cu) against the CPU's, through
 // BlockCalibStats as calibration feeds it: per channel bit for bit, the whole-matrix sums to
 // rounding. Sequences of 40 rows (a full tile of 32 and a short one), outlier channels, two chunks.

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 
 #include "core/device.h"
 #include "core/error.h"
@@ -14,6 +15,7 @@
 #include <memory>
 #include <mutex>
 
+#include "qsweep/cuda/awq_clip.h"
 #include "qsweep/cuda/gram_error.h"
 #endif
 
@@ -46,41 +48,72 @@ double output_sq_error(const float* w, const float* what, int out, int in, const
 double awq_clip(float* w, int out, int in, const std::vector<double>& gram, const GridSpec& grid,
                 int n_grid) {
   const int G = grid.group_len(in), ng = grid.groups(in);
+  // The search: per (row, group) the index i of the threshold with the least output error.
+  std::vector<int32_t> best_i(static_cast<size_t>(out) * ng, 0);
+#ifdef QSWEEP_WITH_CUDA
+  if (current_device().kind == DeviceKind::Cuda) {  // the group's diagonal Gram blocks, packed
+    std::vector<double> blocks;
+    for (int g = 0; g < ng; ++g) {
+      const int n = std::min(G, in - g * G);
+      for (int a = 0; a < n; ++a) {
+        const double* ga = gram.data() + static_cast<size_t>(g * G + a) * in + static_cast<size_t>(g) * G;
+        blocks.insert(blocks.end(), ga, ga + n);
+      }
+    }
+    try {
+      cuda::awq_clip_search(current_device().ordinal, w, out, in, blocks, G, grid.bits, grid.sym, n_grid, best_i.data());
+    } catch (const std::exception& e) {
+      QS_THROW("cuda AWQ clipping (" << out << " x " << in << "): " << e.what());
+    }
+  } else
+#endif
+  {
+#pragma omp parallel for schedule(static)
+    for (int r = 0; r < out; ++r) {
+      std::vector<float> cur(G);
+      std::vector<double> d(G);
+      for (int g = 0; g < ng; ++g) {
+        const int n = std::min(G, in - g * G);  // the last group is shorter when G does not divide in
+        const float* wg = w + static_cast<size_t>(r) * in + static_cast<size_t>(g) * G;
+        float amax = 0;
+        for (int c = 0; c < n; ++c) amax = std::max(amax, std::fabs(wg[c]));
+        double best = INFINITY;
+        int best_k = 0;
+        for (int i = 0; i < n_grid / 2; ++i) {
+          const float mx = amax * (1.0f - static_cast<float>(i) / n_grid);
+          for (int c = 0; c < n; ++c) cur[c] = std::min(mx, std::max(-mx, wg[c]));
+          const GroupParams p = grid_params(cur.data(), n, grid);
+          for (int c = 0; c < n; ++c) d[c] = static_cast<double>(grid_value(grid_code(cur[c], p, grid.bits), p)) - wg[c];
+          double e = 0;
+          for (int a = 0; a < n; ++a) {
+            const double* ga = gram.data() + static_cast<size_t>(g * G + a) * in + static_cast<size_t>(g) * G;
+            double t = 0;
+            for (int b = 0; b < n; ++b) t += ga[b] * d[b];
+            e += d[a] * t;
+          }
+          if (e < best) {
+            best = e;
+            best_k = i;
+          }
+        }
+        best_i[static_cast<size_t>(r) * ng + g] = best_k;
+      }
+    }
+  }
+  // The clipping itself, and the mean shrink (rows summed in order).
   std::vector<double> shrink_sum(static_cast<size_t>(out), 0.0);
 #pragma omp parallel for schedule(static)
-  for (int r = 0; r < out; ++r) {
-    std::vector<float> cur(G);
-    std::vector<double> d(G);
+  for (int r = 0; r < out; ++r)
     for (int g = 0; g < ng; ++g) {
-      const int n = std::min(G, in - g * G);  // the last group is shorter when G does not divide in
+      const int n = std::min(G, in - g * G);
       float* wg = w + static_cast<size_t>(r) * in + static_cast<size_t>(g) * G;
       float amax = 0;
       for (int c = 0; c < n; ++c) amax = std::max(amax, std::fabs(wg[c]));
-      double best = INFINITY;
-      float best_max = amax;
-      int best_i = 0;
-      for (int i = 0; i < n_grid / 2; ++i) {
-        const float mx = amax * (1.0f - static_cast<float>(i) / n_grid);
-        for (int c = 0; c < n; ++c) cur[c] = std::min(mx, std::max(-mx, wg[c]));
-        const GroupParams p = grid_params(cur.data(), n, grid);
-        for (int c = 0; c < n; ++c) d[c] = static_cast<double>(grid_value(grid_code(cur[c], p, grid.bits), p)) - wg[c];
-        double e = 0;
-        for (int a = 0; a < n; ++a) {
-          const double* ga = gram.data() + static_cast<size_t>(g * G + a) * in + static_cast<size_t>(g) * G;
-          double t = 0;
-          for (int b = 0; b < n; ++b) t += ga[b] * d[b];
-          e += d[a] * t;
-        }
-        if (e < best) {
-          best = e;
-          best_max = mx;
-          best_i = i;
-        }
-      }
+      const int i = best_i[static_cast<size_t>(r) * ng + g];
+      const float best_max = amax * (1.0f - static_cast<float>(i) / n_grid);  // the search's threshold i
       for (int c = 0; c < n; ++c) wg[c] = std::min(best_max, std::max(-best_max, wg[c]));
-      shrink_sum[r] += static_cast<double>(best_i) / n_grid;
+      shrink_sum[r] += static_cast<double>(i) / n_grid;
     }
-  }
   double total = 0;
   for (double v : shrink_sum) total += v;
   return total / (static_cast<double>(out) * ng);
