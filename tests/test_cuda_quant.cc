@@ -142,6 +142,26 @@ TEST_F(CudaQuantTest, ExactGramOnTheDeviceMatchesTheCpuAndIsOrderFree) {
   for (size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(a[i], want[i], 1e-12 * scale) << i;
 }
 
+// RTN on the device (layers of 2^20 weights and more) gives the CPU's codes, scales and zeros bit
+// for bit: asymmetric and symmetric grids, 2 to 8 bits, a short last group, whole-row groups.
+TEST_F(CudaQuantTest, RtnCodesAreTheCpus) {
+  const int out = 1024, in = 1030;
+  std::vector<float> w = normal(static_cast<size_t>(out) * in, 41, 0.05f);
+  for (int r = 0; r < out; r += 7) w[static_cast<size_t>(r) * in + 3] = 2.5f;  // outliers
+  for (const GridSpec g : {GridSpec{4, 128, false}, GridSpec{3, 128, true}, GridSpec{2, 64, false},
+                           GridSpec{8, -1, false}, GridSpec{4, -1, true}}) {
+    const QuantizedLinear cpu = quantize_rtn(w.data(), out, in, g);
+    QuantizedLinear dev;
+    {
+      DeviceScope scope(gpu_);
+      dev = quantize_rtn(w.data(), out, in, g);
+    }
+    EXPECT_EQ(dev.codes, cpu.codes) << g.bits << " " << g.group_size << " " << g.sym;
+    EXPECT_EQ(dev.scales, cpu.scales);
+    EXPECT_EQ(dev.zeros, cpu.zeros);
+  }
+}
+
 // AWQ's candidate made on the device (scaled RTN, then ÷ s) is the CPU's ŵ bit for bit: its error
 // equals the error of the CPU's ŵ uploaded, to the last bit, for asymmetric and symmetric grids, a
 // short last group and whole-row groups.

@@ -4,7 +4,14 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/device.h"
 #include "core/error.h"
+
+#ifdef QSWEEP_WITH_CUDA
+#include <exception>
+
+#include "qsweep/cuda/rtn.h"
+#endif
 
 namespace qsweep {
 
@@ -61,6 +68,19 @@ QuantizedLinear quantize_rtn(const float* w, int out, int in, const GridSpec& g)
   q.codes.resize(static_cast<size_t>(out) * in);
   q.scales.resize(static_cast<size_t>(out) * ng);
   q.zeros.resize(q.scales.size());
+#ifdef QSWEEP_WITH_CUDA
+  // On a GPU: the same grid with the same fp32 operations (kernels/grid.cuh), so the same codes.
+  // Small layers stay on the host, where the transfers would cost more than the work.
+  if (current_device().kind == DeviceKind::Cuda && static_cast<int64_t>(out) * in >= (int64_t(1) << 20)) {
+    try {
+      cuda::quantize_rtn(current_device().ordinal, w, out, in, gl, g.bits, g.sym, q.codes.data(), q.scales.data(),
+                         q.zeros.data());
+    } catch (const std::exception& e) {
+      QS_THROW("cuda RTN (" << out << " x " << in << "): " << e.what());
+    }
+    return q;
+  }
+#endif
   for (int r = 0; r < out; ++r)
     for (int gi = 0; gi < ng; ++gi) {
       const int c0 = gi * gl, n = std::min(gl, in - c0);
