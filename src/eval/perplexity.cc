@@ -31,8 +31,10 @@ EvalResult evaluate_perplexity(const LlamaWeights& model, const EvalWindows& w, 
   const int64_t win_end = std::min(w.n_windows, b_end * opt.batch);
 
   // Batches per chunk: as many as the activation budget allows (at least one); on a GPU the chunk
-  // stays there for all its blocks and the budget applies per device (shared by its ranks).
-  const int64_t bytes_per_batch = static_cast<int64_t>(opt.batch) * ctx * H * 4;
+  // stays there for all its blocks and the budget applies per device (shared by its ranks). KL
+  // without stored reference states runs the full-precision model alongside: two copies.
+  const int copies = opt.kl_divergence && !opt.reference ? 2 : 1;
+  const int64_t bytes_per_batch = static_cast<int64_t>(opt.batch) * ctx * H * 4 * copies;
   const int64_t batches_per_chunk = std::max<int64_t>(1, device_budget_share(comm, opt.activation_budget) / bytes_per_batch);
 
   std::unique_ptr<LlamaForward> fwd_ptr = make_forward(cfg);  // on this process's device

@@ -252,38 +252,39 @@ QuantizeSummary quantize_model(const LlamaWeights& model, const CalibWindows& ca
   std::unique_ptr<LlamaForward> fwd_ptr = make_forward(cfg);  // on this process's device
   LlamaForward& fwd = *fwd_ptr;
   const char* stage = opt.stats_only ? "calibrate" : "quantize";
-  // On a GPU the rank's hidden states stay on the device for the whole run when the ranks bound to
-  // it fit there together within --activation-budget-mb (it applies per device): the store, plus
-  // one chunk's scratch when the full-precision outputs must not overwrite it (propagation). Beyond
-  // the budget, or spilled, or when a method trains on the windows on the host (blockap), every
-  // chunk goes up and down at every block, as before. The arithmetic is the same either way.
+  // On a GPU the rank's hidden states stay on the device for the whole run, as many whole chunks
+  // of them (from the rank's first) as fit its share of --activation-budget-mb (the budget applies
+  // per device: the ranks bound to a GPU share it), less one chunk's scratch when the
+  // full-precision outputs must not overwrite them (propagation). The chunks beyond it stay in host
+  // memory (or the scratch file) and move up and down at every block, as do all of them when a
+  // method trains on the windows on the host (blockap). The arithmetic is the same either way.
   float* const store = acts.memory();
   std::vector<float> scratch;
-  bool resident = false;
+  int64_t resident_seqs = 0;  // the rank's first sequences, on the device from here to the end
   if (current_device().kind == DeviceKind::Cuda) {  // the same kind on every rank: all call the collective
-    const int64_t chunk_floats = static_cast<int64_t>(std::min<int64_t>(opt.calib_chunk, calib.n)) * T * H;
-    const double need = store && !block_data && s1 > s0
-                            ? static_cast<double>(acts.bytes()) + (opt.propagate ? 4.0 * static_cast<double>(chunk_floats) : 0.0)
-                            : 0.0;
-    const double together = bytes_on_device(comm, current_device().ordinal, need);
-    resident = need > 0 && together <= static_cast<double>(opt.activation_budget);
+    const int64_t share = device_budget_share(comm, opt.activation_budget);
+    const int64_t chunk_bytes = static_cast<int64_t>(opt.calib_chunk) * T * H * 4;
+    const int64_t room = share - (opt.propagate ? chunk_bytes : 0);
+    if (store && !block_data && room > 0)
+      resident_seqs = std::min(s1 - s0, room / chunk_bytes * opt.calib_chunk);
     std::string error;
     try {
-      if (resident) {
-        fwd.hold_activations(store, (s1 - s0) * T * H);
+      if (resident_seqs > 0) {
+        fwd.hold_activations(store, resident_seqs * T * H);
         if (opt.propagate) {
-          scratch.resize(static_cast<size_t>(chunk_floats));
-          fwd.hold_activations(scratch.data(), chunk_floats);
+          scratch.resize(static_cast<size_t>(opt.calib_chunk) * T * H);
+          fwd.hold_activations(scratch.data(), static_cast<int64_t>(scratch.size()));
         }
       }
     } catch (const Error& e) {
       error = e.what();
     }
     comm.agree_or_throw(error);
-    if (need > 0)
-      log_info("activations on %s: %s (%.1f MiB for the ranks on this GPU, --activation-budget-mb %lld per device)",
-               current_device().description.c_str(), resident ? "resident for the run" : "moved per chunk (over the budget)",
-               together / 1048576, static_cast<long long>(opt.activation_budget >> 20));
+    log_info("activations on %s: %lld of this rank's %lld windows resident for the run, the rest moved per chunk "
+             "(--activation-budget-mb %lld per device: %.1f MiB for this rank)",
+             current_device().description.c_str(), static_cast<long long>(resident_seqs),
+             static_cast<long long>(s1 - s0), static_cast<long long>(opt.activation_budget >> 20),
+             static_cast<double>(share) / 1048576);
   }
   // Runs the rank's chunks through block `blk` (writing the outputs over the inputs when
   // `write_back`), scanning each chunk's output; the ranks then agree on the first non-finite
@@ -295,7 +296,7 @@ QuantizeSummary quantize_model(const LlamaWeights& model, const CalibWindows& ca
     for (int64_t c = c0; c < c1 && error.empty(); ++c) {
       const int64_t a = c * opt.calib_chunk, b = std::min<int64_t>(calib.n, a + opt.calib_chunk);
       if (stats) stats->begin_chunk();
-      if (resident) {  // on the device: in place, or into the scratch when the store must not change
+      if (b - s0 <= resident_seqs) {  // on the device: in place, or into the scratch when the store must not change
         const int nb = static_cast<int>(b - a);
         float* xs = store + static_cast<size_t>(a - s0) * T * H;
         float* xb = write_back ? xs : scratch.data();
@@ -484,7 +485,7 @@ QuantizeSummary quantize_model(const LlamaWeights& model, const CalibWindows& ca
     if (sink) sink->on_block(br);
     if (opt.progress) progress.update(blk + 1);
   }
-  if (resident) {  // the last block's outputs back in host memory (the lm_head's calibration reads them)
+  if (resident_seqs > 0) {  // the last block's outputs back in host memory (the lm_head's calibration reads them)
     std::string error;
     try {
       fwd.release_activations(store);
