@@ -56,6 +56,10 @@ cd "$SRC"
 T0=$(date +%s.%N)
 fail=0
 out=$(mktemp -d)
+# On the device tool's machine $OUT comes back: the whole log and the full test output go there.
+if [ -n "${OUT:-}" ] && [ -d "$OUT" ]; then exec > >(tee "$OUT/gpu_check.log") 2>&1; logdir=$OUT; else logdir=$out; fi
+# Every step under a time limit, so a hung kernel costs minutes, not the whole device lease.
+lim() { local s=$1; shift; timeout --kill-after=10 "$s" "$@"; local rc=$?; [ $rc = 124 ] && echo "  TIMEOUT after $s s: $*" >&2; return $rc; }
 secs() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}'; }
 stage() { echo; echo "== $1 ($(secs "$T0") s so far)"; }
 tar -C "$out" -xJf "$DIR/qsweep-gpu.tar.xz" || { echo "gpu_check: $DIR/qsweep-gpu.tar.xz missing: run the pack step first" >&2; exit 1; }
@@ -77,12 +81,13 @@ nvidia-smi -L 2>/dev/null || true
 
 stage "CUDA tests against their CPU twins"
 t=$(date +%s.%N)
-"$B/qsweep_tests" --gtest_filter='Cuda*:*CudaForward*:Device*' 2>&1 | tail -40 || fail=1
+lim 240 "$B/qsweep_tests" --gtest_filter='Cuda*:*CudaForward*:Device*' >"$logdir/cuda_tests.log" 2>&1 || fail=1
+grep -E '^\[  (FAILED|PASSED|SKIPPED) |^\[==========\]|Failure|TIMEOUT' "$logdir/cuda_tests.log" | tail -40
 echo "tests: $(secs "$t") s"
 
 stage "e2e: tests/e2e/device.sh"
 t=$(date +%s.%N)
-bash tests/e2e/device.sh "$QS" "$SRC" "$SRC/../shared" || fail=1
+lim 300 bash tests/e2e/device.sh "$QS" "$SRC" "$SRC/../shared" || fail=1
 echo "e2e device: $(secs "$t") s"
 
 # eval_pair NAME MODEL IDS CTX: qsweep eval on cpu and cuda (and transformers when $4 asks), figures.
@@ -90,7 +95,7 @@ ppl() { awk '/^perplexity/{print $2}' "$1"; }
 tps() { grep -o '[0-9.]* tokens/s' "$1" | head -1 | cut -d' ' -f1; }
 eval_on() {  # $1 device, $2 model, $3 ids, $4 ctx, $5 out
   local t; t=$(date +%s.%N)
-  "$QS" eval --model "$2" --data "$3" --ctx "$4" --device "$1" -q --output-dir "$out/ev" >"$5" 2>"$5.err" || { echo "eval $1 failed:"; tail -5 "$5.err"; fail=1; }
+  lim 240 "$QS" eval --model "$2" --data "$3" --ctx "$4" --device "$1" -q --output-dir "$out/ev" >"$5" 2>"$5.err" || { echo "eval $1 failed:"; tail -5 "$5.err"; fail=1; }
   echo "  $1: perplexity $(ppl "$5"), $(tps "$5") tokens/s (forward), wall $(secs "$t") s"
 }
 rand_ids() {  # $1 vocab, $2 count, $3 file
@@ -114,9 +119,9 @@ for preset in 160m 1b; do
   rand_ids "$V" "$n" "$out/r$preset.ids"
   eval_on cuda "$out/m$preset" "$out/r$preset.ids" $ctx "$out/p$preset.cuda"
   if [ $preset = 160m ]; then eval_on cpu "$out/m$preset" "$out/r$preset.ids" $ctx "$out/p$preset.cpu"; fi
-  python3 bench/hf_eval.py "$out/m$preset" "$out/r$preset.ids" --ctx $ctx --batch 2 >"$out/hf$preset" 2>"$out/hf$preset.err" \
+  lim 240 python3 bench/hf_eval.py "$out/m$preset" "$out/r$preset.ids" --ctx $ctx --batch 2 >"$out/hf$preset" 2>"$out/hf$preset.err" \
     && sed 's/^/  /' "$out/hf$preset" || { echo "  transformers failed:"; tail -3 "$out/hf$preset.err"; }
-  python3 bench/cublas_shapes.py "$out/m$preset" --rows 4096 2>&1 | sed 's/^/  /'
+  lim 120 python3 bench/cublas_shapes.py "$out/m$preset" --rows 4096 2>&1 | sed 's/^/  /'
   echo "  qsweep cuda forward: $(grep -o '[0-9.]* GFLOP/s' "$out/p$preset.cuda" | head -1) (attention included; compare with cuBLAS's above: goal >= 50%)"
   awk -v q="$(tps "$out/p$preset.cuda")" -v h="$(awk '/hf tokens/{print $3}' "$out/hf$preset")" \
       -v a="$(ppl "$out/p$preset.cuda")" -v b="$(awk '/hf perplexity/{print $3}' "$out/hf$preset")" \
@@ -125,15 +130,15 @@ done
 
 stage "GPTQ per layer: qsweep on CUDA vs the same algorithm in PyTorch on the GPU (bench/gptq_torch.py)"
 t=$(date +%s.%N)
-if "$B/qsweep_bench_gptq" --only synthetic --device cuda --reps 2 --threads "$OMP_NUM_THREADS" --out "$out/gq" >"$out/gq.log" 2>&1; then
-  python3 bench/gptq_torch.py "$out/gq" --device cuda --reps 2 --no-loss 2>/dev/null | sed 's/^/  /' || echo "  gptq_torch.py failed"
+if lim 180 "$B/qsweep_bench_gptq" --only synthetic --device cuda --reps 2 --threads "$OMP_NUM_THREADS" --out "$out/gq" >"$out/gq.log" 2>&1; then
+  lim 180 python3 bench/gptq_torch.py "$out/gq" --device cuda --reps 2 --no-loss 2>/dev/null | sed 's/^/  /' || echo "  gptq_torch.py failed"
 else echo "  qsweep_bench_gptq failed:"; tail -3 "$out/gq.log"; fail=1; fi
 echo "  GPTQ comparison: $(secs "$t") s (goal: torch fp64 s / qsweep s >= 2)"
 
 if [ "${QSWEEP_GPU_CHECK_QUICK:-0}" != 1 ]; then
   stage "1b preset: one GPTQ cell (W4 g128, 32 x 512 calibration windows) on CUDA"
   t=$(date +%s.%N)
-  "$QS" quantize --model "$out/m1b" --method gptq --bits 4 --group-size 128 --calib "$out/r1b.ids" --n-calib 32 \
+  lim 300 "$QS" quantize --model "$out/m1b" --method gptq --bits 4 --group-size 128 --calib "$out/r1b.ids" --n-calib 32 \
     --seq-len 512 --device cuda --output-dir "$out/q1b" 2>&1 | grep -E 'block|quantize|error' | tail -5 || fail=1
   echo "  GPTQ cell: $(secs "$t") s wall for 16 blocks"
 fi

@@ -8,19 +8,12 @@
 #include <string>
 
 #include "check.cuh"
-#include "device_alloc.cuh"
+#include "device_buffer.cuh"
 #include "grid.cuh"
 
 namespace qsweep::cuda {
 
 namespace {
-
-struct Buffer {  // freed on every path
-  void* p = nullptr;
-  ~Buffer() {
-    if (p) cudaFree(p);
-  }
-};
 
 __global__ void clip_search(const float* w, int out, int in, const double* blocks, int G, int ng, int bits, bool sym,
                             int n_grid, double* delta, int32_t* best_i) {
@@ -67,18 +60,14 @@ void awq_clip_search(int ordinal, const float* w, int out, int in, const std::ve
   const int ng = (in + G - 1) / G;
   const std::size_t T = static_cast<std::size_t>(out) * ng, nw = static_cast<std::size_t>(out) * in;
   const char* hint = "AWQ clipping: the layer's weights, its Gram blocks and fp64 errors (8 bytes per weight)";
-  Buffer wd, bd, dd, id;
-  wd.p = detail::device_alloc(nw * sizeof(float), "AWQ clipping's weights", hint);
-  bd.p = detail::device_alloc(blocks.size() * sizeof(double), "AWQ clipping's Gram blocks", hint);
-  dd.p = detail::device_alloc(T * static_cast<std::size_t>(G) * sizeof(double), "AWQ clipping's errors", hint);
-  id.p = detail::device_alloc(T * sizeof(int32_t), "AWQ clipping's choices", hint);
-  CUDA_CHECK(cudaMemcpy(wd.p, w, nw * sizeof(float), cudaMemcpyHostToDevice));
-  CUDA_CHECK(cudaMemcpy(bd.p, blocks.data(), blocks.size() * sizeof(double), cudaMemcpyHostToDevice));
-  clip_search<<<static_cast<unsigned>((T + 127) / 128), 128>>>(static_cast<const float*>(wd.p), out, in,
-                                                              static_cast<const double*>(bd.p), G, ng, bits, sym, n_grid,
-                                                              static_cast<double*>(dd.p), static_cast<int32_t*>(id.p));
+  detail::DeviceBuffer<float> wd(w, nw, "AWQ clipping's weights", hint);
+  detail::DeviceBuffer<double> bd(blocks.data(), blocks.size(), "AWQ clipping's Gram blocks", hint);
+  detail::DeviceBuffer<double> dd(T * static_cast<std::size_t>(G), "AWQ clipping's errors", hint);
+  detail::DeviceBuffer<int32_t> id(T, "AWQ clipping's choices", hint);
+  clip_search<<<static_cast<unsigned>((T + 127) / 128), 128>>>(wd.get(), out, in, bd.get(), G, ng, bits, sym, n_grid,
+                                                              dd.get(), id.get());
   CUDA_CHECK_LAUNCH();
-  CUDA_CHECK(cudaMemcpy(best_i, id.p, T * sizeof(int32_t), cudaMemcpyDeviceToHost));
+  id.download(best_i);
 }
 
 }  // namespace qsweep::cuda

@@ -5,19 +5,26 @@
 #pragma once
 
 #include "check.cuh"
+#include "device_alloc.cuh"
 
 #include <cstddef>
+#include <string>
 
 namespace qsweep::cuda::detail {
 
 template <typename T>
 class DeviceBuffer {
  public:
-  explicit DeviceBuffer(std::size_t count) : count_(count) {
-    if (count_ > 0) CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&ptr_), bytes()));
+  // Through device_alloc: out of memory names `what`, the sizes and `hint` (the option to lower).
+  explicit DeviceBuffer(std::size_t count, const std::string& what = "a kernel's buffer", const char* hint = "")
+      : count_(count) {
+    if (count_ > 0) ptr_ = static_cast<T*>(device_alloc(bytes(), what, hint));
   }
   // Allocates `count` elements and copies them from host memory.
-  DeviceBuffer(const T* host, std::size_t count) : DeviceBuffer(count) { upload(host); }
+  DeviceBuffer(const T* host, std::size_t count, const std::string& what = "a kernel's buffer", const char* hint = "")
+      : DeviceBuffer(count, what, hint) {
+    upload(host);
+  }
 
   ~DeviceBuffer() {
     if (ptr_ != nullptr) cudaFree(ptr_);  // never throw from a destructor

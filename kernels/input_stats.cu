@@ -8,7 +8,7 @@
 #include <string>
 
 #include "check.cuh"
-#include "device_alloc.cuh"
+#include "device_buffer.cuh"
 
 namespace qsweep::cuda {
 
@@ -69,13 +69,6 @@ __global__ void channel_sums(const float* x, int64_t rows, int cols, int seq_len
   for (int f = 0; f < kNumInputStatFields; ++f) out[static_cast<std::size_t>(f) * cols + c] = t[f];
 }
 
-struct Buffer {  // freed on every path
-  void* p = nullptr;
-  ~Buffer() {
-    if (p) cudaFree(p);
-  }
-};
-
 }  // namespace
 
 void input_stats(const float* x, int64_t rows, int cols, int seq_len, int tile_rows, double threshold, int ordinal,
@@ -85,11 +78,10 @@ void input_stats(const float* x, int64_t rows, int cols, int seq_len, int tile_r
   const int64_t n_seq = (rows + seq_len - 1) / seq_len;
   const std::size_t out_n = static_cast<std::size_t>(kNumInputStatFields) * cols;
   const char* hint = "lower --calib-chunk";
-  Buffer cut, out;
-  cut.p = detail::device_alloc(static_cast<std::size_t>(n_seq) * sizeof(double), "the activation statistics' RMS", hint);
-  out.p = detail::device_alloc(out_n * sizeof(double), "the activation statistics", hint);
-  auto* cd = static_cast<double*>(cut.p);
-  auto* od = static_cast<double*>(out.p);
+  detail::DeviceBuffer<double> cut(static_cast<std::size_t>(n_seq), "the activation statistics' RMS", hint);
+  detail::DeviceBuffer<double> out(out_n, "the activation statistics", hint);
+  double* cd = cut.get();
+  double* od = out.get();
   // The default stream: x was written by the forward's stream, which the caller has synchronized.
   sequence_cut<<<static_cast<unsigned>(n_seq), kThreads>>>(x, rows, cols, seq_len, threshold, cd);
   CUDA_CHECK_LAUNCH();

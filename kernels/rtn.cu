@@ -6,7 +6,7 @@
 #include <cstddef>
 
 #include "check.cuh"
-#include "device_alloc.cuh"
+#include "device_buffer.cuh"
 #include "grid.cuh"
 
 namespace qsweep::cuda {
@@ -28,13 +28,6 @@ __global__ void rtn_groups(const float* w, int out, int in, int G, int ng, int b
   for (int c = 0; c < n; ++c) cg[c] = static_cast<uint8_t>(detail::grid_code(wg[c], p, bits));
 }
 
-struct Buffer {  // freed on every path
-  void* p = nullptr;
-  ~Buffer() {
-    if (p) cudaFree(p);
-  }
-};
-
 }  // namespace
 
 void quantize_rtn(int ordinal, const float* w, int out, int in, int G, int bits, bool sym, uint8_t* codes,
@@ -44,19 +37,15 @@ void quantize_rtn(int ordinal, const float* w, int out, int in, int G, int bits,
   const int ng = (in + G - 1) / G;
   const std::size_t nw = static_cast<std::size_t>(out) * in, ngr = static_cast<std::size_t>(out) * ng;
   const char* hint = "RTN: the layer's weights and codes";
-  Buffer wd, cd, sd, zd;
-  wd.p = detail::device_alloc(nw * sizeof(float), "RTN's weights", hint);
-  cd.p = detail::device_alloc(nw, "RTN's codes", hint);
-  sd.p = detail::device_alloc(ngr * sizeof(float), "RTN's scales", hint);
-  zd.p = detail::device_alloc(ngr * sizeof(int32_t), "RTN's zeros", hint);
-  CUDA_CHECK(cudaMemcpy(wd.p, w, nw * sizeof(float), cudaMemcpyHostToDevice));
-  rtn_groups<<<static_cast<unsigned>((ngr + 127) / 128), 128>>>(static_cast<const float*>(wd.p), out, in, G, ng, bits,
-                                                                sym, static_cast<uint8_t*>(cd.p),
-                                                                static_cast<float*>(sd.p), static_cast<int32_t*>(zd.p));
+  detail::DeviceBuffer<float> wd(w, nw, "RTN's weights", hint), sd(ngr, "RTN's scales", hint);
+  detail::DeviceBuffer<uint8_t> cd(nw, "RTN's codes", hint);
+  detail::DeviceBuffer<int32_t> zd(ngr, "RTN's zeros", hint);
+  rtn_groups<<<static_cast<unsigned>((ngr + 127) / 128), 128>>>(wd.get(), out, in, G, ng, bits, sym, cd.get(), sd.get(),
+                                                                zd.get());
   CUDA_CHECK_LAUNCH();
-  CUDA_CHECK(cudaMemcpy(codes, cd.p, nw, cudaMemcpyDeviceToHost));
-  CUDA_CHECK(cudaMemcpy(scales, sd.p, ngr * sizeof(float), cudaMemcpyDeviceToHost));
-  CUDA_CHECK(cudaMemcpy(zeros, zd.p, ngr * sizeof(int32_t), cudaMemcpyDeviceToHost));
+  cd.download(codes);
+  sd.download(scales);
+  zd.download(zeros);
 }
 
 }  // namespace qsweep::cuda

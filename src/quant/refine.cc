@@ -5,7 +5,14 @@
 #include <cmath>
 #include <numeric>
 
+#include "core/device.h"
 #include "core/error.h"
+
+#ifdef QSWEEP_WITH_CUDA
+#include <exception>
+
+#include "qsweep/cuda/refine.h"
+#endif
 
 namespace qsweep {
 
@@ -106,6 +113,22 @@ RefineResult refine_greedy_exact(QuantizedLinear& q, const float* w, const std::
   const ColumnGrid cg(q);
   const int qmax = (1 << q.grid.bits) - 1;
   RefineResult res;
+#ifdef QSWEEP_WITH_CUDA
+  // On a GPU for layers of 2^16 weights and more (cuda/refine.h: the same moves but at near ties).
+  if (current_device().kind == DeviceKind::Cuda && static_cast<int64_t>(q.out) * n >= (int64_t(1) << 16)) {
+    std::vector<int32_t> col_group(static_cast<size_t>(n));
+    for (int c = 0; c < n; ++c) col_group[static_cast<size_t>(c)] = cg.group(c);
+    try {
+      const cuda::RefineTotals t =
+          cuda::refine_greedy_exact(current_device().ordinal, q.codes.data(), w, q.out, n, q.scales.data(), q.zeros.data(),
+                                    cg.groups, col_group.data(), qmax, gram.data(), damp);
+      res.moves = t.moves, res.before = t.before, res.after = t.after;
+    } catch (const std::exception& e) {
+      QS_THROW("cuda greedy-exact refinement (" << q.out << " x " << n << "): " << e.what());
+    }
+    return res;
+  }
+#endif
   std::vector<double> d(static_cast<size_t>(n)), rg(static_cast<size_t>(n));
   std::vector<float> sc(static_cast<size_t>(n));
   std::vector<int> zc(static_cast<size_t>(n));
