@@ -85,11 +85,12 @@ struct BlockForward::Impl {
   std::map<int, Rope> ropes;
   Head heads[2];
   // Scratch.
-  Grow<float> x, xn, qkvs, attn, gu, act, branch, hx, logits, scores;
+  Grow<float> x, xn, qkvs, attn, gu, act, branch, hx, logits, logits_ref, scores;
   Grow<int32_t> positions, prefix_end, branch_begin, targets;
   Grow<int> flag;
   Grow<float> kept;
-  Grow<double> entropy, nll;
+  Grow<double> entropy, nll, nll_ref, kl;
+  Grow<uint8_t> top1;
   std::vector<float> tap_host;
   std::vector<double> entropy_host;
 
@@ -142,13 +143,13 @@ struct BlockForward::Impl {
         }
   }
 
-  // The head's logits of n host rows of final hidden states, in the device array `logits` [n, vocab].
-  float* logits_of(const Head& h, const float* x, int64_t n) {
+  // The head's logits of n host rows of final hidden states, in the device array `out` [n, vocab].
+  float* logits_of(const Head& h, const float* x, int64_t n, Grow<float>& out) {
     const int H = dims.hidden;
     float* hxd = put(hx, x, static_cast<std::size_t>(n) * H, "the head's input rows", stream);
     detail::launch_rmsnorm(hxd, h.norm.data(), hxd, n, H, dims.eps, stream);
     if (h.divisor != 1.0f) detail::launch_divide(hxd, h.divisor, n * H, stream);
-    float* lg = logits.get(static_cast<std::size_t>(n) * h.vocab, "logits");
+    float* lg = out.get(static_cast<std::size_t>(n) * h.vocab, "logits");
     gemm_xwt(hxd, h.lm_head.data(), lg, n, h.vocab, H, 0.0f, h.vocab);
     return lg;
   }
@@ -374,7 +375,7 @@ void BlockForward::head_logits(int slot, const float* x, int64_t n, float* logit
   m.bind();
   const Head& h = m.heads[slot & 1];
   if (n <= 0) return;
-  float* lg = m.logits_of(h, x, n);
+  float* lg = m.logits_of(h, x, n, m.logits);
   CUDA_CHECK(cudaMemcpyAsync(logits, lg, static_cast<std::size_t>(n) * h.vocab * sizeof(float),
                              cudaMemcpyDeviceToHost, m.stream));
   CUDA_CHECK(cudaStreamSynchronize(m.stream));
@@ -385,11 +386,36 @@ void BlockForward::head_nll(int slot, const float* x, int64_t n, const int32_t* 
   m.bind();
   const Head& h = m.heads[slot & 1];
   if (n <= 0) return;
-  float* lg = m.logits_of(h, x, n);
+  float* lg = m.logits_of(h, x, n, m.logits);
   const int32_t* tg = put(m.targets, targets, static_cast<std::size_t>(n), "targets", m.stream);
   double* nd = m.nll.get(static_cast<std::size_t>(n), "NLL");
   detail::launch_rows_nll(lg, n, h.vocab, tg, nd, m.stream);
   CUDA_CHECK(cudaMemcpyAsync(nll, nd, static_cast<std::size_t>(n) * sizeof(double), cudaMemcpyDeviceToHost, m.stream));
+  CUDA_CHECK(cudaStreamSynchronize(m.stream));
+}
+
+void BlockForward::head_kl(int slot, const float* x, int slot_ref, const float* x_ref, int64_t n,
+                           const int32_t* targets, double* kl, uint8_t* top1, double* nll, double* nll_base) {
+  Impl& m = *impl_;
+  m.bind();
+  const Head &h = m.heads[slot & 1], &hr = m.heads[slot_ref & 1];
+  if (n <= 0) return;
+  if (h.vocab != hr.vocab) throw std::invalid_argument("head_kl: the two heads' vocabularies differ");
+  float* lg = m.logits_of(h, x, n, m.logits);
+  float* lr = m.logits_of(hr, x_ref, n, m.logits_ref);
+  const std::size_t nn = static_cast<std::size_t>(n);
+  const int32_t* tg = put(m.targets, targets, nn, "targets", m.stream);
+  double* nd = m.nll.get(nn, "NLL");
+  double* nr = m.nll_ref.get(nn, "NLL");
+  double* kd = m.kl.get(nn, "KL");
+  uint8_t* td = m.top1.get(nn, "top-1 agreement");
+  detail::launch_rows_nll(lg, n, h.vocab, tg, nd, m.stream);
+  detail::launch_rows_nll(lr, n, h.vocab, tg, nr, m.stream);
+  detail::launch_rows_kl(lr, lg, n, h.vocab, kd, td, m.stream);
+  CUDA_CHECK(cudaMemcpyAsync(nll, nd, nn * sizeof(double), cudaMemcpyDeviceToHost, m.stream));
+  CUDA_CHECK(cudaMemcpyAsync(nll_base, nr, nn * sizeof(double), cudaMemcpyDeviceToHost, m.stream));
+  CUDA_CHECK(cudaMemcpyAsync(kl, kd, nn * sizeof(double), cudaMemcpyDeviceToHost, m.stream));
+  CUDA_CHECK(cudaMemcpyAsync(top1, td, nn, cudaMemcpyDeviceToHost, m.stream));
   CUDA_CHECK(cudaStreamSynchronize(m.stream));
 }
 

@@ -13,6 +13,7 @@
 #include "forward_ops.cuh"
 
 #include <cfloat>
+#include <climits>
 #include <stdexcept>
 #include <string>
 
@@ -51,6 +52,17 @@ __device__ T block_sum(T v, T* red) {
   __syncthreads();
   v = lane < nw ? red[lane] : T(0);
   v = warp_sum(v);
+  return v;
+}
+
+__device__ int block_min_int(int v, int* red) {
+  for (int o = 16; o > 0; o /= 2) v = min(v, __shfl_xor_sync(0xffffffffu, v, o));
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, nw = (blockDim.x + 31) / 32;
+  __syncthreads();
+  if (lane == 0) red[warp] = v;
+  __syncthreads();
+  v = lane < nw ? red[lane] : INT_MAX;
+  for (int o = 16; o > 0; o /= 2) v = min(v, __shfl_xor_sync(0xffffffffu, v, o));
   return v;
 }
 
@@ -227,6 +239,45 @@ __global__ void flag_non_finite_kernel(const float* x, std::size_t n, int* flag)
     }
 }
 
+// model/cpu_ops.cc rows_kl for one row per block: the first argmax of each, both log-partitions with
+// the exponentials in double, KL(a ‖ b) = Σ p_a (log p_a − log p_b).
+__global__ void rows_kl_kernel(const float* ref_logits, const float* logits, int vocab, double* kl, uint8_t* top1) {
+  __shared__ float red[32];
+  __shared__ int redi[32];
+  __shared__ double redd[32];
+  const float* a = ref_logits + static_cast<int64_t>(blockIdx.x) * vocab;
+  const float* b = logits + static_cast<int64_t>(blockIdx.x) * vocab;
+  float ma = -FLT_MAX, mb = -FLT_MAX;
+  for (int j = threadIdx.x; j < vocab; j += blockDim.x) ma = fmaxf(ma, a[j]), mb = fmaxf(mb, b[j]);
+  ma = block_max(ma, red);
+  mb = block_max(mb, red);
+  int ia = INT_MAX, ib = INT_MAX;
+  for (int j = threadIdx.x; j < vocab; j += blockDim.x) {
+    if (a[j] == ma && j < ia) ia = j;
+    if (b[j] == mb && j < ib) ib = j;
+  }
+  ia = block_min_int(ia, redi);
+  ib = block_min_int(ib, redi);
+  double sa = 0, sb = 0;
+  for (int j = threadIdx.x; j < vocab; j += blockDim.x) {
+    sa += exp(static_cast<double>(a[j]) - ma);
+    sb += exp(static_cast<double>(b[j]) - mb);
+  }
+  sa = block_sum(sa, redd);
+  sb = block_sum(sb, redd);
+  const double lza = ma + log(sa), lzb = mb + log(sb);
+  double k = 0;
+  for (int j = threadIdx.x; j < vocab; j += blockDim.x) {
+    const double lpa = a[j] - lza, lpb = b[j] - lzb;
+    k += exp(lpa) * (lpa - lpb);
+  }
+  k = block_sum(k, redd);
+  if (threadIdx.x == 0) {
+    kl[blockIdx.x] = k;
+    top1[blockIdx.x] = ia == ib;
+  }
+}
+
 __global__ void rows_nll_kernel(const float* logits, int vocab, const int32_t* targets, double* nll) {
   __shared__ float red[32];
   __shared__ double redd[32];
@@ -242,6 +293,16 @@ __global__ void rows_nll_kernel(const float* logits, int vocab, const int32_t* t
 }
 
 }  // namespace
+
+void launch_rows_kl(const float* ref_logits, const float* logits, int64_t n, int vocab, double* kl, uint8_t* top1,
+                    cudaStream_t s) {
+  for (int64_t r0 = 0; r0 < n; r0 += 65535) {
+    const int64_t m = n - r0 < 65535 ? n - r0 : 65535;
+    rows_kl_kernel<<<static_cast<unsigned>(m), kThreads, 0, s>>>(ref_logits + r0 * vocab, logits + r0 * vocab, vocab,
+                                                                 kl + r0, top1 + r0);
+    CUDA_CHECK_LAUNCH();
+  }
+}
 
 void launch_head_rmsnorm(float* x, int64_t ld, int64_t rows, int n_heads, int head_dim, const float* w, float eps,
                          cudaStream_t s) {

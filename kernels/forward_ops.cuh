@@ -43,5 +43,9 @@ void launch_divide(float* x, float d, int64_t n, cudaStream_t s);
 void launch_flag_non_finite(const float* x, std::size_t n, int* flag, cudaStream_t s);
 // nll[r] = logsumexp(logits[r]) − logits[r][targets[r]] (the sum of exponentials in double)
 void launch_rows_nll(const float* logits, int64_t n, int vocab, const int32_t* targets, double* nll, cudaStream_t s);
+// kl[r] = KL(softmax(ref_logits[r]) ‖ softmax(logits[r])), top1[r] = whether their first argmaxes
+// agree (model/cpu_ops.h rows_kl)
+void launch_rows_kl(const float* ref_logits, const float* logits, int64_t n, int vocab, double* kl, uint8_t* top1,
+                    cudaStream_t s);
 
 }  // namespace qsweep::cuda::detail

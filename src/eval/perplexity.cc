@@ -59,7 +59,7 @@ EvalResult evaluate_perplexity(const LlamaWeights& model, const EvalWindows& w, 
   std::vector<double> my_nll, pos_nll, my_kl, my_top1, pos_kl, pos_nll_base;
   std::vector<uint8_t> pos_top1;
   TokenKl my_tok;  // with KL: per scored token, in window order
-  std::vector<float> x_ref, lg, lg_ref;
+  std::vector<float> x_ref;
   std::vector<int64_t> my_count;
   std::vector<float> x;
   std::vector<int64_t> rows;
@@ -155,27 +155,17 @@ EvalResult evaluate_perplexity(const LlamaWeights& model, const EvalWindows& w, 
         for (int64_t k = 0; k < nb; ++k)
           opt.capture->write_window(bw0 + k, x.data() + ((bw0 - w0 + k) * ctx + w.score_begin) * H);
       if (kl) {
-        // In row slices, as head_nll: the logits (twice) of a 128k vocabulary stay ~128 MB.
-        const size_t V = static_cast<size_t>(cfg.vocab_size);
-        const int64_t slice = head_rows_per_slice(cfg.vocab_size);
         pos_kl.resize(rows.size());
         pos_top1.resize(rows.size());
         pos_nll_base.resize(rows.size());
-        if (ref) ref_rows.resize(rows.size());
-        for (int64_t i0 = 0; i0 < nr; i0 += slice) {
-          const int64_t m = std::min(slice, nr - i0);
-          lg.resize(static_cast<size_t>(m) * V);
-          lg_ref.resize(static_cast<size_t>(m) * V);
-          fwd.head_logits(head, x.data(), rows.data() + i0, m, lg.data());
-          if (ref) {  // the batch's windows are consecutive in the file: rows 0..nr-1
-            for (int64_t i = 0; i < m; ++i) ref_rows[i] = i0 + i;
-            fwd.head_logits(head_ref, ref->window(bw0), ref_rows.data(), m, lg_ref.data());
-          } else {
-            fwd.head_logits(head_ref, x_ref.data(), rows.data() + i0, m, lg_ref.data());
-          }
-          rows_nll(lg.data(), m, cfg.vocab_size, targets.data() + i0, pos_nll.data() + i0);
-          rows_kl(lg_ref.data(), lg.data(), m, cfg.vocab_size, pos_kl.data() + i0, pos_top1.data() + i0);
-          rows_nll(lg_ref.data(), m, cfg.vocab_size, targets.data() + i0, pos_nll_base.data() + i0);
+        if (ref) {  // the batch's windows are consecutive in the file: rows 0..nr-1
+          ref_rows.resize(rows.size());
+          for (int64_t i = 0; i < nr; ++i) ref_rows[i] = i;
+          fwd.head_kl(head, x.data(), rows.data(), head_ref, ref->window(bw0), ref_rows.data(), targets.data(), nr,
+                      pos_kl.data(), pos_top1.data(), pos_nll.data(), pos_nll_base.data());
+        } else {
+          fwd.head_kl(head, x.data(), rows.data(), head_ref, x_ref.data(), rows.data(), targets.data(), nr, pos_kl.data(),
+                      pos_top1.data(), pos_nll.data(), pos_nll_base.data());
         }
         for (int64_t k = 0; k < nb; ++k) {
           double sk = 0, st = 0;

@@ -169,6 +169,23 @@ void LlamaForward::head_nll(const HeadWeights& h, const float* x, const int64_t*
   }
 }
 
+void LlamaForward::head_kl(const HeadWeights& h, const float* x, const int64_t* rows, const HeadWeights& h_ref,
+                           const float* x_ref, const int64_t* rows_ref, const int32_t* targets, int64_t n, double* kl,
+                           uint8_t* top1, double* nll, double* nll_base) {
+  const int V = cfg_.vocab_size;
+  const int64_t slice = head_rows_per_slice(V);  // the logits (twice) of a 128k vocabulary stay ~128 MB
+  for (int64_t i0 = 0; i0 < n; i0 += slice) {
+    const int64_t m = std::min(slice, n - i0);
+    float* lg = sized(head_logits_, m * V);
+    float* lr = sized(head_logits_ref_, m * V);
+    LlamaForward::head_logits(h, x, rows + i0, m, lg);
+    LlamaForward::head_logits(h_ref, x_ref, rows_ref + i0, m, lr);
+    rows_nll(lg, m, V, targets + i0, nll + i0);
+    rows_kl(lr, lg, m, V, kl + i0, top1 + i0);
+    rows_nll(lr, m, V, targets + i0, nll_base + i0);
+  }
+}
+
 double LlamaForward::block_flops(int n_seq, int seq_len) const {
   const double H = cfg_.hidden_size, Q = cfg_.q_dim(), KV = cfg_.kv_dim(), I = cfg_.intermediate_size;
   const double tokens = static_cast<double>(n_seq) * seq_len;

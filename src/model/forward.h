@@ -90,6 +90,13 @@ class LlamaForward {
   // Negative log-likelihood of targets[i] at row rows[i] (log-softmax over the vocabulary).
   virtual void head_nll(const HeadWeights& h, const float* x, const int64_t* rows, const int32_t* targets,
                         int64_t n, double* nll);
+  // The KL evaluation's head: per scored row i, h on row rows[i] of x and h_ref (the base model)
+  // on row rows_ref[i] of x_ref: KL(base ‖ h), whether both argmaxes agree, and the NLL of
+  // targets[i] under each (model/cpu_ops.h rows_kl, rows_nll), in slices of head_rows_per_slice
+  // rows. A device engine keeps the logits on the device.
+  virtual void head_kl(const HeadWeights& h, const float* x, const int64_t* rows, const HeadWeights& h_ref,
+                       const float* x_ref, const int64_t* rows_ref, const int32_t* targets, int64_t n, double* kl,
+                       uint8_t* top1, double* nll, double* nll_base);
 
   // Residency (device engines): from hold(w) on, w's values do not change until the next hold of
   // it, so the engine uploads them once and keeps them; every hold re-uploads at the next use (hold
@@ -129,7 +136,7 @@ class LlamaForward {
 
  private:
   std::map<int, RopeTable> ropes_;
-  std::vector<float> xn_, qkv_, attn_, gu_, act_, branch_, head_x_, head_logits_, guard_in_;
+  std::vector<float> xn_, qkv_, attn_, gu_, act_, branch_, head_x_, head_logits_, head_logits_ref_, guard_in_;
 };
 
 // The forward pass on this process's device (core/device.h current_device()): LlamaForward on

@@ -121,6 +121,21 @@ class CudaForward : public LlamaForward {
     return in.empty() ? std::string() : check(in.data(), out.data());
   }
 
+  void head_kl(const HeadWeights& h, const float* x, const int64_t* rows, const HeadWeights& h_ref, const float* x_ref,
+               const int64_t* rows_ref, const int32_t* targets, int64_t n, double* kl, uint8_t* top1, double* nll,
+               double* nll_base) override {
+    guarded("head", [&] {
+      const int64_t chunk = head_rows_per_slice(cfg_.vocab_size);
+      for (int64_t i0 = 0; i0 < n; i0 += chunk) {
+        const int64_t m = std::min(chunk, n - i0);
+        const int slot = slot_of(h), slot_ref = slot_of(h_ref);
+        const float* xq = gather(x, rows + i0, m);
+        const float* xr = gather(x_ref, rows_ref + i0, m, rows_ref_);
+        engine_->head_kl(slot, xq, slot_ref, xr, m, targets + i0, kl + i0, top1 + i0, nll + i0, nll_base + i0);
+      }
+    });
+  }
+
   void copy_activations(const float* src, float* dst, int64_t n) override {
     const float* s = resident(src, n);
     float* d = resident(dst, n);
@@ -233,11 +248,12 @@ class CudaForward : public LlamaForward {
     return pick;
   }
 
-  const float* gather(const float* x, const int64_t* rows, int64_t n) {
+  const float* gather(const float* x, const int64_t* rows, int64_t n) { return gather(x, rows, n, rows_); }
+  const float* gather(const float* x, const int64_t* rows, int64_t n, std::vector<float>& out) {
     const int H = cfg_.hidden_size;
-    rows_.resize(static_cast<size_t>(n) * H);
-    for (int64_t i = 0; i < n; ++i) std::copy(x + rows[i] * H, x + (rows[i] + 1) * H, rows_.data() + i * H);
-    return rows_.data();
+    out.resize(static_cast<size_t>(n) * H);
+    for (int64_t i = 0; i < n; ++i) std::copy(x + rows[i] * H, x + (rows[i] + 1) * H, out.data() + i * H);
+    return out.data();
   }
 
   int ordinal_;
@@ -249,7 +265,7 @@ class CudaForward : public LlamaForward {
   std::set<std::pair<const HeadWeights*, const float*>> held_heads_;
   long clock_ = 0;
   std::set<int> rope_sent_;
-  std::vector<float> rows_;
+  std::vector<float> rows_, rows_ref_;
   std::vector<Region> regions_;
 };
 

@@ -79,6 +79,11 @@ class BlockForward {
   // x [n, hidden] host (final hidden states): logits [n, vocab] host, or the NLL of targets[n].
   void head_logits(int slot, const float* x, int64_t n, float* logits);
   void head_nll(int slot, const float* x, int64_t n, const int32_t* targets, double* nll);
+  // Both heads on their rows (slot on x, slot_ref on x_ref, [n, hidden] host each): per row
+  // KL(ref ‖ slot), whether the argmaxes agree, and the NLL of targets under each; the logits
+  // never leave the device.
+  void head_kl(int slot, const float* x, int slot_ref, const float* x_ref, int64_t n, const int32_t* targets, double* kl,
+               uint8_t* top1, double* nll, double* nll_base);
 
 
  private:
