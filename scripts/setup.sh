@@ -12,7 +12,7 @@
 set -euo pipefail
 
 pkgs=(
-  build-essential cmake pkg-config git
+  build-essential cmake pkg-config git ccache
   openmpi-bin libopenmpi-dev
   libhdf5-openmpi-dev hdf5-tools
   libopenblas-openmp-dev liblapacke-dev

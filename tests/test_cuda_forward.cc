@@ -111,6 +111,24 @@ TEST_P(CudaForwardTest, BlocksAndHeadMatchTheCpu) {
   cpu.head_nll(head, xc.data(), rows.data(), targets.data(), n, nc.data());
   gpu->head_nll(head, xc.data(), rows.data(), targets.data(), n, ng.data());
   for (int64_t i = 0; i < n; ++i) EXPECT_NEAR(ng[i], nc[i], 1e-5 * std::max(1.0, nc[i])) << "row " << i;
+  // KL's head: a second head (lm_head perturbed) as the base model, on other rows of x.
+  HeadWeights base = head;
+  for (size_t i = 0; i < base.lm_head.size(); ++i) base.lm_head[i] *= 1.0f + 0.2f * static_cast<float>((i % 7) - 3) / 3;
+  gpu->hold(base);
+  std::vector<int64_t> rows_ref(rows.size());
+  for (size_t i = 0; i < rows.size(); ++i) rows_ref[i] = rows[rows.size() - 1 - i];
+  std::vector<double> kc(n), kg(n), bc(n), bg(n), qc(n), qg(n);
+  std::vector<uint8_t> tc(n), tg(n);
+  cpu.head_kl(head, xc.data(), rows.data(), base, xc.data(), rows_ref.data(), targets.data(), n, kc.data(), tc.data(),
+              qc.data(), bc.data());
+  gpu->head_kl(head, xc.data(), rows.data(), base, xc.data(), rows_ref.data(), targets.data(), n, kg.data(), tg.data(),
+               qg.data(), bg.data());
+  for (int64_t i = 0; i < n; ++i) {
+    EXPECT_NEAR(kg[i], kc[i], 1e-5 * std::max(1.0, kc[i])) << "KL row " << i;
+    EXPECT_NEAR(qg[i], qc[i], 1e-5 * std::max(1.0, qc[i])) << "NLL row " << i;
+    EXPECT_NEAR(bg[i], bc[i], 1e-5 * std::max(1.0, bc[i])) << "base NLL row " << i;
+    EXPECT_EQ(tg[i], tc[i]) << "top-1 row " << i;
+  }
 }
 
 class CudaForwardSeam : public ::testing::Test {
