@@ -1,9 +1,12 @@
-// device_alloc.cuh — cudaMalloc that fails with the message a user can act on: what the memory was
-// for, how much was asked, how much the device had free, and which option to lower. Every device
-// allocation of the backend goes through it.
+// device_alloc.cuh — cudaMalloc that fails with the message a user can act on: out of memory says
+// what the memory was for, how much was asked, how much the device had free, and which option to
+// lower; any other failure (no device, a driver error) is the CUDA error with its file:line. Every
+// device allocation of the backend goes through it.
 #pragma once
 
 #include <cuda_runtime.h>
+
+#include "check.cuh"
 
 #include <algorithm>
 #include <cstddef>
@@ -14,7 +17,10 @@ namespace qsweep::cuda::detail {
 
 inline void* device_alloc(std::size_t bytes, const std::string& what, const char* hint = "") {
   void* p = nullptr;
-  if (cudaMalloc(&p, std::max<std::size_t>(bytes, 1)) == cudaSuccess) return p;
+  const cudaError_t status = cudaMalloc(&p, std::max<std::size_t>(bytes, 1));
+  if (status == cudaSuccess) return p;
+  // Not a shortage of memory (no device, a driver error): the CUDA error itself, with file:line.
+  if (status != cudaErrorMemoryAllocation) check_cuda(status, __FILE__, __LINE__, "cudaMalloc");
   cudaGetLastError();
   std::size_t free_b = 0, total_b = 0;
   cudaMemGetInfo(&free_b, &total_b);

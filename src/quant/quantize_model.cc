@@ -276,8 +276,16 @@ QuantizeSummary quantize_model(const LlamaWeights& model, const CalibWindows& ca
           fwd.hold_activations(scratch.data(), static_cast<int64_t>(scratch.size()));
         }
       }
-    } catch (const Error& e) {
-      error = e.what();
+    } catch (const Error& e) {  // the GPU has less free memory than the budget: every chunk moves per block
+      log_warn("activations on %s: not kept on the GPU (%s); every chunk moves per block — lower "
+               "--activation-budget-mb to keep part of them there", current_device().description.c_str(), e.what());
+      scratch.clear();
+      resident_seqs = 0;  // residency is per rank: it never changes the arithmetic
+      try {
+        fwd.release_activations(store);  // if it was held: the same values back in host memory
+      } catch (const Error& e2) {
+        error = e2.what();
+      }
     }
     comm.agree_or_throw(error);
     log_info("activations on %s: %lld of this rank's %lld windows resident for the run, the rest moved per chunk "
