@@ -80,7 +80,17 @@ struct GramError::Impl {
   cublasHandle_t blas = nullptr;
   double *gram = nullptr, *d = nullptr, *dg = nullptr, *dot = nullptr, *partial = nullptr;
   float *w = nullptr, *what = nullptr, *s = nullptr;
-  std::size_t w_cap = 0;
+  std::size_t w_cap = 0, what_cap = 0;
+  // p holds at least n floats (reallocated when it held fewer).
+  static float* sized(float*& p, std::size_t& cap, std::size_t n, const char* what) {
+    if (n > cap) {
+      if (p) cudaFree(p);
+      p = nullptr, cap = 0;
+      p = static_cast<float*>(dalloc(n * sizeof(float), what));
+      cap = n;
+    }
+    return p;
+  }
   std::vector<float*> layers;  // add_weights
   std::vector<int> layer_out;
   double error_resident(const float* wd, const float* whatd, int out);
@@ -119,15 +129,9 @@ GramError::~GramError() = default;
 double GramError::error(const float* w, const float* what, int out) {
   Impl& m = *impl_;
   CUDA_CHECK(cudaSetDevice(m.ordinal));
-  const std::size_t in = static_cast<std::size_t>(m.in), total = static_cast<std::size_t>(out) * in;
-  if (total > m.w_cap) {
-    if (m.w) cudaFree(m.w);
-    if (m.what) cudaFree(m.what);
-    m.w = m.what = nullptr;
-    m.w = static_cast<float*>(dalloc(total * sizeof(float), "weights"));
-    m.what = static_cast<float*>(dalloc(total * sizeof(float), "quantized weights"));
-    m.w_cap = total;
-  }
+  const std::size_t total = static_cast<std::size_t>(out) * m.in;
+  Impl::sized(m.w, m.w_cap, total, "weights");
+  Impl::sized(m.what, m.what_cap, total, "quantized weights");
   CUDA_CHECK(cudaMemcpyAsync(m.w, w, total * sizeof(float), cudaMemcpyHostToDevice, m.stream));
   CUDA_CHECK(cudaMemcpyAsync(m.what, what, total * sizeof(float), cudaMemcpyHostToDevice, m.stream));
   return m.error_resident(m.w, m.what, out);
@@ -149,15 +153,7 @@ double GramError::scaled_rtn_error(int k, const float* s, int bits, int group_si
   Impl& m = *impl_;
   CUDA_CHECK(cudaSetDevice(m.ordinal));
   const int out = m.layer_out.at(static_cast<std::size_t>(k));
-  const std::size_t total = static_cast<std::size_t>(out) * m.in;
-  if (total > m.w_cap) {
-    if (m.w) cudaFree(m.w);
-    if (m.what) cudaFree(m.what);
-    m.w = m.what = nullptr;
-    m.w = static_cast<float*>(dalloc(total * sizeof(float), "weights"));
-    m.what = static_cast<float*>(dalloc(total * sizeof(float), "quantized weights"));
-    m.w_cap = total;
-  }
+  Impl::sized(m.what, m.what_cap, static_cast<std::size_t>(out) * m.in, "quantized weights");
   if (!m.s) m.s = static_cast<float*>(dalloc(static_cast<std::size_t>(m.in) * sizeof(float), "scales"));
   CUDA_CHECK(cudaMemcpyAsync(m.s, s, static_cast<std::size_t>(m.in) * sizeof(float), cudaMemcpyHostToDevice, m.stream));
   const int gl = group_size < 0 ? m.in : group_size, ng = (m.in + gl - 1) / gl;
