@@ -20,46 +20,14 @@
 #include "check.cuh"
 #include "device_alloc.cuh"
 #include "forward_ops.cuh"
+#include "grow.cuh"
 
 namespace qsweep::cuda {
 
+using detail::Grow;
+using detail::put;
+
 namespace {
-
-// A device array that grows on demand (contents are not kept across growth).
-template <typename T>
-class Grow {
- public:
-  Grow() = default;
-  ~Grow() {
-    if (p_) cudaFree(p_);
-  }
-  Grow(const Grow&) = delete;
-  Grow& operator=(const Grow&) = delete;
-  T* get(std::size_t n, const char* what) {
-    if (n <= cap_) return p_;
-    if (p_) cudaFree(p_);
-    p_ = nullptr;
-    cap_ = 0;
-    p_ = static_cast<T*>(detail::device_alloc(n * sizeof(T), what,
-                                              "lower --batch or --calib-chunk, or --activation-budget-mb, or use more GPUs"));
-    cap_ = n;
-    return p_;
-  }
-  T* data() const { return p_; }
-  std::size_t bytes() const { return cap_ * sizeof(T); }
-
- private:
-  T* p_ = nullptr;
-  std::size_t cap_ = 0;
-};
-
-template <typename T>
-T* put(Grow<T>& g, const T* host, std::size_t n, const char* what, cudaStream_t s) {
-  if (!host || n == 0) return nullptr;
-  T* d = g.get(n, what);
-  CUDA_CHECK(cudaMemcpyAsync(d, host, n * sizeof(T), cudaMemcpyHostToDevice, s));
-  return d;
-}
 
 struct Head {
   Grow<float> norm, lm_head;

@@ -11,6 +11,7 @@
 // to fp32 rounding; neither is a tiled flash kernel (what is left for speed: README, issue 12).
 #include "check.cuh"
 #include "forward_ops.cuh"
+#include "reduce.cuh"
 
 #include <cfloat>
 #include <climits>
@@ -21,39 +22,6 @@ namespace qsweep::cuda::detail {
 namespace {
 
 constexpr int kThreads = 256;
-
-__device__ __forceinline__ float warp_max(float v) {
-  for (int o = 16; o > 0; o /= 2) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
-  return v;
-}
-template <typename T>
-__device__ __forceinline__ T warp_sum(T v) {
-  for (int o = 16; o > 0; o /= 2) v += __shfl_xor_sync(0xffffffffu, v, o);
-  return v;
-}
-
-// Block-wide reductions; `red` holds 32 values of T; every thread gets the result.
-__device__ float block_max(float v, float* red) {
-  v = warp_max(v);
-  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, nw = (blockDim.x + 31) / 32;
-  __syncthreads();
-  if (lane == 0) red[warp] = v;
-  __syncthreads();
-  v = lane < nw ? red[lane] : -FLT_MAX;
-  v = warp_max(v);
-  return v;
-}
-template <typename T>
-__device__ T block_sum(T v, T* red) {
-  v = warp_sum(v);
-  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, nw = (blockDim.x + 31) / 32;
-  __syncthreads();
-  if (lane == 0) red[warp] = v;
-  __syncthreads();
-  v = lane < nw ? red[lane] : T(0);
-  v = warp_sum(v);
-  return v;
-}
 
 __device__ int block_min_int(int v, int* red) {
   for (int o = 16; o > 0; o /= 2) v = min(v, __shfl_xor_sync(0xffffffffu, v, o));

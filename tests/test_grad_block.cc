@@ -11,12 +11,16 @@
 #include <omp.h>
 
 #include <cmath>
+#include <memory>
 #include <numeric>
 #include <random>
 
+#include "block_families.h"
+#include "core/error.h"
 #include "grad_check.h"
 #include "model/forward.h"
 #include "train/block_grad.h"
+#include "train/block_pass.h"
 
 namespace qsweep {
 namespace {
@@ -24,90 +28,15 @@ namespace {
 using test::as_double;
 using test::randn;
 
-constexpr int kNSeq = 2;
+using test::add_quantizers;
+using test::config_of;
+using test::Family;
+using test::families;
+using test::kNSeq;
+using test::weights_of;
+using test::zip_tensors;
+
 constexpr size_t kMaxFdEntries = 160;  // per tensor; smaller tensors are checked whole
-
-struct Family {
-  const char* name;
-  const char* model_type;
-  int hidden, heads, kv_heads, head_dim, inter, seq_len, window;
-  bool qkv_bias, attn_bias, mlp_bias, qk_norm, mup;
-};
-
-std::vector<Family> families() {
-  return {
-      {"llama", "llama", 32, 4, 2, 8, 48, 8, 0, false, false, false, false, false},
-      {"llama_biases_mha", "llama", 32, 2, 2, 16, 40, 6, 0, false, true, true, false, false},
-      {"qwen2", "qwen2", 32, 4, 1, 8, 48, 8, 0, true, false, false, false, false},
-      {"qwen3", "qwen3", 32, 4, 2, 12, 40, 8, 0, false, false, false, true, false},
-      {"mistral_window4", "mistral", 32, 4, 2, 8, 48, 10, 4, false, false, false, false, false},
-      {"minicpm", "minicpm", 48, 4, 2, 12, 64, 8, 0, false, false, false, false, true},
-  };
-}
-
-ModelConfig config_of(const Family& f) {
-  ModelConfig c;
-  c.model_type = f.model_type;
-  c.hidden_size = f.hidden, c.intermediate_size = f.inter, c.num_hidden_layers = 4;
-  c.num_attention_heads = f.heads, c.num_key_value_heads = f.kv_heads, c.head_dim = f.head_dim;
-  c.vocab_size = 50, c.max_position_embeddings = 64, c.sliding_window = f.window;
-  c.rms_norm_eps = 1e-6, c.rope_theta = 10000;
-  c.qkv_bias = f.qkv_bias, c.attention_bias = f.attn_bias, c.mlp_bias = f.mlp_bias;
-  c.qk_norm = f.qk_norm;
-  if (f.mup) c.mup_scaling = true, c.scale_depth = 1.4, c.scale_emb = 12, c.dim_model_base = 10;
-  return c;
-}
-
-BlockWeights weights_of(const Family& f, const ModelConfig& c, std::mt19937_64& rng) {
-  const int H = c.hidden_size, Q = c.q_dim(), KV = c.kv_dim(), I = c.intermediate_size;
-  auto near_one = [&](int n, double sd) {
-    auto v = randn(n, rng, sd);
-    for (float& x : v) x += 1.f;
-    return v;
-  };
-  BlockWeights w;
-  w.index = 0, w.hidden = H, w.q_dim = Q, w.kv_dim = KV, w.inter = I;
-  w.input_norm = near_one(H, 0.1), w.post_norm = near_one(H, 0.1);
-  if (c.qk_norm) w.q_norm = near_one(c.head_dim, 0.25), w.k_norm = near_one(c.head_dim, 0.25);
-  w.qkv = randn(size_t(Q + 2 * KV) * H, rng, 1 / std::sqrt(H));
-  w.o = randn(size_t(H) * Q, rng, 1 / std::sqrt(Q));
-  w.gate_up = randn(size_t(2 * I) * H, rng, 1 / std::sqrt(H));
-  w.down = randn(size_t(H) * I, rng, 1 / std::sqrt(I));
-  if (f.qkv_bias || f.attn_bias) w.qkv_bias = randn(Q + 2 * KV, rng, 0.1);
-  if (f.attn_bias) w.o_bias = randn(H, rng, 0.1);
-  if (f.mlp_bias) w.gate_up_bias = randn(2 * I, rng, 0.1), w.down_bias = randn(H, rng, 0.1);
-  return w;
-}
-
-// Quantizes five of the seven modules (v_proj and up_proj stay full precision inside their fused
-// matrices) at 3–4 bits; scales 0.85× min/max so that some weights clamp.
-void add_quantizers(const ModelConfig& c, BlockParams<float>& p) {
-  const struct { Linear l; int bits, group; } qs[] = {
-      {Linear::Q, 4, 16}, {Linear::K, 4, 8}, {Linear::O, 3, 16}, {Linear::Gate, 4, 16}, {Linear::Down, 3, 8}};
-  for (const auto& q : qs) {
-    init_linear_quant_minmax(c, p, q.l, q.bits, q.group);
-    for (float& s : p.quant[static_cast<int>(q.l)].scales) s *= 0.85f;
-  }
-}
-
-// Calls f(name, a's tensor, b's tensor) for every non-empty tensor of two BlockParams.
-template <class A, class B, class F>
-void zip_tensors(A& a, B& b, F&& f) {
-  auto one = [&](const char* n, auto& x, auto& y) {
-    if (!x.empty()) f(std::string(n), x, y);
-  };
-  one("input_norm", a.input_norm, b.input_norm), one("post_norm", a.post_norm, b.post_norm);
-  one("q_norm", a.q_norm, b.q_norm), one("k_norm", a.k_norm, b.k_norm);
-  one("qkv", a.qkv, b.qkv), one("qkv_bias", a.qkv_bias, b.qkv_bias);
-  one("o", a.o, b.o), one("o_bias", a.o_bias, b.o_bias);
-  one("gate_up", a.gate_up, b.gate_up), one("gate_up_bias", a.gate_up_bias, b.gate_up_bias);
-  one("down", a.down, b.down), one("down_bias", a.down_bias, b.down_bias);
-  for (int m = 0; m < kNumLinear; ++m) {
-    const std::string n = linear_short_name(static_cast<Linear>(m));
-    one((n + ".scales").c_str(), a.quant[m].scales, b.quant[m].scales);
-    one((n + ".zeros").c_str(), a.quant[m].zeros, b.quant[m].zeros);
-  }
-}
 
 std::vector<size_t> sample(size_t n, std::mt19937_64& rng) {
   std::vector<size_t> idx(n);
@@ -243,6 +172,50 @@ TEST(GradBlockDeterminism, BackwardThreadCountInvariant) {
   EXPECT_EQ(g1.down, g2.down);
   EXPECT_EQ(g1.quant[0].scales, g2.quant[0].scales);
   EXPECT_EQ(g1.quant[0].zeros, g2.quant[0].zeros);
+}
+
+// The CPU's BlockPass (train/block_pass.h, what Block-AP and fisher call) is block_forward and
+// block_backward themselves, bit for bit, and set_params takes effect at the next forward.
+TEST(GradBlockPass, CpuPassIsBlockForwardAndBackward) {
+  const Family f = families()[3];  // qwen3: q/k norms
+  const ModelConfig c = config_of(f);
+  std::mt19937_64 rng(31);
+  BlockParams<float> p = block_params_from<float>(weights_of(f, c, rng));
+  add_quantizers(c, p);
+  const int64_t n = int64_t(kNSeq) * f.seq_len * c.hidden_size;
+  const auto x = randn(n, rng), dy = randn(n, rng);
+  const std::unique_ptr<BlockPass> pass = make_block_pass(c);  // no device selected: the CPU
+  EXPECT_STREQ(pass->device_name(), "cpu");
+  for (int round = 0; round < 2; ++round) {
+    if (round == 1)
+      for (float& s : p.quant[static_cast<int>(Linear::Q)].scales) s *= 1.1f;  // a training step's change
+    std::vector<float> y1 = x, y2 = x, dx1(n), dx2(n);
+    BlockParams<float> g1, g2;
+    BlockTape<float> tape;
+    block_forward<float>(c, p, y1.data(), kNSeq, f.seq_len, tape);
+    block_backward<float>(c, p, tape, dy.data(), g1, dx1.data());
+    pass->set_params(p);
+    pass->forward(y2.data(), kNSeq, f.seq_len);
+    pass->backward(dy.data(), g2, dx2.data());
+    EXPECT_EQ(y1, y2) << round;
+    EXPECT_EQ(dx1, dx2) << round;
+    zip_tensors(g1, g2, [&](const std::string& name, const auto& a, const auto& b) { EXPECT_EQ(a, b) << name << " " << round; });
+  }
+}
+
+// A build without CUDA refuses the CUDA pass with a clear error instead of computing on the CPU.
+TEST(GradBlockPass, CudaPassWithoutCudaInTheBuildIsAnError) {
+#ifdef QSWEEP_WITH_CUDA
+  GTEST_SKIP() << "this build has CUDA";
+#else
+  const ModelConfig c = config_of(families()[0]);
+  try {
+    make_cuda_block_pass(c, 0);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("QSWEEP_WITH_CUDA=ON"), std::string::npos) << e.what();
+  }
+#endif
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 // index, layer index) so sums never depend on the number of ranks.
 #pragma once
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <string>
 #include <vector>
@@ -63,6 +64,20 @@ class Comm {
   void* comm_ = nullptr;  // MPI_Comm, kept opaque so MPI headers do not leak
 #endif
 };
+
+// Runs f, this rank's share of a step, then agrees on failures (Comm::agree_or_throw): an
+// exception on any rank (a GPU out of memory, a bad window) stops every rank here with the lowest
+// failing rank's message, before the next collective could leave the others waiting.
+template <typename F>
+void run_agreed(const Comm& comm, F&& f) {
+  std::string error;
+  try {
+    f();
+  } catch (const std::exception& e) {
+    error = *e.what() ? e.what() : "a rank failed";
+  }
+  comm.agree_or_throw(error);
+}
 
 // Whether to initialise MPI, from the environment (`env` is getenv or a test's stand-in):
 // QSWEEP_MPI=on|off decides when set; otherwise yes exactly when mpi_launcher_present.

@@ -11,6 +11,7 @@
 #ifdef QSWEEP_WITH_CUDA
 #include <algorithm>
 #include <exception>
+#include <functional>
 #include <cstddef>
 #include <set>
 #include <string>
@@ -25,13 +26,7 @@ namespace {
 
 template <typename F>
 void guarded(const char* what, F&& f) {
-  try {
-    f();
-  } catch (const Error&) {
-    throw;
-  } catch (const std::exception& e) {
-    QS_THROW("cuda " << what << ": " << e.what());
-  }
+  cuda_guarded(what, f);
 }
 
 const float* opt(const std::vector<float>& v) { return v.empty() ? nullptr : v.data(); }
@@ -39,16 +34,7 @@ const float* opt(const std::vector<float>& v) { return v.empty() ? nullptr : v.d
 class CudaForward : public LlamaForward {
  public:
   CudaForward(const ModelConfig& cfg, int ordinal) : LlamaForward(cfg), ordinal_(ordinal) {
-    cuda::BlockDims d;
-    d.hidden = cfg.hidden_size;
-    d.n_heads = cfg.num_attention_heads;
-    d.n_kv_heads = cfg.num_key_value_heads;
-    d.head_dim = cfg.head_dim;
-    d.inter = cfg.intermediate_size;
-    d.sliding_window = cfg.sliding_window;
-    d.eps = static_cast<float>(cfg.rms_norm_eps);
-    d.residual_scaled = cfg.mup_scaling;
-    d.residual_scale = static_cast<float>(cfg.residual_scale());
+    const cuda::BlockDims d = cuda_block_dims(cfg);
     guarded("engine", [&] { engine_ = std::make_unique<cuda::BlockForward>(d, ordinal); });
   }
 
@@ -273,6 +259,30 @@ class CudaForward : public LlamaForward {
 
 std::unique_ptr<LlamaForward> make_cuda_forward(const ModelConfig& cfg, int ordinal) {
   return std::make_unique<CudaForward>(cfg, ordinal);
+}
+
+cuda::BlockDims cuda_block_dims(const ModelConfig& cfg) {
+  cuda::BlockDims d;
+  d.hidden = cfg.hidden_size;
+  d.n_heads = cfg.num_attention_heads;
+  d.n_kv_heads = cfg.num_key_value_heads;
+  d.head_dim = cfg.head_dim;
+  d.inter = cfg.intermediate_size;
+  d.sliding_window = cfg.sliding_window;
+  d.eps = static_cast<float>(cfg.rms_norm_eps);
+  d.residual_scaled = cfg.mup_scaling;
+  d.residual_scale = static_cast<float>(cfg.residual_scale());
+  return d;
+}
+
+void cuda_guarded(const char* what, const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    QS_THROW("cuda " << what << ": " << e.what());
+  }
 }
 
 }  // namespace qsweep

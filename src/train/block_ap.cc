@@ -4,9 +4,12 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <memory>
 #include <random>
+#include <string>
 
 #include "core/error.h"
+#include "train/block_pass.h"
 
 namespace qsweep {
 
@@ -70,12 +73,12 @@ struct Trained {
 
 // Forward (and, with grads, backward) of one local window alone: its squared error, and into
 // `rec` the gradient of the batch loss's share (2·d/numel) flattened.
-double window_pass(const ModelConfig& cfg, const BlockParams<float>& p, const BlockApData& d, int local, double numel,
+// `pass` holds the block's current parameters (set_params).
+double window_pass(const ModelConfig& cfg, BlockPass& pass, const BlockApData& d, int local, double numel,
                    const Trained* tr, std::vector<double>* rec) {
   const size_t per = static_cast<size_t>(d.ctx) * cfg.hidden_size;
   std::vector<float> x(d.x_q.begin() + local * per, d.x_q.begin() + (local + 1) * per);
-  BlockTape<float> tape;
-  block_forward(cfg, p, x.data(), 1, d.ctx, tape);
+  pass.forward(x.data(), 1, d.ctx);
   const float* y = d.y_fp.data() + local * per;
   double se = 0;
   std::vector<float> dy(tr ? per : 0);
@@ -86,7 +89,7 @@ double window_pass(const ModelConfig& cfg, const BlockParams<float>& p, const Bl
   }
   if (tr) {
     BlockParams<float> grads;
-    block_backward(cfg, p, tape, dy.data(), grads, dy.data());
+    pass.backward(dy.data(), grads, dy.data());
     tr->flatten(cfg, grads, *rec);
   }
   return se;
@@ -94,19 +97,35 @@ double window_pass(const ModelConfig& cfg, const BlockParams<float>& p, const Bl
 
 bool owns(const BlockApData& d, int w) { return w >= d.first && w < d.first + d.count; }
 
-}  // namespace
+// Every rank gets its pass, or every rank stops (a GPU that cannot hold one fails on its rank only).
+std::unique_ptr<BlockPass> agreed_pass(const ModelConfig& cfg, const Comm& comm) {
+  std::unique_ptr<BlockPass> pass;
+  run_agreed(comm, [&] { pass = make_block_pass(cfg); });
+  return pass;
+}
 
-double block_mse(const ModelConfig& cfg, const BlockParams<float>& p, const BlockApData& d, int w0, int w1, const Comm& comm) {
+double mse_of(const ModelConfig& cfg, BlockPass& pass, const BlockParams<float>& p, const BlockApData& d, int w0, int w1,
+              const Comm& comm) {
   const size_t per = static_cast<size_t>(d.ctx) * cfg.hidden_size;
   std::vector<double> mine;  // (window, squared error) records
-  for (int w = std::max(w0, d.first); w < std::min(w1, d.first + d.count); ++w)
-    mine.insert(mine.end(), {static_cast<double>(w), window_pass(cfg, p, d, w - d.first, 1, nullptr, nullptr)});
+  run_agreed(comm, [&] {
+    pass.set_params(p);
+    for (int w = std::max(w0, d.first); w < std::min(w1, d.first + d.count); ++w)
+      mine.insert(mine.end(), {static_cast<double>(w), window_pass(cfg, pass, d, w - d.first, 1, nullptr, nullptr)});
+  });
   const std::vector<double> all = comm.allgatherv(mine);
   std::vector<double> se(static_cast<size_t>(std::max(0, w1 - w0)), 0.0);
   for (size_t r = 0; r + 1 < all.size(); r += 2) se[static_cast<size_t>(all[r]) - w0] = all[r + 1];
   double sum = 0;
   for (double v : se) sum += v;  // window order
   return w1 > w0 ? sum / (static_cast<double>(w1 - w0) * per) : 0.0;
+}
+
+}  // namespace
+
+double block_mse(const ModelConfig& cfg, const BlockParams<float>& p, const BlockApData& d, int w0, int w1, const Comm& comm) {
+  const std::unique_ptr<BlockPass> pass = agreed_pass(cfg, comm);
+  return mse_of(cfg, *pass, p, d, w0, w1, comm);
 }
 
 BlockApCurve train_block_ap(const ModelConfig& cfg, BlockParams<float>& p, const BlockApData& d, const BlockApOptions& o,
@@ -130,6 +149,7 @@ BlockApCurve train_block_ap(const ModelConfig& cfg, BlockParams<float>& p, const
   int since_best = 0;
   int64_t t = 0;
   std::vector<double> sum(tr.size);
+  const std::unique_ptr<BlockPass> pass = agreed_pass(cfg, comm);  // the device's, kept across steps
   for (int e = 0; e < o.epochs; ++e) {
     std::vector<int> order(static_cast<size_t>(n_train));
     for (int i = 0; i < n_train; ++i) order[static_cast<size_t>(i)] = i;
@@ -141,15 +161,18 @@ BlockApCurve train_block_ap(const ModelConfig& cfg, BlockParams<float>& p, const
       const int nb = std::min(o.train_batch, n_train - b0);
       const double numel = static_cast<double>(nb) * per;
       std::vector<double> mine;
-      for (int j = 0; j < nb; ++j) {
-        const int w = order[static_cast<size_t>(b0 + j)];
-        if (!owns(d, w)) continue;
-        std::vector<double> g;
-        const double se_w = window_pass(cfg, p, d, w - d.first, numel, &tr, &g);
-        mine.push_back(static_cast<double>(w));
-        mine.push_back(se_w);
-        mine.insert(mine.end(), g.begin(), g.end());
-      }
+      run_agreed(comm, [&] {
+        pass->set_params(p);  // this step's parameters (on a GPU: uploaded once per step)
+        for (int j = 0; j < nb; ++j) {
+          const int w = order[static_cast<size_t>(b0 + j)];
+          if (!owns(d, w)) continue;
+          std::vector<double> g;
+          const double se_w = window_pass(cfg, *pass, d, w - d.first, numel, &tr, &g);
+          mine.push_back(static_cast<double>(w));
+          mine.push_back(se_w);
+          mine.insert(mine.end(), g.begin(), g.end());
+        }
+      });
       const std::vector<double> all = comm.allgatherv(mine);
       QS_ASSERT(all.size() == rec * static_cast<size_t>(nb), "block-ap: gathered records");
       std::vector<const double*> by_pos(static_cast<size_t>(nb), nullptr);
@@ -183,7 +206,7 @@ BlockApCurve train_block_ap(const ModelConfig& cfg, BlockParams<float>& p, const
     }
     curve.epochs_run = e + 1;
     if (o.val_windows > 0) {
-      const double v = block_mse(cfg, p, d, n_train, d.n, comm);
+      const double v = mse_of(cfg, *pass, p, d, n_train, d.n, comm);
       curve.val_loss.push_back(v);
       if (v < best) best = v, since_best = 0;
       else if (o.patience > 0 && ++since_best >= o.patience) break;

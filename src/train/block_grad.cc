@@ -21,31 +21,6 @@ void check_size(const std::vector<T>& v, size_t n, bool optional, const char* wh
                                 << (optional ? " (or none)" : ""));
 }
 
-template <typename T>
-void check_params(const ModelConfig& cfg, const BlockParams<T>& p) {
-  const size_t H = cfg.hidden_size, Q = cfg.q_dim(), KV = cfg.kv_dim(), I = cfg.intermediate_size;
-  check_size(p.input_norm, H, false, "input_norm");
-  check_size(p.post_norm, H, false, "post_norm");
-  check_size(p.q_norm, cfg.qk_norm ? size_t(cfg.head_dim) : 0, false, "q_norm");
-  check_size(p.k_norm, cfg.qk_norm ? size_t(cfg.head_dim) : 0, false, "k_norm");
-  check_size(p.qkv, (Q + 2 * KV) * H, false, "qkv");
-  check_size(p.qkv_bias, Q + 2 * KV, true, "qkv_bias");
-  check_size(p.o, H * Q, false, "o");
-  check_size(p.o_bias, H, true, "o_bias");
-  check_size(p.gate_up, 2 * I * H, false, "gate_up");
-  check_size(p.gate_up_bias, 2 * I, true, "gate_up_bias");
-  check_size(p.down, H * I, false, "down");
-  check_size(p.down_bias, H, true, "down_bias");
-  for (int m = 0; m < kNumLinear; ++m) {
-    const LinearQuant<T>& q = p.quant[m];
-    if (!q.enabled()) continue;
-    const LinearRows lr = linear_rows(cfg, static_cast<Linear>(m));
-    const char* name = linear_short_name(static_cast<Linear>(m));
-    QS_CHECK(q.group > 0, "quantizer of " << name << ": group " << q.group << " must be positive");
-    check_size(q.scales, size_t(lr.out) * ((lr.in + q.group - 1) / q.group), false, "quantizer scales");
-    check_size(q.zeros, size_t(lr.out) * ((lr.in + q.group - 1) / q.group), false, "quantizer zeros");
-  }
-}
 
 // The weights a fused matrix multiplies with: its fake-quantized copy in `eff` when one of
 // `mods` is quantized, else the parameters themselves (eff cleared).
@@ -103,9 +78,35 @@ T residual_scale(const ModelConfig& cfg) {
 }  // namespace
 
 template <typename T>
+void check_block_params(const ModelConfig& cfg, const BlockParams<T>& p) {
+  const size_t H = cfg.hidden_size, Q = cfg.q_dim(), KV = cfg.kv_dim(), I = cfg.intermediate_size;
+  check_size(p.input_norm, H, false, "input_norm");
+  check_size(p.post_norm, H, false, "post_norm");
+  check_size(p.q_norm, cfg.qk_norm ? size_t(cfg.head_dim) : 0, false, "q_norm");
+  check_size(p.k_norm, cfg.qk_norm ? size_t(cfg.head_dim) : 0, false, "k_norm");
+  check_size(p.qkv, (Q + 2 * KV) * H, false, "qkv");
+  check_size(p.qkv_bias, Q + 2 * KV, true, "qkv_bias");
+  check_size(p.o, H * Q, false, "o");
+  check_size(p.o_bias, H, true, "o_bias");
+  check_size(p.gate_up, 2 * I * H, false, "gate_up");
+  check_size(p.gate_up_bias, 2 * I, true, "gate_up_bias");
+  check_size(p.down, H * I, false, "down");
+  check_size(p.down_bias, H, true, "down_bias");
+  for (int m = 0; m < kNumLinear; ++m) {
+    const LinearQuant<T>& q = p.quant[m];
+    if (!q.enabled()) continue;
+    const LinearRows lr = linear_rows(cfg, static_cast<Linear>(m));
+    const char* name = linear_short_name(static_cast<Linear>(m));
+    QS_CHECK(q.group > 0, "quantizer of " << name << ": group " << q.group << " must be positive");
+    check_size(q.scales, size_t(lr.out) * ((lr.in + q.group - 1) / q.group), false, "quantizer scales");
+    check_size(q.zeros, size_t(lr.out) * ((lr.in + q.group - 1) / q.group), false, "quantizer zeros");
+  }
+}
+
+template <typename T>
 void block_forward(const ModelConfig& cfg, const BlockParams<T>& p, T* x, int n_seq, int seq_len,
                    BlockTape<T>& t) {
-  check_params(cfg, p);
+  check_block_params(cfg, p);
   const int64_t M = int64_t(n_seq) * seq_len;
   const int H = cfg.hidden_size, Q = cfg.q_dim(), KV = cfg.kv_dim(), I = cfg.intermediate_size;
   const int QKV = Q + 2 * KV, nh = cfg.num_attention_heads, nkv = cfg.num_key_value_heads;
@@ -155,7 +156,7 @@ void block_forward(const ModelConfig& cfg, const BlockParams<T>& p, T* x, int n_
 template <typename T>
 void block_backward(const ModelConfig& cfg, const BlockParams<T>& p, const BlockTape<T>& t,
                     const T* dy, BlockParams<T>& g, T* dx) {
-  check_params(cfg, p);
+  check_block_params(cfg, p);
   const int n_seq = t.n_seq, seq_len = t.seq_len;
   const int64_t M = int64_t(n_seq) * seq_len;
   const int H = cfg.hidden_size, Q = cfg.q_dim(), KV = cfg.kv_dim(), I = cfg.intermediate_size;
@@ -219,6 +220,8 @@ void block_backward(const ModelConfig& cfg, const BlockParams<T>& p, const Block
   quant_backward(cfg, p, {Linear::Down}, g.down, g);
 }
 
+template void check_block_params<float>(const ModelConfig&, const BlockParams<float>&);
+template void check_block_params<double>(const ModelConfig&, const BlockParams<double>&);
 template void block_forward<float>(const ModelConfig&, const BlockParams<float>&, float*, int, int,
                                    BlockTape<float>&);
 template void block_forward<double>(const ModelConfig&, const BlockParams<double>&, double*, int, int,

@@ -103,6 +103,10 @@ struct BlockTape {
   std::vector<T> qkv_w, o_w, gate_up_w, down_w;
 };
 
+// Throws a clear Error when a tensor of p (or a quantizer) is not shaped as cfg says.
+template <typename T>
+void check_block_params(const ModelConfig& cfg, const BlockParams<T>& p);
+
 // x [n_seq·seq_len, hidden] is replaced by the block's output; the tape is (re)filled.
 template <typename T>
 void block_forward(const ModelConfig& cfg, const BlockParams<T>& p, T* x, int n_seq, int seq_len,

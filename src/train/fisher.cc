@@ -10,6 +10,7 @@
 #include "core/timer.h"
 #include "model/forward.h"
 #include "train/block_grad.h"
+#include "train/block_pass.h"
 
 namespace qsweep {
 
@@ -40,12 +41,15 @@ FisherProbe::FisherProbe(const LlamaWeights& model, const std::vector<int32_t>& 
   std::vector<float> x(static_cast<size_t>(m) * per);
   for (int64_t i = 0; i < m; ++i)
     model.embed(windows.data() + static_cast<size_t>(mine_[static_cast<size_t>(i)]) * ctx, ctx, x.data() + i * per);
-  BlockTape<float> tape;
-  for (int b = 0; b < L; ++b) {
-    std::copy(x.begin(), x.end(), x_in_[static_cast<size_t>(b)].begin());
-    const BlockParams<float> p = block_params_from<float>(*model.load_block(b));
-    for (int64_t i = 0; i < m; ++i) block_forward(cfg, p, x.data() + i * per, 1, ctx, tape);
-  }
+  run_agreed(comm, [&] {
+    pass_ = make_block_pass(cfg);
+    for (int b = 0; b < L; ++b) {
+      std::copy(x.begin(), x.end(), x_in_[static_cast<size_t>(b)].begin());
+      const BlockParams<float> p = block_params_from<float>(*model.load_block(b));
+      pass_->set_params(p);
+      for (int64_t i = 0; i < m; ++i) pass_->forward(x.data() + i * per, 1, ctx);
+    }
+  });
   // The head: the mean NLL of next-token prediction per window, and its gradient at the last
   // block's output.
   dy_.assign(static_cast<size_t>(L), std::vector<float>(static_cast<size_t>(m) * per));
@@ -77,29 +81,29 @@ FisherProbe::FisherProbe(const LlamaWeights& model, const std::vector<int32_t>& 
     loss_ /= n;
   }
   // Backward to every block's output: dy_[b−1] = ∂loss/∂(input of block b).
-  BlockParams<float> grads;
-  std::vector<float> xi(per), dx(per);
-  for (int b = L - 1; b >= 1; --b) {
-    const BlockParams<float> p = block_params_from<float>(*model.load_block(b));
-    for (int64_t i = 0; i < m; ++i) {
-      std::copy(x_in_[static_cast<size_t>(b)].begin() + i * per, x_in_[static_cast<size_t>(b)].begin() + (i + 1) * per, xi.begin());
-      block_forward(cfg, p, xi.data(), 1, ctx, tape);
-      block_backward(cfg, p, tape, dy_[static_cast<size_t>(b)].data() + i * per, grads, dx.data());
-      std::copy(dx.begin(), dx.end(), dy_[static_cast<size_t>(b - 1)].begin() + i * per);
+  run_agreed(comm, [&] {
+    BlockParams<float> grads;
+    std::vector<float> dx(per);
+    for (int b = L - 1; b >= 1; --b) {
+      const BlockParams<float> p = block_params_from<float>(*model.load_block(b));
+      pass_->set_params(p);
+      for (int64_t i = 0; i < m; ++i) {
+        block_grads(b, static_cast<size_t>(i), grads, dx.data());
+        std::copy(dx.begin(), dx.end(), dy_[static_cast<size_t>(b - 1)].begin() + i * per);
+      }
     }
-  }
+  });
   if (progress)
     log_info("fisher: %d windows of %d tokens (%zu on this rank), mean NLL %.4f, gradients at %d blocks (%.1f s)", n, ctx,
              mine_.size(), loss_, L, t.seconds());
 }
 
-void FisherProbe::block_grads(int block, const BlockParams<float>& p, size_t i, BlockParams<float>& grads) {
+void FisherProbe::block_grads(int block, size_t i, BlockParams<float>& grads, float* dx) {
   const size_t per = static_cast<size_t>(ctx_) * model_.config().hidden_size;
   std::vector<float> xi(x_in_[static_cast<size_t>(block)].begin() + i * per, x_in_[static_cast<size_t>(block)].begin() + (i + 1) * per);
-  std::vector<float> dx(per);
-  BlockTape<float> tape;
-  block_forward(model_.config(), p, xi.data(), 1, ctx_, tape);
-  block_backward(model_.config(), p, tape, dy_[static_cast<size_t>(block)].data() + i * per, grads, dx.data());
+  std::vector<float> dx_own(dx ? 0 : per);
+  pass_->forward(xi.data(), 1, ctx_);
+  pass_->backward(dy_[static_cast<size_t>(block)].data() + i * per, grads, dx ? dx : dx_own.data());
 }
 
 std::vector<float> FisherProbe::window_gradient(int block, Linear l, int window) {
@@ -107,7 +111,8 @@ std::vector<float> FisherProbe::window_gradient(int block, Linear l, int window)
   QS_CHECK(it != mine_.end(), "fisher: window " << window << " is not on this rank");
   const BlockParams<float> p = block_params_from<float>(*model_.load_block(block));
   BlockParams<float> grads;
-  block_grads(block, p, static_cast<size_t>(it - mine_.begin()), grads);
+  pass_->set_params(p);
+  block_grads(block, static_cast<size_t>(it - mine_.begin()), grads);
   const LinearRows lr = linear_rows(model_.config(), l);
   const float* g = grads.matrix(l).data() + static_cast<size_t>(lr.row0) * lr.in;
   return std::vector<float>(g, g + static_cast<size_t>(lr.out) * lr.in);
@@ -124,28 +129,31 @@ std::vector<double> FisherProbe::block_scores(int block, const std::vector<const
   // palette (15 candidates of a 1B-class block would be 4 GB).
   std::vector<double> mine;
   BlockParams<float> grads;
-  for (size_t i = 0; i < mine_.size(); ++i) {
-    block_grads(block, p, i, grads);
-    mine.push_back(static_cast<double>(mine_[i]));
-    for (size_t k = 0; k < K; ++k) {
-      const LinearRows lr = linear_rows(cfg, kOrder[k]);
-      const float* W = p.matrix(kOrder[k]).data() + static_cast<size_t>(lr.row0) * lr.in;
-      const float* g = grads.matrix(kOrder[k]).data() + static_cast<size_t>(lr.row0) * lr.in;
-      const size_t ne = static_cast<size_t>(lr.out) * lr.in;
-      QS_ASSERT(palette[k]->size() == C, "fisher: candidates per linear");
-      for (size_t c = 0; c < C; ++c) {
-        const QuantizedLinear& q = (*palette[k])[c];
-        QS_ASSERT(q.out == lr.out && q.in == lr.in, "fisher: candidate shape of linear " << k);
-        const std::vector<float> v = q.dequantize();
-        double s = 0;
-        for (size_t e = 0; e < ne; ++e) {
-          const float d = W[e] - v[e];
-          s += static_cast<double>(g[e]) * g[e] * (static_cast<double>(d) * d);
+  run_agreed(comm_, [&] {
+    pass_->set_params(p);
+    for (size_t i = 0; i < mine_.size(); ++i) {
+      block_grads(block, i, grads);
+      mine.push_back(static_cast<double>(mine_[i]));
+      for (size_t k = 0; k < K; ++k) {
+        const LinearRows lr = linear_rows(cfg, kOrder[k]);
+        const float* W = p.matrix(kOrder[k]).data() + static_cast<size_t>(lr.row0) * lr.in;
+        const float* g = grads.matrix(kOrder[k]).data() + static_cast<size_t>(lr.row0) * lr.in;
+        const size_t ne = static_cast<size_t>(lr.out) * lr.in;
+        QS_ASSERT(palette[k]->size() == C, "fisher: candidates per linear");
+        for (size_t c = 0; c < C; ++c) {
+          const QuantizedLinear& q = (*palette[k])[c];
+          QS_ASSERT(q.out == lr.out && q.in == lr.in, "fisher: candidate shape of linear " << k);
+          const std::vector<float> v = q.dequantize();
+          double s = 0;
+          for (size_t e = 0; e < ne; ++e) {
+            const float d = W[e] - v[e];
+            s += static_cast<double>(g[e]) * g[e] * (static_cast<double>(d) * d);
+          }
+          mine.push_back(s);
         }
-        mine.push_back(s);
       }
     }
-  }
+  });
   // Gathered as (window, K·C sums) records and added in window order.
   const std::vector<double> all = comm_.allgatherv(mine);
   const size_t rec = 1 + K * C;

@@ -5,7 +5,8 @@
 // uncorrelated, so that the score is in the units of kl-probe, nats per token), and the score of a candidate quantization Q of a layer alone, the second-order estimate of the
 // rise in mean NLL (nats per token; ModelOpt's form of Σ (∂L/∂W ⊙ (W − Q(W)))²):
 //     fisher(layer, Q) = ½ Σ_i F_i (W_i − Q(W)_i)².
-// Gradients come from the backward passes of train/block_grad.h and train/grad_ops.h (fp32).
+// Gradients come from the backward passes of train/block_grad.h and train/grad_ops.h (fp32), the
+// blocks' on this process's device (train/block_pass.h; the head's on the CPU).
 // F is never stored: the constructor keeps, for each of this rank's windows, the full-precision
 // input of every block and the gradient of the loss at every block's output (2·blocks·ctx·hidden
 // floats per window, checked against a budget); block_scores(b) reruns block b forward and
@@ -14,12 +15,14 @@
 // every rank count gives the same bits.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "dist/comm.h"
 #include "model/llama_weights.h"
 #include "quant/grid.h"
 #include "train/block_grad.h"
+#include "train/block_pass.h"
 
 namespace qsweep {
 
@@ -46,8 +49,10 @@ class FisherProbe {
   std::vector<int> mine_;                      // this rank's window indices
   std::vector<std::vector<float>> x_in_, dy_;  // [block][local window * ctx * hidden]
   double loss_ = 0;
-  // Block `block` rerun forward and backward on local window i: grads of every parameter.
-  void block_grads(int block, const BlockParams<float>& p, size_t i, BlockParams<float>& grads);
+  std::unique_ptr<BlockPass> pass_;
+  // Block `block` rerun forward and backward on local window i: grads of every parameter (the
+  // block's parameters already set in pass_).
+  void block_grads(int block, size_t i, BlockParams<float>& grads, float* dx = nullptr);
 };
 
 }  // namespace qsweep
