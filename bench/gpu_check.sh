@@ -14,7 +14,9 @@
 #       CUDA vs the node's CPU cores and vs transformers on the same GPU and windows, and the
 #       forward's GFLOP/s vs cuBLAS alone on the block's GEMM shapes: bench/cublas_shapes.py), and
 #       GPTQ per layer on 1B-shaped layers vs PyTorch's on the same GPU (bench/gptq_torch.py), and a
-#       1b GPTQ cell's seconds; a line per stage with its seconds. Aims at < 8 minutes on one H200.
+#       1b GPTQ cell's seconds, --compute-dtype bf16's speed and perplexity cost (against
+#       transformers in bfloat16 too), a Block-AP cell on the 160m preset; a line per stage with its
+#       seconds. Aims at < 8 minutes on one H200.
 #       QSWEEP_GPU_CHECK_QUICK=1 skips the 1b preset; QSWEEP_GPU_CHECK_CTX (2048) and
 #       QSWEEP_GPU_CHECK_WINDOWS (16; twice that for 160m) size the preset evaluations.
 # Exit status: non-zero when a test or check failed. Figures go to stdout (README: GPU).
@@ -93,10 +95,11 @@ echo "e2e device: $(secs "$t") s"
 # eval_pair NAME MODEL IDS CTX: qsweep eval on cpu and cuda (and transformers when $4 asks), figures.
 ppl() { awk '/^perplexity/{print $2}' "$1"; }
 tps() { grep -o '[0-9.]* tokens/s' "$1" | head -1 | cut -d' ' -f1; }
-eval_on() {  # $1 device, $2 model, $3 ids, $4 ctx, $5 out
+eval_on() {  # $1 device, $2 model, $3 ids, $4 ctx, $5 out, $6 compute dtype (default fp32)
   local t; t=$(date +%s.%N)
-  lim 240 "$QS" eval --model "$2" --data "$3" --ctx "$4" --device "$1" -q --output-dir "$out/ev" >"$5" 2>"$5.err" || { echo "eval $1 failed:"; tail -5 "$5.err"; fail=1; }
-  echo "  $1: perplexity $(ppl "$5"), $(tps "$5") tokens/s (forward), wall $(secs "$t") s"
+  lim 240 "$QS" eval --model "$2" --data "$3" --ctx "$4" --device "$1" --compute-dtype "${6:-fp32}" -q --output-dir "$out/ev" \
+    >"$5" 2>"$5.err" || { echo "eval $1 failed:"; tail -5 "$5.err"; fail=1; }
+  echo "  $1 ${6:-fp32}: perplexity $(ppl "$5"), $(tps "$5") tokens/s (forward), wall $(secs "$t") s"
 }
 rand_ids() {  # $1 vocab, $2 count, $3 file
   python3 -c "import random,sys; random.seed(1); print('#qsweep-token-ids v1'); print(' '.join(str(random.randrange($1)) for _ in range($2)))" >"$3"
@@ -121,6 +124,13 @@ for preset in 160m 1b; do
   if [ $preset = 160m ]; then eval_on cpu "$out/m$preset" "$out/r$preset.ids" $ctx "$out/p$preset.cpu"; fi
   lim 240 python3 bench/hf_eval.py "$out/m$preset" "$out/r$preset.ids" --ctx $ctx --batch 2 >"$out/hf$preset" 2>"$out/hf$preset.err" \
     && sed 's/^/  /' "$out/hf$preset" || { echo "  transformers failed:"; tail -3 "$out/hf$preset.err"; }
+  # --compute-dtype bf16 against transformers in bfloat16: the speed it buys and what it costs.
+  eval_on cuda "$out/m$preset" "$out/r$preset.ids" $ctx "$out/p$preset.bf16" bf16
+  lim 240 python3 bench/hf_eval.py "$out/m$preset" "$out/r$preset.ids" --ctx $ctx --batch 2 --dtype bfloat16 >"$out/hfb$preset" \
+    2>"$out/hfb$preset.err" && sed 's/^/  bf16 /' "$out/hfb$preset" || { echo "  transformers bf16 failed:"; tail -3 "$out/hfb$preset.err"; }
+  awk -v a="$(ppl "$out/p$preset.bf16")" -v b="$(ppl "$out/p$preset.cuda")" -v q="$(tps "$out/p$preset.bf16")" \
+      -v f="$(tps "$out/p$preset.cuda")" -v h="$(awk '/hf tokens/{print $3}' "$out/hfb$preset")" \
+      'BEGIN{r=(a-b)/b; if(r<0)r=-r; printf "  bf16 cost: perplexity rel %.3g vs fp32; speed %.2fx fp32", r, q/f; if(h>0) printf ", %.2fx transformers bf16", q/h; print ""}'
   lim 120 python3 bench/cublas_shapes.py "$out/m$preset" --rows 4096 2>&1 | sed 's/^/  /'
   echo "  qsweep cuda forward: $(grep -o '[0-9.]* GFLOP/s' "$out/p$preset.cuda" | head -1) (attention included; compare with cuBLAS's above: goal >= 50%)"
   awk -v q="$(tps "$out/p$preset.cuda")" -v h="$(awk '/hf tokens/{print $3}' "$out/hf$preset")" \
@@ -142,5 +152,10 @@ if [ "${QSWEEP_GPU_CHECK_QUICK:-0}" != 1 ]; then
     --seq-len 512 --device cuda --output-dir "$out/q1b" 2>&1 | grep -E 'block|quantize|error' | tail -5 || fail=1
   echo "  GPTQ cell: $(secs "$t") s wall for 16 blocks"
 fi
+stage "160m preset: Block-AP (W2 g64, 16 x 512 windows, 1 epoch) on CUDA: seconds per block"
+t=$(date +%s.%N)
+lim 240 "$QS" quantize --model "$out/m160m" --method blockap --bits 2 --group-size 64 --calib "$out/r160m.ids" --n-calib 16 \
+  --seq-len 512 --epochs 1 --device cuda --output-dir "$out/bap160m" 2>&1 | grep -E 'blocks|error' | tail -3 || fail=1
+echo "  Block-AP cell: $(secs "$t") s wall for $(python3 -c "import json; print(json.load(open('$out/m160m/config.json'))['num_hidden_layers'])") blocks"
 echo; echo "gpu_check: $( [ $fail = 0 ] && echo passed || echo FAILED ) in $(secs "$T0") s"
 exit $fail

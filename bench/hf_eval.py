@@ -38,6 +38,8 @@ def main():
     ap.add_argument("--ctx", type=int, required=True)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--device", default="cuda")
+    ap.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32",
+                    help="the model's dtype (bfloat16: compare with qsweep --compute-dtype bf16)")
     a = ap.parse_args()
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
@@ -53,7 +55,7 @@ def main():
     if n == 0:
         sys.exit(f"{a.ids}: {len(ids)} ids, fewer than one window of {a.ctx}")
     windows = torch.tensor(ids[: n * a.ctx], dtype=torch.long).view(n, a.ctx)
-    model = AutoModelForCausalLM.from_pretrained(a.model, torch_dtype=torch.float32).to(a.device).eval()
+    model = AutoModelForCausalLM.from_pretrained(a.model, torch_dtype=getattr(torch, a.dtype)).to(a.device).eval()
     sync = torch.cuda.synchronize if a.device.startswith("cuda") else (lambda: None)
     nll = []
     with torch.inference_mode():

@@ -20,6 +20,7 @@
 #include "check.cuh"
 #include "device_alloc.cuh"
 #include "forward_ops.cuh"
+#include "gemm_mode.cuh"
 #include "grow.cuh"
 
 namespace qsweep::cuda {
@@ -63,6 +64,7 @@ struct BlockForward::Impl {
   std::vector<double> entropy_host;
 
   void bind() const { CUDA_CHECK(cudaSetDevice(ordinal)); }
+  bool bf16() const { return dims.bf16_gemm; }  // --compute-dtype bf16 (gemm_mode.cuh)
 
   // y[M,N] = x[M,K] · w[N,K]ᵀ + beta · y (row-major, ld of y = ldy): column-major yᵀ = w · xᵀ.
   void gemm_xwt(const float* xd, const float* w, float* y, int64_t M, int N, int K, float beta, int64_t ldy) {
@@ -70,8 +72,8 @@ struct BlockForward::Impl {
     constexpr int64_t kSlice = int64_t(1) << 30;  // cuBLAS's int dimensions: slices of 2^30 rows
     for (int64_t m0 = 0; m0 < M; m0 += kSlice) {
       const int m = static_cast<int>(M - m0 < kSlice ? M - m0 : kSlice);
-      CUBLAS_CHECK(cublasSgemm(blas, CUBLAS_OP_T, CUBLAS_OP_N, N, m, K, &alpha, w, K, xd + m0 * K, K, &beta,
-                               y + m0 * ldy, static_cast<int>(ldy)));
+      detail::sgemm(blas, bf16(), CUBLAS_OP_T, CUBLAS_OP_N, N, m, K, &alpha, w, K, xd + m0 * K, K, &beta,
+                               y + m0 * ldy, static_cast<int>(ldy));
     }
   }
 
@@ -98,16 +100,16 @@ struct BlockForward::Impl {
           const float* kp = qkv + row0 * QKV + Q;
           const float* vp = qkv + row0 * QKV + Q + KV;
           // Row-major S_g [tq, kn] = scale · Q_g K_gᵀ; column-major: S_gᵀ = K_g · Q_gᵀ.
-          CUBLAS_CHECK(cublasSgemmStridedBatched(blas, CUBLAS_OP_T, CUBLAS_OP_N, kn, tq, hd, &scale, kp, QKV, hd, qp,
+          detail::sgemm_strided(blas, bf16(), CUBLAS_OP_T, CUBLAS_OP_N, kn, tq, hd, &scale, kp, QKV, hd, qp,
                                                  QKV, static_cast<int64_t>(group) * hd, &zero, S, kn,
-                                                 static_cast<int64_t>(tq) * kn, nkv));
+                                                 static_cast<int64_t>(tq) * kn, nkv);
           double* e = ent ? ent + (static_cast<int64_t>(sq) * d.n_heads + m) * T : nullptr;
           detail::launch_causal_softmax(S, nkv, tq, kn, q0, d.sliding_window, e, static_cast<int64_t>(group) * T, stream);
           // Row-major O_h [tq, hd] (ld Q) = P_g [tq, kn] · V_g [kn, hd]; column-major: O_hᵀ = V_gᵀ · P_gᵀ.
           float* op = out + (row0 + q0) * Q + static_cast<int64_t>(m) * hd;
-          CUBLAS_CHECK(cublasSgemmStridedBatched(blas, CUBLAS_OP_N, CUBLAS_OP_N, hd, tq, kn, &one, vp, QKV, hd, S, kn,
+          detail::sgemm_strided(blas, bf16(), CUBLAS_OP_N, CUBLAS_OP_N, hd, tq, kn, &one, vp, QKV, hd, S, kn,
                                                  static_cast<int64_t>(tq) * kn, &zero, op, Q,
-                                                 static_cast<int64_t>(group) * hd, nkv));
+                                                 static_cast<int64_t>(group) * hd, nkv);
         }
   }
 

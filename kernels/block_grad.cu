@@ -27,6 +27,7 @@
 #include "check.cuh"
 #include "forward_ops.cuh"
 #include "grad_ops.cuh"
+#include "gemm_mode.cuh"
 #include "grow.cuh"
 
 namespace qsweep::cuda {
@@ -68,6 +69,7 @@ struct BlockGrad::Impl {
   std::vector<float> rope_neg;
 
   void bind() const { CUDA_CHECK(cudaSetDevice(ordinal)); }
+  bool bf16() const { return dims.bf16_gemm; }  // --compute-dtype bf16 (gemm_mode.cuh)
   std::size_t mat_size(int k) const {
     const std::size_t h = H;
     return k == 0 ? std::size_t(QKV) * h : k == 1 ? h * Q : k == 2 ? 2 * std::size_t(I) * h : h * I;
@@ -79,17 +81,17 @@ struct BlockGrad::Impl {
   // y[M, N] = x[M, K]·w[N, K]ᵀ (row-major); column-major yᵀ = w·xᵀ.
   void gemm_xwt(const float* x, const float* w, float* y, int M, int N, int K) {
     const float one = 1.0f, zero = 0.0f;
-    CUBLAS_CHECK(cublasSgemm(blas, CUBLAS_OP_T, CUBLAS_OP_N, N, M, K, &one, w, K, x, K, &zero, y, N));
+    detail::sgemm(blas, bf16(), CUBLAS_OP_T, CUBLAS_OP_N, N, M, K, &one, w, K, x, K, &zero, y, N);
   }
   // dx[M, in] = dy[M, out]·W[out, in]; column-major dxᵀ = Wᵀ·dyᵀ.
   void gemm_dx(const float* dy, const float* W, float* dx, int M, int in, int out) {
     const float one = 1.0f, zero = 0.0f;
-    CUBLAS_CHECK(cublasSgemm(blas, CUBLAS_OP_N, CUBLAS_OP_N, in, M, out, &one, W, in, dy, out, &zero, dx, in));
+    detail::sgemm(blas, bf16(), CUBLAS_OP_N, CUBLAS_OP_N, in, M, out, &one, W, in, dy, out, &zero, dx, in);
   }
   // dW[out, in] = dy[M, out]ᵀ·x[M, in]; column-major dWᵀ = xᵀ·dy.
   void gemm_dw(const float* dy, const float* x, float* dW, int M, int in, int out) {
     const float one = 1.0f, zero = 0.0f;
-    CUBLAS_CHECK(cublasSgemm(blas, CUBLAS_OP_N, CUBLAS_OP_T, in, out, M, &one, x, in, dy, out, &zero, dW, in));
+    detail::sgemm(blas, bf16(), CUBLAS_OP_N, CUBLAS_OP_T, in, out, M, &one, x, in, dy, out, &zero, dW, in);
   }
   void linear(int k, const float* x, float* y, int M, int in, int out) {
     gemm_xwt(x, weights(k), y, M, out, in);
@@ -135,12 +137,12 @@ struct BlockGrad::Impl {
         const float *qp = q_of(row0, m), *kp = qkv.data() + row0 * QKV + Q, *vp = kp + KV;
         float* P = probs_of(sq, m);
         // S_g [T, T] = scale·Q_h·K_gᵀ (h = g·group + m), the kv heads g batched.
-        CUBLAS_CHECK(cublasSgemmStridedBatched(blas, CUBLAS_OP_T, CUBLAS_OP_N, T, T, hd, &scale, kp, QKV, hd, qp, QKV,
-                                               static_cast<int64_t>(group) * hd, &zero, P, T, int64_t(T) * T, nkv));
+        detail::sgemm_strided(blas, bf16(), CUBLAS_OP_T, CUBLAS_OP_N, T, T, hd, &scale, kp, QKV, hd, qp, QKV,
+                                               static_cast<int64_t>(group) * hd, &zero, P, T, int64_t(T) * T, nkv);
         detail::launch_causal_softmax(P, nkv, T, T, 0, dims.sliding_window, nullptr, 0, stream);
         float* op = attn.data() + row0 * Q + static_cast<int64_t>(m) * hd;
-        CUBLAS_CHECK(cublasSgemmStridedBatched(blas, CUBLAS_OP_N, CUBLAS_OP_N, hd, T, T, &one, vp, QKV, hd, P, T,
-                                               int64_t(T) * T, &zero, op, Q, static_cast<int64_t>(group) * hd, nkv));
+        detail::sgemm_strided(blas, bf16(), CUBLAS_OP_N, CUBLAS_OP_N, hd, T, T, &one, vp, QKV, hd, P, T,
+                                               int64_t(T) * T, &zero, op, Q, static_cast<int64_t>(group) * hd, nkv);
       }
   }
 
@@ -161,20 +163,20 @@ struct BlockGrad::Impl {
         const float* P = probs_of(sq, m);
         const float beta = m == 0 ? 0.0f : 1.0f;
         // dP_g [T, T] = dO_h·V_gᵀ, then dS in place.
-        CUBLAS_CHECK(cublasSgemmStridedBatched(blas, CUBLAS_OP_T, CUBLAS_OP_N, T, T, hd, &one, vp, QKV, hd, dO, Q,
-                                               static_cast<int64_t>(group) * hd, &zero, dS, T, int64_t(T) * T, nkv));
+        detail::sgemm_strided(blas, bf16(), CUBLAS_OP_T, CUBLAS_OP_N, T, T, hd, &one, vp, QKV, hd, dO, Q,
+                                               static_cast<int64_t>(group) * hd, &zero, dS, T, int64_t(T) * T, nkv);
         detail::launch_softmax_backward(P, dS, nkv, T, stream);
         // dQ_h [T, hd] = scale·dS·K_g; column-major dQᵀ = K_gᵀ·dSᵀ.
-        CUBLAS_CHECK(cublasSgemmStridedBatched(blas, CUBLAS_OP_N, CUBLAS_OP_N, hd, T, T, &scale, kp, QKV, hd, dS, T,
-                                               int64_t(T) * T, &zero, dq, QKV, static_cast<int64_t>(group) * hd, nkv));
+        detail::sgemm_strided(blas, bf16(), CUBLAS_OP_N, CUBLAS_OP_N, hd, T, T, &scale, kp, QKV, hd, dS, T,
+                                               int64_t(T) * T, &zero, dq, QKV, static_cast<int64_t>(group) * hd, nkv);
         // dK_g [T, hd] += scale·dSᵀ·Q_h; column-major dKᵀ = Q_hᵀ·dS.
-        CUBLAS_CHECK(cublasSgemmStridedBatched(blas, CUBLAS_OP_N, CUBLAS_OP_T, hd, T, T, &scale, qp, QKV,
+        detail::sgemm_strided(blas, bf16(), CUBLAS_OP_N, CUBLAS_OP_T, hd, T, T, &scale, qp, QKV,
                                                static_cast<int64_t>(group) * hd, dS, T, int64_t(T) * T, &beta, dk, QKV,
-                                               hd, nkv));
+                                               hd, nkv);
         // dV_g [T, hd] += P_gᵀ·dO_h; column-major dVᵀ = dO_hᵀ·P.
-        CUBLAS_CHECK(cublasSgemmStridedBatched(blas, CUBLAS_OP_N, CUBLAS_OP_T, hd, T, T, &one, dO, Q,
+        detail::sgemm_strided(blas, bf16(), CUBLAS_OP_N, CUBLAS_OP_T, hd, T, T, &one, dO, Q,
                                                static_cast<int64_t>(group) * hd, P, T, int64_t(T) * T, &beta, dv, QKV,
-                                               hd, nkv));
+                                               hd, nkv);
       }
   }
 

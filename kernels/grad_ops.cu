@@ -7,6 +7,8 @@
 #include "grad_ops.cuh"
 #include "reduce.cuh"
 
+#include <cfloat>
+
 namespace qsweep::cuda::detail {
 namespace {
 
@@ -137,6 +139,29 @@ __global__ void softmax_backward_kernel(const float* P, float* dPS, int T) {
   for (int j = threadIdx.x; j < T; j += blockDim.x) d[j] = p[j] * (d[j] - dot);
 }
 
+// One block per row: the max, Σ exp(l − max) in fp64, then the gradient row.
+__global__ void softmax_xent_kernel(float* logits, int vocab, const int32_t* targets, float c, double* nll) {
+  __shared__ float redf[32];
+  __shared__ double redd[32];
+  const int64_t r = blockIdx.x;
+  float* row = logits + r * vocab;
+  const int t = targets[r];
+  float mx = -FLT_MAX;
+  for (int j = threadIdx.x; j < vocab; j += blockDim.x) mx = fmaxf(mx, row[j]);
+  mx = block_max(mx, redf);
+  double sum = 0.0;
+  for (int j = threadIdx.x; j < vocab; j += blockDim.x) sum += exp(static_cast<double>(row[j] - mx));
+  sum = block_sum(sum, redd);
+  const float target_logit = row[t];
+  __syncthreads();  // every thread has read row[t] before it is overwritten
+  const float inv = static_cast<float>(1.0 / sum);
+  for (int j = threadIdx.x; j < vocab; j += blockDim.x) {
+    const float p = expf(row[j] - mx) * inv;
+    row[j] = c * p - (j == t ? c : 0.0f);
+  }
+  if (threadIdx.x == 0) nll[r] = static_cast<double>(mx) + log(sum) - static_cast<double>(target_logit);
+}
+
 __global__ void scale_copy_kernel(const float* x, float a, float* y, int64_t n) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
     y[i] = x[i] * a;
@@ -204,6 +229,13 @@ void launch_softmax_backward(const float* P, float* dPS, int64_t blocks, int T, 
   const int64_t rows = blocks * T;
   if (rows == 0) return;
   softmax_backward_kernel<<<static_cast<unsigned>(rows), kThreads, 0, s>>>(P, dPS, T);
+  CUDA_CHECK_LAUNCH();
+}
+
+void launch_softmax_xent_rows(float* logits, int64_t n, int vocab, const int32_t* targets, float c, double* nll,
+                              cudaStream_t s) {
+  if (n == 0) return;
+  softmax_xent_kernel<<<static_cast<unsigned>(n), kThreads, 0, s>>>(logits, vocab, targets, c, nll);
   CUDA_CHECK_LAUNCH();
 }
 

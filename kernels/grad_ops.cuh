@@ -44,6 +44,11 @@ void launch_silu_mul_backward(const float* gu, const float* dact, float* dgu, in
 // row (P is 0 where masked, so is dS).
 void launch_softmax_backward(const float* P, float* dPS, int64_t blocks, int T, cudaStream_t s);
 
+// Cross-entropy rows, in place: logits [n, vocab] become c·(softmax − onehot(target)) and
+// nll[r] = logsumexp − logit[target] (the sum of exponentials in fp64, as grad_head.cc).
+void launch_softmax_xent_rows(float* logits, int64_t n, int vocab, const int32_t* targets, float c, double* nll,
+                              cudaStream_t s);
+
 // y = a·x, n floats.
 void launch_scale_copy(const float* x, float a, float* y, int64_t n, cudaStream_t s);
 

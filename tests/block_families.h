@@ -5,6 +5,7 @@
 // a walk over two BlockParams' tensors side by side.
 #pragma once
 #include <cmath>
+#include <ostream>
 #include <random>
 #include <string>
 #include <vector>
@@ -24,6 +25,9 @@ struct Family {
   int hidden, heads, kv_heads, head_dim, inter, seq_len, window;
   bool qkv_bias, attn_bias, mlp_bias, qk_norm, mup;
 };
+
+// GoogleTest prints a parameter by its name.
+inline void PrintTo(const Family& f, std::ostream* os) { *os << f.name; }
 
 inline std::vector<Family> families() {
   return {

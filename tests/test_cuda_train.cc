@@ -1,8 +1,9 @@
 // test_cuda_train.cc — training on the GPU (train/block_pass_cuda.cc over kernels/block_grad.cu)
 // against its CPU twin: a block's forward output, input gradient and every parameter gradient
 // (quantizers' scales and zero points included) for every family of block_families.h, with and
-// without fake-quantized modules; Block-AP's training curve and trained quantizers; the fisher
-// probe's loss and a window's gradient through three blocks. Built with QSWEEP_WITH_CUDA only;
+// without fake-quantized modules; the head's loss and input gradient (minicpm's divisor too);
+// Block-AP's training curve and trained quantizers; the fisher probe's loss and a window's
+// gradient through the head and three blocks. Built with QSWEEP_WITH_CUDA only;
 // skipped without a GPU (nothing here has run on one yet: README, issue 12).
 #include <gtest/gtest.h>
 
@@ -92,6 +93,29 @@ class CudaTrainStage : public ::testing::Test {
   }
 };
 
+// The head's loss and input gradient on the GPU against the CPU's (llama, and minicpm's divisor).
+TEST_F(CudaTrainStage, HeadLossAndGradientMatchTheCpu) {
+  for (const char* type : {"llama", "minicpm"}) {
+    ModelConfig c = test::config_of(test::families()[std::string(type) == "minicpm" ? 5 : 0]);
+    c.vocab_size = 300;
+    std::mt19937_64 rng(9);
+    HeadWeights h;
+    h.norm = test::randn(c.hidden_size, rng, 0.1);
+    for (float& v : h.norm) v += 1.0f;
+    h.lm_head = test::randn(static_cast<size_t>(c.vocab_size) * c.hidden_size, rng, 1 / std::sqrt(c.hidden_size));
+    const int rows = 17, n = 16;
+    const auto x = test::randn(static_cast<size_t>(rows) * c.hidden_size, rng);
+    std::vector<int32_t> targets(n);
+    for (int32_t& t : targets) t = static_cast<int32_t>(rng() % c.vocab_size);
+    std::vector<float> dx_cpu(x.size()), dx_gpu(x.size(), 7.0f);
+    const double l_cpu = make_head_pass(c, h)->loss_and_grad(x.data(), rows, n, targets.data(), dx_cpu.data());
+    const double l_gpu = make_cuda_head_pass(c, h, 0)->loss_and_grad(x.data(), rows, n, targets.data(), dx_gpu.data());
+    EXPECT_NEAR(l_gpu, l_cpu, 1e-6 * l_cpu) << type;
+    EXPECT_LE(rel_l2(dx_gpu, dx_cpu), 1e-5) << type;
+    for (int k = 0; k < c.hidden_size; ++k) EXPECT_EQ(dx_gpu[static_cast<size_t>(n) * c.hidden_size + k], 0.0f);
+  }
+}
+
 // Block-AP with --device cuda: the same windows, order and steps as on the CPU; losses and the
 // trained quantizers agree to fp32 rounding carried through the steps.
 TEST_F(CudaTrainStage, BlockApOnTheGpuFollowsTheCpu) {
@@ -132,8 +156,8 @@ TEST_F(CudaTrainStage, BlockApOnTheGpuFollowsTheCpu) {
   EXPECT_LE(rel_l2(b.gate_up, a.gate_up), 1e-5);
 }
 
-// The fisher probe with its blocks' forward and backward on the GPU (the head on the CPU): the
-// same mean NLL and per-window gradients as on the CPU.
+// The fisher probe with its head's loss and gradient and its blocks' forward and backward on the
+// GPU: the same mean NLL and per-window gradients as on the CPU.
 TEST_F(CudaTrainStage, FisherOnTheGpuMatchesTheCpu) {
   const std::string dir = test::scratch_dir("cuda-fisher");
   SyntheticModelSpec s;

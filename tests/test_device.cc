@@ -38,6 +38,40 @@ TEST(DeviceChoiceTest, ParsesTheThreeChoicesAndNamesTheOptionOtherwise) {
   }
 }
 
+TEST(DeviceChoiceTest, ComputeDtypeParsesAndIsPartOfTheIdentity) {
+  EXPECT_EQ(parse_compute_dtype("fp32"), ComputeDtype::Fp32);
+  EXPECT_EQ(parse_compute_dtype("bf16"), ComputeDtype::Bf16);
+  for (const char* bad : {"fp16", "BF16", "", "tf32"}) {
+    try {
+      parse_compute_dtype(bad, "job.ini: compute-dtype =");
+      FAIL() << bad;
+    } catch (const Error& e) {
+      const std::string m = e.what();
+      EXPECT_NE(m.find("job.ini: compute-dtype ="), std::string::npos) << m;
+      EXPECT_NE(m.find("bf16"), std::string::npos) << m;
+    }
+  }
+  ComputeDevice d;
+  d.kind = DeviceKind::Cuda, d.dtype = ComputeDtype::Bf16;
+  EXPECT_EQ(d.identity(), "cuda bf16");  // a bf16 sweep never resumes as an fp32 one
+  d.dtype = ComputeDtype::Fp32;
+  EXPECT_EQ(d.identity(), "cuda fp32");
+}
+
+// bf16 GEMMs exist on CUDA only: a run that resolves to the CPU refuses the option instead of
+// silently computing in fp32 under a "bf16" label, and leaves the device as it was.
+TEST(DeviceSelectTest, Bf16OnTheCpuIsRefused) {
+  const Comm one = Comm::local();
+  select_device(DeviceChoice::Cpu, one);
+  try {
+    select_device(DeviceChoice::Cpu, one, ComputeDtype::Bf16);
+    FAIL() << "bf16 accepted on the CPU";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("--compute-dtype bf16 runs on CUDA only"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(current_device().identity(), "cpu fp32");
+}
+
 TEST(DeviceResolveTest, AutoTakesCudaOnlyWhenBuiltAndEveryRankHasAGpu) {
   EXPECT_EQ(resolve_device(DeviceChoice::Auto, true, 4, true), DeviceKind::Cuda);
   EXPECT_EQ(resolve_device(DeviceChoice::Auto, true, 4, false), DeviceKind::Cpu);  // another rank has none
@@ -112,7 +146,12 @@ TEST(DeviceFingerprintTest, ComputeIsPartOfASweepsIdentity) {
   const FingerprintChanges ch = compare_fingerprints(read_fingerprint(dir), gpu);
   ASSERT_EQ(ch.changed.size(), 1u);
   EXPECT_NE(ch.changed[0].find("cpu fp32 -> cuda fp32"), std::string::npos) << ch.changed[0];
-  EXPECT_NE(ch.changed[0].find("--device cpu"), std::string::npos) << ch.changed[0];
+  EXPECT_NE(ch.changed[0].find("--device cpu --compute-dtype fp32"), std::string::npos) << ch.changed[0];
+  InputFingerprint bf16;
+  bf16.compute = "cuda bf16";
+  const FingerprintChanges ch2 = compare_fingerprints(bf16, gpu);
+  ASSERT_EQ(ch2.changed.size(), 1u);
+  EXPECT_NE(ch2.changed[0].find("--device cuda --compute-dtype bf16"), std::string::npos) << ch2.changed[0];
   EXPECT_TRUE(compare_fingerprints(read_fingerprint(dir), cpu).changed.empty());
   // A sweep recorded before the field existed ran on the CPU.
   write_text_atomic(dir + "/inputs.json", R"({"format": "qsweep-sweep-inputs", "version": 1, "files": []})");

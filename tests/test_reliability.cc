@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <limits>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -53,5 +54,20 @@ TEST(AgreeOrThrow, SingleRank) {
     FAIL() << "no throw";
   } catch (const Error& e) {
     EXPECT_STREQ(e.what(), "block 3, layer x: bad");
+  }
+}
+
+// run_agreed: a rank's exception (any std::exception, e.g. a CUDA engine's runtime_error) becomes
+// the agreed Error; work that succeeds runs once and throws nothing.
+TEST(AgreeOrThrow, RunAgreedTurnsAnExceptionIntoTheAgreedError) {
+  const Comm c = Comm::local();
+  int ran = 0;
+  EXPECT_NO_THROW(run_agreed(c, [&] { ++ran; }));
+  EXPECT_EQ(ran, 1);
+  try {
+    run_agreed(c, [] { throw std::runtime_error("cuda block pass: out of memory"); });
+    FAIL() << "no throw";
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(), "cuda block pass: out of memory");
   }
 }

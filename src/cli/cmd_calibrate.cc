@@ -19,6 +19,7 @@ int cmd_calibrate(const CommandContext& ctx) {
   QuantizeOptions opt;
   int n_calib = 128, seq_len = 256, threads = 0;
   std::string device = "auto";
+  std::string compute_dtype = "fp32";
   int64_t activation_mb = 1024;
   uint64_t seed = 0;
   bool quiet = false;
@@ -36,6 +37,7 @@ int cmd_calibrate(const CommandContext& ctx) {
       ("output-dir", po::value(&out_dir)->required(), "directory for stats.h5")
       ("threads", po::value(&threads)->default_value(0), "threads per rank")
       ("device", po::value(&device)->default_value("auto"), kDeviceHelp)
+      ("compute-dtype", po::value(&compute_dtype)->default_value("fp32"), kComputeDtypeHelp)
       ("quiet,q", po::bool_switch(&quiet), "no progress output");
   po::variables_map vm;
   if (!parse_args("calibrate", "qsweep calibrate --model DIR --calib FILE --output-dir DIR", desc, ctx.args, vm))
@@ -51,7 +53,7 @@ int cmd_calibrate(const CommandContext& ctx) {
   log_set_quiet(quiet);
   opt.stats_only = true;
   opt.progress = !quiet;
-  Provenance prov = start_provenance(ctx, threads, device);
+  Provenance prov = start_provenance(ctx, threads, device, compute_dtype);
   LlamaWeights model(model_dir);
   DocumentOptions dopt;
   dopt.write_cache = ctx.comm.rank() == 0;  // every rank reads the cache, one writes it

@@ -30,6 +30,7 @@ int cmd_eval(const CommandContext& ctx) {
   EvalArgs a;
   int threads = 0;
   std::string device = "auto";
+  std::string compute_dtype = "fp32";
   bool quiet = false;
   po::options_description desc("qsweep eval options");
   desc.add_options()("help,h", "show this help")
@@ -40,6 +41,7 @@ int cmd_eval(const CommandContext& ctx) {
       ("output-dir", po::value(&out_dir)->default_value("."), "directory for eval.h5")
       ("threads", po::value(&threads)->default_value(0), "threads per rank (0: cores / ranks per node)")
       ("device", po::value(&device)->default_value("auto"), kDeviceHelp)
+      ("compute-dtype", po::value(&compute_dtype)->default_value("fp32"), kComputeDtypeHelp)
       ("quantized", po::value(&quantized_dir), "output directory of qsweep quantize: evaluate its quantized weights")
       ("quiet,q", po::bool_switch(&quiet), "no progress output");
   add_eval_cell_options(desc, a);
@@ -47,7 +49,7 @@ int cmd_eval(const CommandContext& ctx) {
   if (!parse_args("eval", "qsweep eval --model DIR --data FILE[,FILE...] [--tasks FILE[,FILE...]] [options]", desc, ctx.args, vm)) return 0;
   log_set_quiet(quiet);
 
-  Provenance prov = start_provenance(ctx, threads, device);
+  Provenance prov = start_provenance(ctx, threads, device, compute_dtype);
   finish_eval_args(a);
   const Protocol protocol = parse_protocol(a.protocol);
 

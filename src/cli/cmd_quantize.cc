@@ -26,6 +26,7 @@ int cmd_quantize(const CommandContext& ctx) {
   QuantizeOptions& opt = a.opt;
   int threads = 0;
   std::string device = "auto";
+  std::string compute_dtype = "fp32";
   bool quiet = false;
   po::options_description desc("qsweep quantize options");
   desc.add_options()("help,h", "show this help")
@@ -34,6 +35,7 @@ int cmd_quantize(const CommandContext& ctx) {
       ("output-dir", po::value(&out_dir)->required(), "directory for quantized.h5")
       ("threads", po::value(&threads)->default_value(0), "threads per rank (0: cores / ranks per node)")
       ("device", po::value(&device)->default_value("auto"), kDeviceHelp)
+      ("compute-dtype", po::value(&compute_dtype)->default_value("fp32"), kComputeDtypeHelp)
       ("quiet,q", po::bool_switch(&quiet), "no progress output");
   add_quantize_cell_options(desc, a);
   po::variables_map vm;
@@ -46,7 +48,7 @@ int cmd_quantize(const CommandContext& ctx) {
   if (opt.scratch_dir.empty()) opt.scratch_dir = out_dir;
   if (!a.plan.empty()) opt.plan = read_plan(a.plan, &opt.grid);
 
-  Provenance prov = start_provenance(ctx, threads, device);
+  Provenance prov = start_provenance(ctx, threads, device, compute_dtype);
 
   LlamaWeights model(model_dir);
   validate_quantize_options(model, opt);

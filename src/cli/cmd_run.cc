@@ -68,7 +68,7 @@ int cmd_run(const CommandContext& ctx) {
   std::vector<std::string> sets;
   bool resume = false, quiet = false, dry_run = false, refresh_shared = false;
   int ranks_per_cell = 0, threads = 0;
-  std::string device;
+  std::string device, compute_dtype;
   int64_t stats_cache_mb = 4096;
   po::options_description desc("qsweep run options");
   desc.add_options()("help,h", "show this help")
@@ -80,6 +80,7 @@ int cmd_run(const CommandContext& ctx) {
       ("ranks-per-cell", po::value(&ranks_per_cell)->default_value(0), "ranks per cell group; groups run different cells concurrently (0: all ranks)")
       ("threads", po::value(&threads)->default_value(0), "threads per rank (0: the job's threads, else cores / ranks per node)")
       ("device", po::value(&device), "compute device: auto, cpu or cuda (default: the job's device, else auto: CUDA when this build has it and every rank sees a GPU)")
+      ("compute-dtype", po::value(&compute_dtype), "arithmetic of the model's GEMMs: fp32 or bf16 (CUDA only; default: the job's compute-dtype, else fp32)")
       ("stats-cache-mb", po::value(&stats_cache_mb)->default_value(4096), "memory per rank for the full-precision statistics --no-propagate cells share (0: none)")
       ("dry-run", po::bool_switch(&dry_run), "validate the job and list its cells, then stop")
       ("quiet,q", po::bool_switch(&quiet), "no progress output");
@@ -100,6 +101,7 @@ int cmd_run(const CommandContext& ctx) {
   SweepPlan plan = load_sweep_plan(job_path, sets, &out_dir);
   if (threads == 0) threads = plan.threads;
   if (device.empty()) device = plan.device.empty() ? "auto" : plan.device;
+  if (compute_dtype.empty()) compute_dtype = plan.compute_dtype.empty() ? "fp32" : plan.compute_dtype;
   // The shared stages' options are checked now too, before any work.
   if (plan.spectrum)
     validate_shared_section(plan.job.path, "spectrum", cmd_spectrum, plan.spectrum_args, {"--model", plan.model}, ctx);
@@ -114,7 +116,7 @@ int cmd_run(const CommandContext& ctx) {
     QS_CHECK(file_exists(e), plan.job.path << ": eval = " << plan.eval_data << ": " << e << ": no such file");
   QS_CHECK(plan.calib.empty() || file_exists(plan.calib), plan.job.path << ": calib = " << plan.calib << ": no such file");
 
-  Provenance prov = start_provenance(ctx, threads, device);
+  Provenance prov = start_provenance(ctx, threads, device, compute_dtype);
   SweepRunner runner(ctx, std::move(plan), out_dir, ranks_per_cell, quiet, prov);
   runner.set_stats_cache_mb(stats_cache_mb);
   runner.validate();

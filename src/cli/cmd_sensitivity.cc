@@ -96,6 +96,7 @@ int cmd_sensitivity(const CommandContext& ctx) {
   QuantizeOptions& opt = a.opt;
   int threads = 0;
   std::string device = "auto";
+  std::string compute_dtype = "fp32";
   bool quiet = false;
   po::options_description desc("qsweep sensitivity options");
   desc.add_options()("help,h", "show this help")
@@ -104,6 +105,7 @@ int cmd_sensitivity(const CommandContext& ctx) {
       ("output-dir", po::value(&out_dir)->required(), "directory for sensitivity.h5 and sensitivity.html")
       ("threads", po::value(&threads)->default_value(0), "threads per rank (0: cores / ranks per node)")
       ("device", po::value(&device)->default_value("auto"), kDeviceHelp)
+      ("compute-dtype", po::value(&compute_dtype)->default_value("fp32"), kComputeDtypeHelp)
       ("quiet,q", po::bool_switch(&quiet), "no progress output");
   add_sensitivity_options(desc, sa);
   add_quantize_cell_options(desc, a);
@@ -143,7 +145,7 @@ int cmd_sensitivity(const CommandContext& ctx) {
   opt.propagate = false;
   opt.progress = !quiet;
   if (opt.scratch_dir.empty()) opt.scratch_dir = out_dir;
-  Provenance prov = start_provenance(ctx, threads, device);
+  Provenance prov = start_provenance(ctx, threads, device, compute_dtype);
 
   LlamaWeights model(model_dir);
   validate_quantize_options(model, opt);

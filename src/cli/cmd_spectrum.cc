@@ -27,6 +27,7 @@ int cmd_spectrum(const CommandContext& ctx) {
   bool save_eig = false, no_plots = false, quiet = false;
   int threads = 0;
   std::string device = "auto";
+  std::string compute_dtype = "fp32";
   po::options_description desc("qsweep spectrum options");
   desc.add_options()("help,h", "show this help")
       ("model", po::value(&model_dir)->required(), "model directory")
@@ -39,6 +40,7 @@ int cmd_spectrum(const CommandContext& ctx) {
       ("no-plots", po::bool_switch(&no_plots), "skip the plots")
       ("threads", po::value(&threads)->default_value(0), "threads per rank (0: cores / ranks per node); one layer per thread")
       ("device", po::value(&device)->default_value("auto"), kDeviceHelp)
+      ("compute-dtype", po::value(&compute_dtype)->default_value("fp32"), kComputeDtypeHelp)
       ("quiet,q", po::bool_switch(&quiet), "no progress output");
   po::variables_map vm;
   if (!parse_args("spectrum", "qsweep spectrum --model DIR [options]", desc, ctx.args, vm)) return 0;
@@ -54,7 +56,7 @@ int cmd_spectrum(const CommandContext& ctx) {
   info.k_frac = k_frac;
   info.precisions = parse_precisions(precs_s);
   info.save_eigenvalues = save_eig;
-  info.provenance = start_provenance(ctx, threads, device);
+  info.provenance = start_provenance(ctx, threads, device, compute_dtype);
 
   LlamaWeights model(model_dir);
   // Created once the model has loaded (a model error leaves no folder); a later failure removes

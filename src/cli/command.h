@@ -58,9 +58,12 @@ int setup_threads(const Comm& comm, int threads);
 // Provenance of a run that starts now: command line, ranks, hosts; applies --threads and selects
 // the compute device (--device: auto, cpu or cuda; core/device.h), collectively.
 struct Provenance;
-Provenance start_provenance(const CommandContext& ctx, int threads, const std::string& device = "cpu");
+Provenance start_provenance(const CommandContext& ctx, int threads, const std::string& device = "cpu",
+                            const std::string& compute_dtype = "fp32");
 // The --device option's help text (every command that computes has it).
 extern const char* const kDeviceHelp;
+// The --compute-dtype option's help text (fp32 | bf16, core/device.h ComputeDtype).
+extern const char* const kComputeDtypeHelp;
 // A job file with its --set overrides applied, expanded and validated (qsweep run, qsweep submit);
 // `out_dir` is filled when empty: the job's output-dir, else results/<job file name>.
 struct SweepPlan;

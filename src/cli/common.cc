@@ -49,14 +49,19 @@ const char* const kDeviceHelp =
     "compute device: auto (CUDA when this build has it and every rank sees a GPU, else the CPU), cpu or cuda "
     "(each rank binds to GPU node-local-rank mod visible GPUs)";
 
-Provenance start_provenance(const CommandContext& ctx, int threads, const std::string& device) {
+const char* const kComputeDtypeHelp =
+    "arithmetic of the model's GEMMs: fp32 (exact fp32; TF32 off) or bf16 (CUDA tensor cores, fp32 accumulation: "
+    "faster, less exact; statistics and quantizers stay fp32/fp64). Part of a sweep's identity";
+
+Provenance start_provenance(const CommandContext& ctx, int threads, const std::string& device,
+                            const std::string& compute_dtype) {
   Provenance p;
   p.start_time = Provenance::now_utc();
   p.command_line = ctx.command_line;
   p.n_ranks = ctx.comm.size();
   p.hosts = ctx.comm.hostnames();
   p.threads_per_rank = setup_threads(ctx.comm, threads);
-  const ComputeDevice& d = select_device(parse_device_choice(device), ctx.comm);
+  const ComputeDevice& d = select_device(parse_device_choice(device), ctx.comm, parse_compute_dtype(compute_dtype));
   p.compute = d.identity();
   p.device = d.description;
   log_info("backend: %s; compute: %s", backend_summary().c_str(), d.description.c_str());

@@ -296,7 +296,8 @@ void SweepRunner::cell_log(const SweepCell& c, const char* fmt, ...) {
 
 int SweepRunner::call_command(CommandFn fn, std::vector<std::string> args, const std::string& dir) {
   args.insert(args.begin(), {"--model", plan_.model, "--output-dir", dir, "--threads",
-                             std::to_string(prov_.threads_per_rank), "--device", current_device().kind_name()});
+                             std::to_string(prov_.threads_per_rank), "--device", current_device().kind_name(),
+                             "--compute-dtype", compute_dtype_name(current_device().dtype)});
   if (quiet_) args.push_back("--quiet");
   CommandContext sub{args, ctx_.command_line, world_};
   const int rc = fn(sub);

@@ -26,7 +26,16 @@ DeviceChoice parse_device_choice(const std::string& s, const std::string& what) 
   QS_THROW(what << " " << s << ": expected auto (CUDA when the build has it and every rank sees a GPU), cpu or cuda");
 }
 
-std::string ComputeDevice::identity() const { return std::string(kind_name()) + " fp32"; }
+ComputeDtype parse_compute_dtype(const std::string& s, const std::string& what) {
+  if (s == "fp32") return ComputeDtype::Fp32;
+  if (s == "bf16") return ComputeDtype::Bf16;
+  QS_THROW(what << " " << s << ": expected fp32 (exact fp32 GEMMs, the default) or bf16 (tensor-core GEMMs on CUDA, "
+                              "fp32 accumulation)");
+}
+
+const char* compute_dtype_name(ComputeDtype d) { return d == ComputeDtype::Bf16 ? "bf16" : "fp32"; }
+
+std::string ComputeDevice::identity() const { return std::string(kind_name()) + " " + compute_dtype_name(dtype); }
 
 int gpu_for_local_rank(int local_rank, int visible_devices) {
   QS_ASSERT(visible_devices > 0 && local_rank >= 0, "gpu_for_local_rank(" << local_rank << ", " << visible_devices << ")");
@@ -47,7 +56,7 @@ DeviceKind resolve_device(DeviceChoice choice, bool built_with_cuda, int visible
   return DeviceKind::Cpu;
 }
 
-const ComputeDevice& select_device(DeviceChoice choice, const Comm& comm) {
+const ComputeDevice& select_device(DeviceChoice choice, const Comm& comm, ComputeDtype dtype) {
   const int visible = cuda_device_count();
   // Every rank must resolve `auto` alike: CUDA only when no rank lacks a GPU.
   const double lacking = comm.allreduce_max(visible > 0 ? 0.0 : 1.0);
@@ -64,6 +73,10 @@ const ComputeDevice& select_device(DeviceChoice choice, const Comm& comm) {
     } else {
       d.description = "cpu";
     }
+    QS_CHECK(dtype == ComputeDtype::Fp32 || d.kind == DeviceKind::Cuda,
+             "--compute-dtype bf16 runs on CUDA only, and this run computes on the CPU (in fp32): use --device cuda on a "
+             "GPU, or --compute-dtype fp32");
+    d.dtype = dtype;
   } catch (const std::exception& e) {
     error = e.what();
   }
@@ -71,8 +84,9 @@ const ComputeDevice& select_device(DeviceChoice choice, const Comm& comm) {
   if (choice == DeviceChoice::Auto && built_with_cuda() && d.kind == DeviceKind::Cpu && visible > 0)
     log_warn("--device auto: another rank sees no GPU, so every rank computes on the CPU");
   if (d.kind == DeviceKind::Cuda)
-    log_info("device: rank %d (node-local rank %d of %d) bound to %s, %d visible, fp32 compute (TF32 off)", comm.rank(),
-             comm.local_rank(), comm.local_size(), d.description.c_str(), visible);
+    log_info("device: rank %d (node-local rank %d of %d) bound to %s, %d visible, %s", comm.rank(), comm.local_rank(),
+             comm.local_size(), d.description.c_str(), visible,
+             d.dtype == ComputeDtype::Bf16 ? "bf16 GEMMs (fp32 accumulation)" : "fp32 compute (TF32 off)");
   process_device() = d;
   return process_device();
 }

@@ -16,16 +16,25 @@ class Comm;
 
 enum class DeviceChoice { Auto, Cpu, Cuda };
 enum class DeviceKind { Cpu, Cuda };
+// The arithmetic of the model's GEMMs (forward passes and training): fp32 (cuBLAS SGEMM with TF32
+// off, the CPU's OpenBLAS), or bf16 on CUDA only (--compute-dtype bf16: tensor-core GEMMs that
+// round their fp32 inputs to bf16 and accumulate in fp32; faster, less exact: README). Statistics
+// (Gram matrices, activation sums), the quantizers' arithmetic and GPTQ stay fp32/fp64 either way.
+enum class ComputeDtype { Fp32, Bf16 };
 
 // "auto", "cpu" or "cuda"; anything else throws naming `what` (e.g. "--device") and the choices.
 DeviceChoice parse_device_choice(const std::string& s, const std::string& what = "--device");
+// "fp32" or "bf16"; anything else throws naming `what` and the choices.
+ComputeDtype parse_compute_dtype(const std::string& s, const std::string& what = "--compute-dtype");
+const char* compute_dtype_name(ComputeDtype d);
 
 struct ComputeDevice {
   DeviceKind kind = DeviceKind::Cpu;
   int ordinal = -1;         // the CUDA device this rank is bound to, -1 on the CPU
   std::string description;  // "cpu" or "cuda:0 (NVIDIA H200, 139.8 GiB)"
-  // The identity of results computed here: "cpu fp32" or "cuda fp32" (device kind and compute
-  // dtype; not the GPU model, so a sweep may resume on another node of the same kind).
+  ComputeDtype dtype = ComputeDtype::Fp32;
+  // The identity of results computed here: "cpu fp32", "cuda fp32" or "cuda bf16" (device kind and
+  // compute dtype; not the GPU model, so a sweep may resume on another node of the same kind).
   std::string identity() const;
   const char* kind_name() const { return kind == DeviceKind::Cuda ? "cuda" : "cpu"; }
 };
@@ -41,7 +50,8 @@ DeviceKind resolve_device(DeviceChoice choice, bool built_with_cuda, int visible
 
 // Collective over `comm`: resolves the choice on every rank (agreeing on failures: no rank is left
 // waiting), binds each rank to its GPU, logs the binding, and makes it this process's device.
-const ComputeDevice& select_device(DeviceChoice choice, const Comm& comm);
+// bf16 on a device that resolves to the CPU is an error (the CPU path computes in fp32 only).
+const ComputeDevice& select_device(DeviceChoice choice, const Comm& comm, ComputeDtype dtype = ComputeDtype::Fp32);
 // This process's device: the CPU until select_device chose another.
 const ComputeDevice& current_device();
 

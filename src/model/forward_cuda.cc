@@ -5,6 +5,7 @@
 // CUDA, cuBLAS and allocation failures become qsweep::Error with the engine's message.
 #include "model/forward_cuda.h"
 
+#include "core/device.h"
 #include "core/error.h"
 #include "model/forward.h"
 
@@ -272,6 +273,7 @@ cuda::BlockDims cuda_block_dims(const ModelConfig& cfg) {
   d.eps = static_cast<float>(cfg.rms_norm_eps);
   d.residual_scaled = cfg.mup_scaling;
   d.residual_scale = static_cast<float>(cfg.residual_scale());
+  d.bf16_gemm = current_device().dtype == ComputeDtype::Bf16;
   return d;
 }
 

@@ -126,7 +126,8 @@ FingerprintChanges compare_fingerprints(const InputFingerprint& before, const In
   FingerprintChanges c;
   if (before.compute != now.compute)
     c.changed.push_back("compute device " + before.compute + " -> " + now.compute + " (results of one device are not mixed with another's: pass --device " +
-                        before.compute.substr(0, before.compute.find(' ')) + " to continue on the device it started on)");
+                        before.compute.substr(0, before.compute.find(' ')) + " --compute-dtype " +
+                        before.compute.substr(before.compute.find(' ') + 1) + " to continue on the device it started on)");
   std::map<std::string, const FileFingerprint*> old;
   for (const auto& f : before.files) old[f.path] = &f;
   for (const auto& f : now.files) {

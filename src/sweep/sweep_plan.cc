@@ -19,7 +19,7 @@ namespace po = boost::program_options;
 
 namespace {
 
-const std::set<std::string> kTopKeys = {"model", "calib", "eval", "tasks", "tasks-format", "output-dir", "threads", "device"};
+const std::set<std::string> kTopKeys = {"model", "calib", "eval", "tasks", "tasks-format", "output-dir", "threads", "device", "compute-dtype"};
 const std::set<std::string> kSections = {"quantize", "eval", "spectrum", "calibrate", "sensitivity", "allocate"};
 // [quantize] keys a shared sensitivity stage does not inherit from its cells: the candidates
 // replace bits and group size, and scoring is always on full-precision inputs.
@@ -33,7 +33,7 @@ bool is_variant_section(const std::string& s) {
   return s.find('.') != std::string::npos && (base_section(s) == "quantize" || base_section(s) == "allocate");
 }
 // Options a cell may not set: they belong to the job's top level or to the runner.
-const std::set<std::string> kRunnerOwned = {"model", "calib", "data", "output-dir", "threads", "device",
+const std::set<std::string> kRunnerOwned = {"model", "calib", "data", "output-dir", "threads", "device", "compute-dtype",
                                             "quiet", "help", "quantized"};
 
 // Options added after sweeps existed, at their default: not part of a cell's id, so a sweep
@@ -182,7 +182,7 @@ SweepPlan make_sweep_plan(JobFile job) {
   for (const auto& e : job.entries) {
     if (e.section.empty()) {
       QS_CHECK(kTopKeys.count(e.key), f << ": unknown top-level key '" << e.key
-                                       << "' (expected model, calib, eval, tasks, tasks-format, output-dir, threads, device; "
+                                       << "' (expected model, calib, eval, tasks, tasks-format, output-dir, threads, device, compute-dtype; "
                                           "subcommand options go in a [quantize], [eval], [spectrum] or [calibrate] section)");
       QS_CHECK(e.values.size() == 1 && !e.raw.empty(), f << ": " << e.key << " needs one value");
     } else {
@@ -232,6 +232,10 @@ SweepPlan make_sweep_plan(JobFile job) {
   if (!top("device").empty()) {
     plan.device = top("device");
     parse_device_choice(plan.device, f + ": device =");
+  }
+  if (!top("compute-dtype").empty()) {
+    plan.compute_dtype = top("compute-dtype");
+    parse_compute_dtype(plan.compute_dtype, f + ": compute-dtype =");
   }
   const std::vector<std::string> secs = job.sections();
   auto has = [&](const char* s) {

@@ -1,6 +1,9 @@
-// block_pass.cc — the CPU BlockPass (block_forward/block_backward on a kept tape) and the choice
-// of pass by device.
+// block_pass.cc — the CPU BlockPass (block_forward/block_backward on a kept tape), the CPU
+// HeadPass (head_loss_forward/backward), and the choice of pass by device.
 #include "train/block_pass.h"
+
+#include <numeric>
+#include <vector>
 
 #include "core/device.h"
 #include "core/error.h"
@@ -29,7 +32,32 @@ class CpuBlockPass : public BlockPass {
   BlockTape<float> tape_;
 };
 
+class CpuHeadPass : public HeadPass {
+ public:
+  CpuHeadPass(const ModelConfig& cfg, const HeadWeights& head) : cfg_(cfg), head_(head) {}
+  double loss_and_grad(const float* x, int64_t x_rows, int64_t n, const int32_t* targets, float* dx) override {
+    rows_.resize(static_cast<size_t>(n));
+    std::iota(rows_.begin(), rows_.end(), int64_t(0));
+    const double loss = head_loss_forward(cfg_, head_.norm.data(), head_.lm_head.data(), x, rows_.data(), targets, n, tape_);
+    head_loss_backward(cfg_, head_.norm.data(), head_.lm_head.data(), rows_.data(), targets, tape_, 1.0f, x_rows, dx,
+                       static_cast<float*>(nullptr), static_cast<float*>(nullptr));
+    return loss;
+  }
+
+ private:
+  ModelConfig cfg_;
+  const HeadWeights& head_;
+  std::vector<int64_t> rows_;
+  HeadTape<float> tape_;
+};
+
 }  // namespace
+
+std::unique_ptr<HeadPass> make_head_pass(const ModelConfig& cfg, const HeadWeights& head) {
+  const ComputeDevice& d = current_device();
+  if (d.kind == DeviceKind::Cuda) return make_cuda_head_pass(cfg, head, d.ordinal);
+  return std::make_unique<CpuHeadPass>(cfg, head);
+}
 
 std::unique_ptr<BlockPass> make_block_pass(const ModelConfig& cfg) {
   const ComputeDevice& d = current_device();

@@ -1,8 +1,9 @@
-// block_pass_cuda.cc — the CUDA BlockPass: adapts kernels/ BlockGrad (qsweep/cuda/block_grad.h) to
-// BlockParams<float>. set_params uploads the block's tensors and quantizers (the device computes
+// block_pass_cuda.cc — the CUDA BlockPass and HeadPass: adapt kernels/ BlockGrad
+// (qsweep/cuda/block_grad.h) to BlockParams<float>, and HeadGrad (qsweep/cuda/head_grad.h) to
+// HeadWeights. set_params uploads the block's tensors and quantizers (the device computes
 // the fake-quantized weights); forward/backward move only x, dy, dx and the gradients. CUDA,
 // cuBLAS and allocation failures become qsweep::Error ("cuda block pass: ..."). Built only with
-// QSWEEP_WITH_CUDA; without it make_cuda_block_pass throws (never reached: select_device refuses
+// QSWEEP_WITH_CUDA; without it make_cuda_block_pass and make_cuda_head_pass throw (never reached: select_device refuses
 // --device cuda first).
 #include "core/error.h"
 #include "train/block_pass.h"
@@ -12,6 +13,7 @@
 
 #include "model/forward_cuda.h"
 #include "qsweep/cuda/block_grad.h"
+#include "qsweep/cuda/head_grad.h"
 
 namespace qsweep {
 
@@ -100,10 +102,39 @@ class CudaBlockPass : public BlockPass {
   std::set<int> ropes_;
 };
 
+class CudaHeadPass : public HeadPass {
+ public:
+  CudaHeadPass(const ModelConfig& cfg, const HeadWeights& head, int ordinal) : cfg_(cfg) {
+    QS_CHECK(head.norm.size() == static_cast<size_t>(cfg.hidden_size) &&
+                 head.lm_head.size() == static_cast<size_t>(cfg.vocab_size) * cfg.hidden_size,
+             "head pass: the head's tensors are not [hidden] and [vocab, hidden]");
+    const cuda::BlockDims d = cuda_block_dims(cfg);
+    cuda_guarded("head pass", [&] {
+      engine_ = std::make_unique<cuda::HeadGrad>(d.hidden, d.eps, ordinal, d.bf16_gemm);
+      engine_->upload(head.norm.data(), head.lm_head.data(), cfg.vocab_size,
+                      cfg.mup_scaling ? static_cast<float>(cfg.logit_divisor()) : 1.0f);
+    });
+  }
+  double loss_and_grad(const float* x, int64_t x_rows, int64_t n, const int32_t* targets, float* dx) override {
+    QS_CHECK(n > 0 && n <= x_rows, "head pass: " << n << " scored rows of " << x_rows);
+    double loss = 0;
+    cuda_guarded("head pass", [&] { loss = engine_->loss_and_grad(x, x_rows, n, targets, dx); });
+    return loss;
+  }
+
+ private:
+  ModelConfig cfg_;
+  std::unique_ptr<cuda::HeadGrad> engine_;
+};
+
 }  // namespace
 
 std::unique_ptr<BlockPass> make_cuda_block_pass(const ModelConfig& cfg, int ordinal) {
   return std::make_unique<CudaBlockPass>(cfg, ordinal);
+}
+
+std::unique_ptr<HeadPass> make_cuda_head_pass(const ModelConfig& cfg, const HeadWeights& head, int ordinal) {
+  return std::make_unique<CudaHeadPass>(cfg, head, ordinal);
 }
 
 }  // namespace qsweep
@@ -112,6 +143,9 @@ std::unique_ptr<BlockPass> make_cuda_block_pass(const ModelConfig& cfg, int ordi
 
 namespace qsweep {
 std::unique_ptr<BlockPass> make_cuda_block_pass(const ModelConfig&, int) {
+  QS_THROW("the CUDA training pass is not in this build (rebuild with cmake -DQSWEEP_WITH_CUDA=ON)");
+}
+std::unique_ptr<HeadPass> make_cuda_head_pass(const ModelConfig&, const HeadWeights&, int) {
   QS_THROW("the CUDA training pass is not in this build (rebuild with cmake -DQSWEEP_WITH_CUDA=ON)");
 }
 }  // namespace qsweep

@@ -55,19 +55,15 @@ FisherProbe::FisherProbe(const LlamaWeights& model, const std::vector<int32_t>& 
   dy_.assign(static_cast<size_t>(L), std::vector<float>(static_cast<size_t>(m) * per));
   {
     const HeadWeights head = HeadWeights::load(model);
-    std::vector<int64_t> rows(static_cast<size_t>(ctx) - 1);
-    std::iota(rows.begin(), rows.end(), 0);
-    HeadTape<float> ht;
     std::vector<double> losses(static_cast<size_t>(n), 0.0);
-    for (int64_t i = 0; i < m; ++i) {
-      const int32_t* tok = windows.data() + static_cast<size_t>(mine_[static_cast<size_t>(i)]) * ctx;
-      const double loss = head_loss_forward(cfg, head.norm.data(), head.lm_head.data(), x.data() + i * per, rows.data(),
-                                            tok + 1, ctx - 1, ht);
-      losses[static_cast<size_t>(mine_[static_cast<size_t>(i)])] = loss;
-      head_loss_backward(cfg, head.norm.data(), head.lm_head.data(), rows.data(), tok + 1, ht, 1.0f, ctx,
-                         dy_[static_cast<size_t>(L - 1)].data() + i * per, static_cast<float*>(nullptr),
-                         static_cast<float*>(nullptr));
-    }
+    run_agreed(comm, [&] {
+      const std::unique_ptr<HeadPass> hp = make_head_pass(cfg, head);  // on this process's device
+      for (int64_t i = 0; i < m; ++i) {
+        const int32_t* tok = windows.data() + static_cast<size_t>(mine_[static_cast<size_t>(i)]) * ctx;
+        losses[static_cast<size_t>(mine_[static_cast<size_t>(i)])] =
+            hp->loss_and_grad(x.data() + i * per, ctx, ctx - 1, tok + 1, dy_[static_cast<size_t>(L - 1)].data() + i * per);
+      }
+    });
     // Each window's loss belongs to one rank (the others hold 0): a sum in window order.
     std::vector<double> all(static_cast<size_t>(n), 0.0);
     std::vector<double> mine;

@@ -6,7 +6,7 @@
 // rise in mean NLL (nats per token; ModelOpt's form of Σ (∂L/∂W ⊙ (W − Q(W)))²):
 //     fisher(layer, Q) = ½ Σ_i F_i (W_i − Q(W)_i)².
 // Gradients come from the backward passes of train/block_grad.h and train/grad_ops.h (fp32), the
-// blocks' on this process's device (train/block_pass.h; the head's on the CPU).
+// blocks' and the head's on this process's device (train/block_pass.h).
 // F is never stored: the constructor keeps, for each of this rank's windows, the full-precision
 // input of every block and the gradient of the loss at every block's output (2·blocks·ctx·hidden
 // floats per window, checked against a budget); block_scores(b) reruns block b forward and

@@ -36,6 +36,16 @@ if "$QS" "${ev[@]}" --device gpu -q --output-dir "$tmp/gpu" >/dev/null 2>"$tmp/g
 elif grep -q -- '--device gpu: expected auto' "$tmp/gpu.err"; then ok "--device gpu refused with the choices"
 else bad "--device gpu: $(cat "$tmp/gpu.err")"; fi
 
+# --compute-dtype: bf16 exists on CUDA only; on the CPU it is refused, never relabelled fp32.
+if "$QS" "${ev[@]}" --device cpu --compute-dtype bf16 -q --output-dir "$tmp/bf16cpu" >/dev/null 2>"$tmp/bf16cpu.err"; then
+  bad "--compute-dtype bf16 on the cpu exited 0"
+elif grep -q -- '--compute-dtype bf16 runs on CUDA only' "$tmp/bf16cpu.err" && [ ! -e "$tmp/bf16cpu" ]; then
+  ok "--compute-dtype bf16 on the cpu refused, no output"
+else bad "bf16 on cpu: $(cat "$tmp/bf16cpu.err")"; fi
+if "$QS" "${ev[@]}" --compute-dtype fp16 -q --output-dir "$tmp/fp16" >/dev/null 2>"$tmp/fp16.err"; then bad "--compute-dtype fp16 accepted"
+elif grep -q -- '--compute-dtype fp16: expected fp32' "$tmp/fp16.err"; then ok "--compute-dtype fp16 refused with the choices"
+else bad "--compute-dtype fp16: $(cat "$tmp/fp16.err")"; fi
+
 # Job files: a top-level device, checked before any work.
 job() {  # $1 path, $2 device line
   cat >"$1" <<JOB
@@ -57,6 +67,10 @@ job "$tmp/bad.ini" "device = gpu"
 if "$QS" run "$tmp/bad.ini" --output-dir "$tmp/badsweep" -q >/dev/null 2>"$tmp/bad.err"; then bad "job device = gpu accepted"
 elif grep -q "bad.ini: device =.*expected auto" "$tmp/bad.err" && [ ! -e "$tmp/badsweep" ]; then ok "job file device = gpu refused naming the file"
 else bad "job device error: $(cat "$tmp/bad.err")"; fi
+job "$tmp/dt.ini" "compute-dtype = half"
+if "$QS" run "$tmp/dt.ini" --output-dir "$tmp/dtsweep" -q >/dev/null 2>"$tmp/dt.err"; then bad "job compute-dtype = half accepted"
+elif grep -q "dt.ini: compute-dtype =.*expected fp32" "$tmp/dt.err" && [ ! -e "$tmp/dtsweep" ]; then ok "job file compute-dtype = half refused naming the file"
+else bad "job compute-dtype error: $(cat "$tmp/dt.err")"; fi
 job "$tmp/cpu.ini" "device = cpu"
 if "$QS" run "$tmp/cpu.ini" --output-dir "$tmp/sweep" -q >/dev/null 2>"$tmp/sweep.err" &&
    grep -q '"compute": "cpu fp32"' "$tmp/sweep/inputs.json"; then ok "sweep on device = cpu records compute cpu fp32"
@@ -104,6 +118,21 @@ if [ "$gpu" = 1 ]; then
       --device cuda --output-dir "$tmp/qgptq-cuda2" >/dev/null 2>&1 && "$QS" diff -q "$tmp/qgptq-cuda" "$tmp/qgptq-cuda2" \
       && ok "gptq on cuda: 1 and 2 ranks identical" || bad "gptq on cuda: 1 vs 2 ranks differ"
   else bad "no ${MPIRUN[0]} on this node: 1 vs 2 ranks not checked"; fi
+  # --compute-dtype bf16: what it costs in perplexity (reported; bf16 rounding of every GEMM input).
+  pb=$("$QS" "${ev[@]}" --device cuda --compute-dtype bf16 -q --output-dir "$tmp/bf16" | awk '/^perplexity/{print $2}')
+  r=$(rel "$pb" "$pg")
+  under "$r" 1e-2 && ok "eval bf16 on cuda: perplexity $pb vs fp32 $pg (rel $r, under 1%)" || bad "eval bf16 rel $r"
+  # Block-AP and the fisher score: their blocks' forward and backward on the GPU.
+  ba=(quantize --model "$M" --method blockap --bits 2 --group-size 64 --calib "$CAL" --n-calib 8 --seq-len 128 --val-windows 2 -q)
+  "$QS" "${ba[@]}" --device cpu --output-dir "$tmp/bap-cpu" >/dev/null && "$QS" "${ba[@]}" --device cuda --output-dir "$tmp/bap-cuda" >/dev/null || bad "blockap"
+  a=$("$QS" "${ev[@]}" --device cpu --quantized "$tmp/bap-cpu" -q --output-dir "$tmp/bap-cpu" | awk '/^perplexity/{print $2}')
+  b=$("$QS" "${ev[@]}" --device cpu --quantized "$tmp/bap-cuda" -q --output-dir "$tmp/bap-cuda" | awk '/^perplexity/{print $2}')
+  r=$(rel "$b" "$a")
+  under "$r" 1e-2 && ok "blockap W2 trained on cuda: perplexity $b vs cpu-trained $a (rel $r)" || bad "blockap cuda $b vs cpu $a"
+  fi=(sensitivity --model "$M" --calib "$CAL" --method rtn --n-calib 8 --seq-len 64 --palette 3:64,4:128 --score fisher --fisher-windows 4 -q)
+  "$QS" "${fi[@]}" --device cpu --output-dir "$tmp/fi-cpu" >/dev/null && "$QS" "${fi[@]}" --device cuda --output-dir "$tmp/fi-cuda" >/dev/null \
+    && /usr/bin/python3 -c "import sys,h5py,numpy as np; a,b=(h5py.File(f)['scores/fisher'][:] for f in sys.argv[1:]); sys.exit(0 if np.allclose(a,b,rtol=1e-3,atol=0) else 1)" \
+       "$tmp/fi-cpu/sensitivity.h5" "$tmp/fi-cuda/sensitivity.h5" && ok "fisher scores on cuda = cpu to 1e-3" || bad "fisher on cuda"
   job "$tmp/cuda.ini" "device = cuda"
   "$QS" run "$tmp/cuda.ini" --output-dir "$tmp/cudasweep" -q >/dev/null && grep -q '"compute": "cuda fp32"' "$tmp/cudasweep/inputs.json" \
     && ok "sweep on cuda" || bad "sweep on cuda"

@@ -7,8 +7,9 @@
 #  - eval --protocol gptq and llamacpp on a 9-window text equal the float64 NumPy reference
 #    (tokenized by the Rust library) to 1e-6 (the whole-file gptq figure against PyTorch's 21.4809
 #    is in bench/smollm2_figures.sh, to keep CI short);
-#  - quantize (gptq, awq; 4 calibration windows of 64 tokens, enough to run every step) + eval
-#    --quantized --kl-divergence run with no extra flags;
+#  - quantize (gptq; 4 calibration windows of 64 tokens, enough to run every step) + eval
+#    --quantized --kl-divergence run with no extra flags (AWQ on SmolLM2 runs in
+#    bench/smollm2_figures.sh and the awq-study job: its grid search took 1.5 of CI's minutes);
 #  - eval --tasks (16 kjv-test verse completions, analysis/make_tasks.py): every choice's
 #    log-probability and llama.cpp-variant mean equal the NumPy reference's (tests/reference/
 #    task_ref.py) to 1e-5, the three predictions per task equal its, accuracy above chance (p < 0.01).
@@ -64,7 +65,7 @@ done
 
 # 4. Quantize (g128: each row's last group of 64 columns) and evaluate with no extra flags (2 ranks;
 #    the methods' 1-vs-2-rank identity is tested on kjv-llama in quantize.sh).
-for method in gptq awq; do
+for method in gptq; do
   if "${MPIRUN[@]}" -n 2 "$QS" quantize --model "$M" --method $method --bits 4 --calib "$SH/data/kjv-valid.txt" \
        --n-calib 4 --seq-len 64 -q --output-dir "$tmp/q$method" >/dev/null 2>"$tmp/err" &&
      e=$("$QS" eval --model "$M" --data "$tmp/t8.txt" --ctx 256 --quantized "$tmp/q$method" --kl-divergence -q \

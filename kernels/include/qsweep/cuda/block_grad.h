@@ -1,6 +1,7 @@
 // qsweep/cuda/block_grad.h — the CUDA twin of train/block_grad.h: one decoder block's training
-// forward (keeping its tape on the device) and backward, fp32 (cuBLAS with TF32 off), with the
-// Block-AP fake quantizer on any linear module. What Block-AP and the fisher score need on a GPU.
+// forward (keeping its tape on the device) and backward, fp32 (cuBLAS with TF32 off; bf16 GEMMs
+// with BlockDims::bf16_gemm), with the Block-AP fake quantizer on any linear module. What Block-AP
+// and the fisher score need on a GPU.
 //
 // Plain C++ (no CUDA types): train/block_pass.cc adapts it to BlockParams<float>. The parameters
 // are uploaded by upload() (once per training step: they change every step) and stay resident;
