@@ -1,6 +1,8 @@
 // block_grad.cu — qsweep/cuda/block_grad.h: a decoder block's training forward and backward on
 // one GPU, the steps of train/block_grad.cc (forward in LlamaForward::run_block's order, backward
 // reversed), each op the CUDA twin of its train/grad_ops.h namesake:
+// Every GEMM is a call of qsweep/cuda/gemm_plan.h (checked on the CPU through CBLAS in
+// column-major order by tests/test_gemm_plan.cc):
 //   linear          cuBLAS SGEMM (TF32 off): y = x·Wᵀ, dx = dy·W, dW = dyᵀ·x (one GEMM per matrix
 //                   and backward: beta 0), bias gradients by fixed-order column sums;
 //   attention       per (sequence, GQA member m) one strided-batched GEMM over the kv heads for
@@ -78,20 +80,18 @@ struct BlockGrad::Impl {
   const float* weights(int k) const { return quantized[k] ? eff[k].data() : mat[k].data(); }
   float* get(Grow<float>& g, std::size_t n, const char* what) { return g.get(n, what, kHint); }
 
-  // y[M, N] = x[M, K]·w[N, K]ᵀ (row-major); column-major yᵀ = w·xᵀ.
-  void gemm_xwt(const float* x, const float* w, float* y, int M, int N, int K) {
-    const float one = 1.0f, zero = 0.0f;
-    detail::sgemm(blas, bf16(), CUBLAS_OP_T, CUBLAS_OP_N, N, M, K, &one, w, K, x, K, &zero, y, N);
+  // One planned GEMM (qsweep/cuda/gemm_plan.h) on these operands (indexed by Operand).
+  void issue(const GemmCall& g, float* const (&ops)[kOperands]) { detail::issue(blas, bf16(), g, ops); }
+  static float* mut(const float* p) { return const_cast<float*>(p); }
+  // y[M, out] = x[M, in]·W[out, in]ᵀ; dx = dy·W; dW = dyᵀ·x (the Y role holds dy, X holds dx).
+  void gemm_xwt(const float* x, const float* w, float* y, int M, int out, int in) {
+    issue(linear_forward_call(M, in, out), {mut(x), mut(w), y});
   }
-  // dx[M, in] = dy[M, out]·W[out, in]; column-major dxᵀ = Wᵀ·dyᵀ.
   void gemm_dx(const float* dy, const float* W, float* dx, int M, int in, int out) {
-    const float one = 1.0f, zero = 0.0f;
-    detail::sgemm(blas, bf16(), CUBLAS_OP_N, CUBLAS_OP_N, in, M, out, &one, W, in, dy, out, &zero, dx, in);
+    issue(linear_dx_call(M, in, out), {dx, mut(W), mut(dy)});
   }
-  // dW[out, in] = dy[M, out]ᵀ·x[M, in]; column-major dWᵀ = xᵀ·dy.
   void gemm_dw(const float* dy, const float* x, float* dW, int M, int in, int out) {
-    const float one = 1.0f, zero = 0.0f;
-    detail::sgemm(blas, bf16(), CUBLAS_OP_N, CUBLAS_OP_T, in, out, M, &one, x, in, dy, out, &zero, dW, in);
+    issue(linear_dw_call(M, in, out), {mut(x), dW, mut(dy)});
   }
   void linear(int k, const float* x, float* y, int M, int in, int out) {
     gemm_xwt(x, weights(k), y, M, out, in);
@@ -120,63 +120,42 @@ struct BlockGrad::Impl {
     CUDA_CHECK(cudaMemsetAsync(g, 0, n * sizeof(float), stream));
     column_sum(p, rows * per_row, n, n, g);
   }
-  // Query head m of the GQA groups (then every group·hd columns) from row row0 of the tape's q, k, v.
-  const float* q_of(int64_t row0, int m) const { return qkv.data() + row0 * QKV + static_cast<int64_t>(m) * hd; }
-  float* probs_of(int sq, int m) {  // [n_kv, T, T] of GQA member m of sequence sq
-    const int group = nh / nkv;
-    return probs.data() + (static_cast<int64_t>(sq) * group + m) * nkv * seq_len * seq_len;
-  }
+  AttnShape attn_shape() const { return AttnShape{n_seq, seq_len, nh, nkv, hd}; }
 
   void attention_forward() {
-    const int T = seq_len, group = nh / nkv;
-    const float scale = 1.0f / sqrtf(static_cast<float>(hd)), one = 1.0f, zero = 0.0f;
-    get(probs, static_cast<std::size_t>(n_seq) * nh * T * T, "attention probabilities");
+    const AttnShape a = attn_shape();
+    const float scale = 1.0f / sqrtf(static_cast<float>(hd));
+    get(probs, static_cast<std::size_t>(n_seq) * nh * seq_len * seq_len, "attention probabilities");
+    float* ops[kOperands] = {};
+    ops[static_cast<int>(Operand::Qkv)] = qkv.data(), ops[static_cast<int>(Operand::Probs)] = probs.data();
+    ops[static_cast<int>(Operand::Out)] = attn.data();
     for (int sq = 0; sq < n_seq; ++sq)
-      for (int m = 0; m < group; ++m) {
-        const int64_t row0 = static_cast<int64_t>(sq) * T;
-        const float *qp = q_of(row0, m), *kp = qkv.data() + row0 * QKV + Q, *vp = kp + KV;
-        float* P = probs_of(sq, m);
-        // S_g [T, T] = scale·Q_h·K_gᵀ (h = g·group + m), the kv heads g batched.
-        detail::sgemm_strided(blas, bf16(), CUBLAS_OP_T, CUBLAS_OP_N, T, T, hd, &scale, kp, QKV, hd, qp, QKV,
-                                               static_cast<int64_t>(group) * hd, &zero, P, T, int64_t(T) * T, nkv);
-        detail::launch_causal_softmax(P, nkv, T, T, 0, dims.sliding_window, nullptr, 0, stream);
-        float* op = attn.data() + row0 * Q + static_cast<int64_t>(m) * hd;
-        detail::sgemm_strided(blas, bf16(), CUBLAS_OP_N, CUBLAS_OP_N, hd, T, T, &one, vp, QKV, hd, P, T,
-                                               int64_t(T) * T, &zero, op, Q, static_cast<int64_t>(group) * hd, nkv);
+      for (int m = 0; m < a.group(); ++m) {
+        issue(scores_call(a, sq, m, scale), ops);  // S_g = scale·Q_h·K_gᵀ, the kv heads g batched
+        detail::launch_causal_softmax(probs.data() + probs_offset(a, sq, m), nkv, seq_len, seq_len, 0,
+                                      dims.sliding_window, nullptr, 0, stream);
+        issue(pv_call(a, sq, m), ops);  // O_h = P_g·V_g
       }
   }
 
-  // dattn [M, Q] → dqkv [M, QKV] (dq, dk, dv overwritten); the softmax backward in `scores`.
+  // dattn [M, Q] → dqkv [M, QKV] (dq, dk, dv overwritten); dP and dS in `tmp`.
   void attention_backward() {
-    const int T = seq_len, group = nh / nkv;
-    const float scale = 1.0f / sqrtf(static_cast<float>(hd)), one = 1.0f, zero = 0.0f;
-    float* dS = get(tmp, std::max(static_cast<std::size_t>(nkv) * T * T, static_cast<std::size_t>(n_seq) * T * H),
+    const AttnShape a = attn_shape();
+    const float scale = 1.0f / sqrtf(static_cast<float>(hd));
+    float* dS = get(tmp, std::max(static_cast<std::size_t>(nkv) * seq_len * seq_len,
+                                  static_cast<std::size_t>(n_seq) * seq_len * H),
                     "attention score gradients");
+    float* ops[kOperands] = {};
+    ops[static_cast<int>(Operand::Qkv)] = qkv.data(), ops[static_cast<int>(Operand::Probs)] = probs.data();
+    ops[static_cast<int>(Operand::Out)] = dattn.data(), ops[static_cast<int>(Operand::DQkv)] = dqkv.data();
+    ops[static_cast<int>(Operand::DS)] = dS;
     for (int sq = 0; sq < n_seq; ++sq)
-      for (int m = 0; m < group; ++m) {
-        const int64_t row0 = static_cast<int64_t>(sq) * T;
-        const float *qp = q_of(row0, m), *kp = qkv.data() + row0 * QKV + Q, *vp = kp + KV;
-        const float* dO = dattn.data() + row0 * Q + static_cast<int64_t>(m) * hd;
-        float* dq = dqkv.data() + row0 * QKV + static_cast<int64_t>(m) * hd;
-        float* dk = dqkv.data() + row0 * QKV + Q;
-        float* dv = dk + KV;
-        const float* P = probs_of(sq, m);
-        const float beta = m == 0 ? 0.0f : 1.0f;
-        // dP_g [T, T] = dO_h·V_gᵀ, then dS in place.
-        detail::sgemm_strided(blas, bf16(), CUBLAS_OP_T, CUBLAS_OP_N, T, T, hd, &one, vp, QKV, hd, dO, Q,
-                                               static_cast<int64_t>(group) * hd, &zero, dS, T, int64_t(T) * T, nkv);
-        detail::launch_softmax_backward(P, dS, nkv, T, stream);
-        // dQ_h [T, hd] = scale·dS·K_g; column-major dQᵀ = K_gᵀ·dSᵀ.
-        detail::sgemm_strided(blas, bf16(), CUBLAS_OP_N, CUBLAS_OP_N, hd, T, T, &scale, kp, QKV, hd, dS, T,
-                                               int64_t(T) * T, &zero, dq, QKV, static_cast<int64_t>(group) * hd, nkv);
-        // dK_g [T, hd] += scale·dSᵀ·Q_h; column-major dKᵀ = Q_hᵀ·dS.
-        detail::sgemm_strided(blas, bf16(), CUBLAS_OP_N, CUBLAS_OP_T, hd, T, T, &scale, qp, QKV,
-                                               static_cast<int64_t>(group) * hd, dS, T, int64_t(T) * T, &beta, dk, QKV,
-                                               hd, nkv);
-        // dV_g [T, hd] += P_gᵀ·dO_h; column-major dVᵀ = dO_hᵀ·P.
-        detail::sgemm_strided(blas, bf16(), CUBLAS_OP_N, CUBLAS_OP_T, hd, T, T, &one, dO, Q,
-                                               static_cast<int64_t>(group) * hd, P, T, int64_t(T) * T, &beta, dv, QKV,
-                                               hd, nkv);
+      for (int m = 0; m < a.group(); ++m) {
+        issue(dp_call(a, sq, m), ops);  // dP_g = dO_h·V_gᵀ
+        detail::launch_softmax_backward(probs.data() + probs_offset(a, sq, m), dS, nkv, seq_len, stream);
+        issue(dq_call(a, sq, m, scale), ops);  // dQ_h = scale·dS·K_g
+        issue(dk_call(a, sq, m, scale), ops);  // dK_g (+)= scale·dSᵀ·Q_h, members in order
+        issue(dv_call(a, sq, m), ops);         // dV_g (+)= P_gᵀ·dO_h
       }
   }
 

@@ -10,6 +10,7 @@
 #include <cstdint>
 
 #include "check.cuh"
+#include "qsweep/cuda/gemm_plan.h"
 
 namespace qsweep::cuda::detail {
 
@@ -34,6 +35,20 @@ inline void sgemm_strided(cublasHandle_t h, bool bf16, cublasOperation_t ta, cub
   CUBLAS_CHECK(cublasGemmStridedBatchedEx(h, ta, tb, m, n, k, alpha, A, CUDA_R_32F, lda, sa, B, CUDA_R_32F, ldb, sb,
                                           beta, C, CUDA_R_32F, ldc, sc, batch, CUBLAS_COMPUTE_32F_FAST_16BF,
                                           CUBLAS_GEMM_DEFAULT));
+}
+
+// Issues one planned call (qsweep/cuda/gemm_plan.h: the calls tests/test_gemm_plan.cc checks on
+// the CPU) with the device pointers of its operands.
+inline void issue(cublasHandle_t h, bool bf16, const GemmCall& g, float* const (&ops)[kOperands]) {
+  const float* A = ops[static_cast<int>(g.a)] + g.a_off;
+  const float* B = ops[static_cast<int>(g.b)] + g.b_off;
+  float* C = ops[static_cast<int>(g.c)] + g.c_off;
+  const cublasOperation_t ta = g.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, tb = g.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
+  if (g.batch == 1)
+    sgemm(h, bf16, ta, tb, g.m, g.n, g.k, &g.alpha, A, g.lda, B, g.ldb, &g.beta, C, g.ldc);
+  else
+    sgemm_strided(h, bf16, ta, tb, g.m, g.n, g.k, &g.alpha, A, g.lda, g.stride_a, B, g.ldb, g.stride_b, &g.beta, C, g.ldc,
+                  g.stride_c, g.batch);
 }
 
 }  // namespace qsweep::cuda::detail

@@ -89,12 +89,11 @@ double HeadGrad::loss_and_grad(const float* x, int64_t x_rows, int64_t n, const 
   double* nll = m.nll.get(static_cast<std::size_t>(n), "per-row NLL", kHint);
   detail::launch_norm_vectors(xs, xh, H, n, 1, H, m.norm.data(), m.eps, inv, s);
   if (m.divisor != 1.0f) detail::launch_divide(xh, m.divisor, static_cast<int64_t>(nH), s);
-  const float one = 1.0f, zero = 0.0f;
-  // logits [n, V] = xh [n, H]·lm_headᵀ; column-major logitsᵀ = lm_head·xhᵀ.
-  detail::sgemm(m.blas, m.bf16, CUBLAS_OP_T, CUBLAS_OP_N, V, N, H, &one, m.lm_head.data(), H, xh, H, &zero, lg, V);
+  // logits [n, V] = xh [n, H]·lm_headᵀ (gemm_plan.h's linear forward: X xh, W lm_head, Y logits).
+  detail::issue(m.blas, m.bf16, linear_forward_call(N, H, V), {xh, m.lm_head.data(), lg});
   detail::launch_softmax_xent_rows(lg, n, V, tg, 1.0f / static_cast<float>(n), nll, s);
-  // dxh [n, H] = dlogits [n, V]·lm_head [V, H]; column-major dxhᵀ = lm_headᵀ·dlogitsᵀ.
-  detail::sgemm(m.blas, m.bf16, CUBLAS_OP_N, CUBLAS_OP_N, H, N, V, &one, m.lm_head.data(), H, lg, V, &zero, xh, H);
+  // dxh [n, H] = dlogits [n, V]·lm_head [V, H] (the linear's dx: X dxh, W lm_head, Y dlogits).
+  detail::issue(m.blas, m.bf16, linear_dx_call(N, H, V), {xh, m.lm_head.data(), lg});
   if (m.divisor != 1.0f) detail::launch_divide(xh, m.divisor, static_cast<int64_t>(nH), s);
   detail::launch_norm_vectors_backward(xs, m.norm.data(), inv, xh, xh, H, n, 1, H, m.part.get(nH, "norm gradients", kHint),
                                        s);
