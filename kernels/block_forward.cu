@@ -66,50 +66,45 @@ struct BlockForward::Impl {
   void bind() const { CUDA_CHECK(cudaSetDevice(ordinal)); }
   bool bf16() const { return dims.bf16_gemm; }  // --compute-dtype bf16 (gemm_mode.cuh)
 
-  // y[M,N] = x[M,K] · w[N,K]ᵀ + beta · y (row-major, ld of y = ldy): column-major yᵀ = w · xᵀ.
+  // y[M,N] = x[M,K] · w[N,K]ᵀ + beta · y (row-major, ld of y = ldy): gemm_plan.h's linear forward
+  // (column-major yᵀ = w · xᵀ) with the output's beta and stride.
   void gemm_xwt(const float* xd, const float* w, float* y, int64_t M, int N, int K, float beta, int64_t ldy) {
-    const float alpha = 1.0f;
     constexpr int64_t kSlice = int64_t(1) << 30;  // cuBLAS's int dimensions: slices of 2^30 rows
     for (int64_t m0 = 0; m0 < M; m0 += kSlice) {
-      const int m = static_cast<int>(M - m0 < kSlice ? M - m0 : kSlice);
-      detail::sgemm(blas, bf16(), CUBLAS_OP_T, CUBLAS_OP_N, N, m, K, &alpha, w, K, xd + m0 * K, K, &beta,
-                               y + m0 * ldy, static_cast<int>(ldy));
+      GemmCall g = linear_forward_call(static_cast<int>(M - m0 < kSlice ? M - m0 : kSlice), K, N);
+      g.beta = beta, g.ldc = static_cast<int>(ldy), g.b_off = m0 * K, g.c_off = m0 * ldy;
+      detail::issue(blas, bf16(), g, {const_cast<float*>(xd), const_cast<float*>(w), y});
     }
   }
 
   // Causal attention of unpacked sequences through cuBLAS: per sequence, per member m of the GQA
   // groups and per chunk of Tq queries, scores of the n_kv heads h = g·group + m (g = 0..n_kv−1:
   // constant strides group·d in q and out, d in k and v) in one strided-batched GEMM, the causal
-  // softmax, and P·V in a second. Keys [0, q0 + Tq) (the masked ones get probability 0).
+  // softmax, and P·V in a second. Keys [0, q0 + Tq) (the masked ones get probability 0). The two
+  // GEMMs are qsweep/cuda/gemm_plan.h's calls, checked on the CPU by tests/test_gemm_plan.cc.
   void attention_gemm(const float* qkv, float* out, int n_seq, int T, double* ent) {
     const BlockDims& d = dims;
     const int hd = d.head_dim, group = d.n_heads / d.n_kv_heads, nkv = d.n_kv_heads;
-    const int Q = d.n_heads * hd, KV = nkv * hd, QKV = Q + 2 * KV;
     constexpr int64_t kScoreBytes = int64_t(256) << 20;  // the scores of one chunk, all its heads
     int Tq = T;
     if (static_cast<int64_t>(nkv) * T * T * 4 > kScoreBytes)
       Tq = static_cast<int>(std::max<int64_t>(64, kScoreBytes / (int64_t(nkv) * T * 4) / 64 * 64));
     float* S = scores.get(static_cast<std::size_t>(nkv) * Tq * T, "attention scores");
-    const float scale = 1.0f / sqrtf(static_cast<float>(hd)), one = 1.0f, zero = 0.0f;
+    const float scale = 1.0f / sqrtf(static_cast<float>(hd));
+    const AttnShape a{n_seq, T, d.n_heads, nkv, hd};
+    float* ops[kOperands] = {};
+    ops[static_cast<int>(Operand::Qkv)] = const_cast<float*>(qkv), ops[static_cast<int>(Operand::Out)] = out;
+    ops[static_cast<int>(Operand::DS)] = S;
     for (int sq = 0; sq < n_seq; ++sq)
       for (int m = 0; m < group; ++m)
         for (int q0 = 0; q0 < T; q0 += Tq) {
           const int tq = std::min(Tq, T - q0), kn = q0 + tq;
-          const int64_t row0 = static_cast<int64_t>(sq) * T;
-          const float* qp = qkv + (row0 + q0) * QKV + static_cast<int64_t>(m) * hd;
-          const float* kp = qkv + row0 * QKV + Q;
-          const float* vp = qkv + row0 * QKV + Q + KV;
-          // Row-major S_g [tq, kn] = scale · Q_g K_gᵀ; column-major: S_gᵀ = K_g · Q_gᵀ.
-          detail::sgemm_strided(blas, bf16(), CUBLAS_OP_T, CUBLAS_OP_N, kn, tq, hd, &scale, kp, QKV, hd, qp,
-                                                 QKV, static_cast<int64_t>(group) * hd, &zero, S, kn,
-                                                 static_cast<int64_t>(tq) * kn, nkv);
+          // S_g [tq, kn] = scale·Q_h·K_gᵀ for the chunk's queries, the kv heads g batched (gemm_plan.h).
+          detail::issue(blas, bf16(), scores_call(a, sq, m, scale, q0, tq, Operand::DS, 0), ops);
           double* e = ent ? ent + (static_cast<int64_t>(sq) * d.n_heads + m) * T : nullptr;
           detail::launch_causal_softmax(S, nkv, tq, kn, q0, d.sliding_window, e, static_cast<int64_t>(group) * T, stream);
-          // Row-major O_h [tq, hd] (ld Q) = P_g [tq, kn] · V_g [kn, hd]; column-major: O_hᵀ = V_gᵀ · P_gᵀ.
-          float* op = out + (row0 + q0) * Q + static_cast<int64_t>(m) * hd;
-          detail::sgemm_strided(blas, bf16(), CUBLAS_OP_N, CUBLAS_OP_N, hd, tq, kn, &one, vp, QKV, hd, S, kn,
-                                                 static_cast<int64_t>(tq) * kn, &zero, op, Q,
-                                                 static_cast<int64_t>(group) * hd, nkv);
+          // O_h [tq, hd] = P_g [tq, kn]·V_g [kn, hd].
+          detail::issue(blas, bf16(), pv_call(a, sq, m, q0, tq, Operand::DS, 0), ops);
         }
   }
 

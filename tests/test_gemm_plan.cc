@@ -130,6 +130,42 @@ TEST_P(GemmPlanAttention, ForwardAndBackwardAreTheCpuOps) {
   EXPECT_LE(worst, 1e-6);
 }
 
+// The evaluation forward (block_forward.cu): chunks of Tq queries against keys [0, q0 + tq) in a
+// scratch of kv_heads [tq, kn] blocks, then P·V into the output's rows q0.. — a last chunk shorter
+// than the others included.
+TEST_P(GemmPlanAttention, ChunkedForwardIsTheCpuAttention) {
+  const AttnCase c = GetParam();
+  const cuda::AttnShape a{c.n_seq, c.T, c.heads, c.kv_heads, c.hd};
+  const int64_t M = int64_t(c.n_seq) * c.T, QKV = a.qkv(), Q = a.q_dim(), KV = a.kv_dim();
+  std::mt19937_64 rng(8);
+  auto qkv = test::randn(size_t(M) * QKV, rng);
+  const AttnDims dims{c.n_seq, c.T, c.heads, c.kv_heads, c.hd, c.window};
+  std::vector<float> out_ref(size_t(M) * Q), probs_ref(dims.probs_size());
+  attention_forward<float>(qkv.data(), qkv.data() + Q, qkv.data() + Q + KV, QKV, out_ref.data(), probs_ref.data(), dims);
+  const int Tq = 4;
+  std::vector<float> out(size_t(M) * Q, -1.0f), S(size_t(c.kv_heads) * Tq * c.T);
+  float* ops[cuda::kOperands] = {};
+  ops[static_cast<int>(Operand::Qkv)] = qkv.data(), ops[static_cast<int>(Operand::Out)] = out.data();
+  ops[static_cast<int>(Operand::DS)] = S.data();
+  const float scale = 1.0f / std::sqrt(static_cast<float>(c.hd));
+  for (int s = 0; s < c.n_seq; ++s)
+    for (int m = 0; m < a.group(); ++m)
+      for (int q0 = 0; q0 < c.T; q0 += Tq) {
+        const int tq = std::min(Tq, c.T - q0), kn = q0 + tq;
+        run(cuda::scores_call(a, s, m, scale, q0, tq, Operand::DS, 0), ops);
+        for (int r = 0; r < c.kv_heads * tq; ++r) {  // launch_causal_softmax's rows: query q0 + r % tq
+          float* row = S.data() + int64_t(r) * kn;
+          const int i = q0 + r % tq, lo = c.window > 0 ? std::max(0, i - c.window + 1) : 0;
+          const float mx = *std::max_element(row + lo, row + i + 1);
+          float sum = 0;
+          for (int j = lo; j <= i; ++j) sum += row[j] = std::exp(row[j] - mx);
+          for (int j = 0; j < kn; ++j) row[j] = (j >= lo && j <= i) ? row[j] / sum : 0.0f;
+        }
+        run(cuda::pv_call(a, s, m, q0, tq, Operand::DS, 0), ops);
+      }
+  EXPECT_LE(max_rel(out, out_ref), 1e-5);
+}
+
 INSTANTIATE_TEST_SUITE_P(Shapes, GemmPlanAttention,
                          ::testing::Values(AttnCase{1, 9, 4, 4, 8, 0},    // MHA
                                            AttnCase{2, 11, 4, 2, 8, 0},   // GQA, two sequences

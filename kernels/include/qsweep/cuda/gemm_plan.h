@@ -79,27 +79,40 @@ inline int64_t v_off(const AttnShape& a, int s) { return k_off(a, s) + a.kv_dim(
 inline int64_t o_off(const AttnShape& a, int s, int m) { return row0(a, s) * a.q_dim() + static_cast<int64_t>(m) * a.head_dim; }
 }  // namespace plan_detail
 
-// S_g [T, T] = scale·Q_h·K_gᵀ into Probs (column-major Sᵀ = K_g·Q_hᵀ).
-inline GemmCall scores_call(const AttnShape& a, int s, int m, float scale) {
+// Scores of the queries [q0, q0 + tq) against keys [0, q0 + tq): S_g [tq, kn] = scale·Q_h·K_gᵀ
+// (column-major Sᵀ = K_g·Q_hᵀ) into blocks of tq·kn at `scores` + s_off. The evaluation forward
+// (block_forward.cu) computes chunks of queries into a scratch (role DS); training keeps whole
+// [T, T] blocks in Probs.
+inline GemmCall scores_call(const AttnShape& a, int s, int m, float scale, int q0, int tq, Operand scores,
+                            int64_t s_off) {
   using namespace plan_detail;
   GemmCall g = batched(a);
-  const int T = a.seq_len, hd = a.head_dim;
-  g.trans_a = true, g.m = T, g.n = T, g.k = hd, g.alpha = scale;
+  const int hd = a.head_dim, kn = q0 + tq;
+  g.trans_a = true, g.m = kn, g.n = tq, g.k = hd, g.alpha = scale;
   g.a = Operand::Qkv, g.a_off = k_off(a, s), g.lda = a.qkv(), g.stride_a = hd;
-  g.b = Operand::Qkv, g.b_off = q_off(a, s, m), g.ldb = a.qkv(), g.stride_b = static_cast<int64_t>(a.group()) * hd;
-  g.c = Operand::Probs, g.c_off = probs_offset(a, s, m), g.ldc = T, g.stride_c = static_cast<int64_t>(T) * T;
+  g.b = Operand::Qkv, g.b_off = q_off(a, s, m) + static_cast<int64_t>(q0) * a.qkv(), g.ldb = a.qkv();
+  g.stride_b = static_cast<int64_t>(a.group()) * hd;
+  g.c = scores, g.c_off = s_off, g.ldc = kn, g.stride_c = static_cast<int64_t>(tq) * kn;
   return g;
 }
-// O_h [T, hd] = P_g·V_g into Out (column-major Oᵀ = V_gᵀ·Pᵀ).
-inline GemmCall pv_call(const AttnShape& a, int s, int m) {
+// O_h [tq, hd] = P_g [tq, kn]·V_g [kn, hd] into Out's rows q0.. (column-major Oᵀ = V_gᵀ·Pᵀ).
+inline GemmCall pv_call(const AttnShape& a, int s, int m, int q0, int tq, Operand probs, int64_t p_off) {
   using namespace plan_detail;
   GemmCall g = batched(a);
-  const int T = a.seq_len, hd = a.head_dim;
-  g.m = hd, g.n = T, g.k = T;
+  const int hd = a.head_dim, kn = q0 + tq;
+  g.m = hd, g.n = tq, g.k = kn;
   g.a = Operand::Qkv, g.a_off = v_off(a, s), g.lda = a.qkv(), g.stride_a = hd;
-  g.b = Operand::Probs, g.b_off = probs_offset(a, s, m), g.ldb = T, g.stride_b = static_cast<int64_t>(T) * T;
-  g.c = Operand::Out, g.c_off = o_off(a, s, m), g.ldc = a.q_dim(), g.stride_c = static_cast<int64_t>(a.group()) * hd;
+  g.b = probs, g.b_off = p_off, g.ldb = kn, g.stride_b = static_cast<int64_t>(tq) * kn;
+  g.c = Operand::Out, g.c_off = o_off(a, s, m) + static_cast<int64_t>(q0) * a.q_dim(), g.ldc = a.q_dim();
+  g.stride_c = static_cast<int64_t>(a.group()) * hd;
   return g;
+}
+// Training's whole sequences: [T, T] blocks in Probs at probs_offset(s, m).
+inline GemmCall scores_call(const AttnShape& a, int s, int m, float scale) {
+  return scores_call(a, s, m, scale, 0, a.seq_len, Operand::Probs, probs_offset(a, s, m));
+}
+inline GemmCall pv_call(const AttnShape& a, int s, int m) {
+  return pv_call(a, s, m, 0, a.seq_len, Operand::Probs, probs_offset(a, s, m));
 }
 // dP_g [T, T] = dO_h·V_gᵀ into the DS scratch of kv_heads [T, T] blocks (the softmax backward
 // then makes it dS in place).
