@@ -12,7 +12,8 @@ source "$SRC/tests/e2e/lib/common.sh"
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 if ! grep -qw avx2 /proc/cpuinfo; then echo "SKIP: no AVX2 on this CPU"; exit 77; fi
 M="$SRC/demo/kjv-llama"
-args=(eval --model "$M" --data "$SRC/demo/data/kjv-test.txt" --ctx 128)
+head -c 40000 "$SRC/demo/data/kjv-test.txt" >"$tmp/test.txt"  # a fifth of the file: the kernels, not the text, are under test
+args=(eval --model "$M" --data "$tmp/test.txt" --ctx 128)
 kernels() { sed -n 's/.*backend: cpu (OpenBLAS [^,]*, kernels \([A-Za-z0-9_]*\),.*/\1/p' "$1" | head -1; }
 
 "$QS" "${args[@]}" --output-dir "$tmp/plain" >"$tmp/plain.out" 2>"$tmp/plain.err" || bad "plain eval"
