@@ -68,7 +68,6 @@ struct BlockGrad::Impl {
   Grow<float> dh, dbranch, tmp, dact, dgu, dattn, dqkv, part, colsum;
   Grow<float> g_input_norm, g_post_norm, g_q_norm, g_k_norm, g_bias[4], g_mat[4], g_scales[kGradLinears],
       g_zeros[kGradLinears];
-  std::vector<float> rope_neg;
 
   void bind() const { CUDA_CHECK(cudaSetDevice(ordinal)); }
   bool bf16() const { return dims.bf16_gemm; }  // --compute-dtype bf16 (gemm_mode.cuh)
@@ -240,11 +239,11 @@ void BlockGrad::set_rope(int seq_len, int half, const float* cos, const float* s
   Impl::Rope& r = m.ropes[seq_len];
   const std::size_t n = static_cast<std::size_t>(seq_len) * half;
   r.half = half;
-  m.rope_neg.resize(n);
-  for (std::size_t i = 0; i < n; ++i) m.rope_neg[i] = -sin[i];
+  std::vector<float> neg_sin(n);  // the transpose rotation's table (copied before the sync below)
+  for (std::size_t i = 0; i < n; ++i) neg_sin[i] = -sin[i];
   put(r.cos, cos, n, "RoPE table", m.stream);
   put(r.sin, sin, n, "RoPE table", m.stream);
-  put(r.neg_sin, m.rope_neg.data(), n, "RoPE table", m.stream);
+  put(r.neg_sin, neg_sin.data(), n, "RoPE table", m.stream);
   CUDA_CHECK(cudaStreamSynchronize(m.stream));
 }
 

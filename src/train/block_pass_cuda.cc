@@ -104,7 +104,7 @@ class CudaBlockPass : public BlockPass {
 
 class CudaHeadPass : public HeadPass {
  public:
-  CudaHeadPass(const ModelConfig& cfg, const HeadWeights& head, int ordinal) : cfg_(cfg) {
+  CudaHeadPass(const ModelConfig& cfg, const HeadWeights& head, int ordinal) {
     QS_CHECK(head.norm.size() == static_cast<size_t>(cfg.hidden_size) &&
                  head.lm_head.size() == static_cast<size_t>(cfg.vocab_size) * cfg.hidden_size,
              "head pass: the head's tensors are not [hidden] and [vocab, hidden]");
@@ -123,7 +123,6 @@ class CudaHeadPass : public HeadPass {
   }
 
  private:
-  ModelConfig cfg_;
   std::unique_ptr<cuda::HeadGrad> engine_;
 };
 
