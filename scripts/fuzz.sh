@@ -11,7 +11,8 @@
 # A finding leaves its input in build-fuzz/fuzz-runs/TARGET/ (crash-*, leak-*, timeout-*,
 # oom-*); reproduce with build-fuzz/tests/fuzz/fuzz_TARGET FILE, and add the input, once fixed,
 # to tests/fuzz/corpus/TARGET/ as a regression seed. QSWEEP_FUZZ_ARGS adds libFuzzer flags;
-# QSWEEP_FUZZ_JOBS sets how many targets run at once.
+# QSWEEP_FUZZ_JOBS sets how many targets run at once. QSWEEP_FUZZ_STEPS picks the steps (default
+# "setup build run"; scripts/test.sh installs first, builds while the tests run, fuzzes after).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,26 +27,23 @@ if [ ${#targets[@]} -eq 0 ]; then
   targets=(safetensors safetensors_index config hf_tokenizer job_file token_ids jsonl)
 fi
 
-# --- setup: qsweep's own dependencies (the configure step finds them all), then clang (idempotent)
-bash scripts/setup.sh
-clang_pkgs=(clang-14 libclang-rt-14-dev libomp-14-dev)
-missing=()
-for p in "${clang_pkgs[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+steps=" ${QSWEEP_FUZZ_STEPS:-setup build run} "
+for s in $steps; do
+  case $s in setup | build | run) ;; *) echo "fuzz: QSWEEP_FUZZ_STEPS: unknown step '$s' (setup, build, run)" >&2; exit 2 ;; esac
 done
-if [ ${#missing[@]} -gt 0 ]; then
-  SUDO=""
-  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-  echo "fuzz: installing ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  $SUDO apt-get update -qq
-  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+
+# --- setup: qsweep's own dependencies (the configure step finds them all), then clang (idempotent)
+if [[ $steps == *" setup "* ]]; then
+  bash scripts/setup.sh clang-14 libclang-rt-14-dev libomp-14-dev
 fi
 
 # --- build: only the fuzz targets and the parsers they link (no MPI, tests or benchmarks)
-cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_COMPILER=clang-14 -DCMAKE_CXX_COMPILER=clang++-14 \
-  -DQSWEEP_FUZZ=ON -DQSWEEP_WITH_MPI=OFF -DQSWEEP_BUILD_TESTS=OFF -DQSWEEP_BUILD_BENCH=OFF -DQSWEEP_NATIVE=OFF >/dev/null
-cmake --build build-fuzz --target qsweep_fuzz -j"$(nproc)"
+if [[ $steps == *" build "* ]]; then
+  cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_COMPILER=clang-14 -DCMAKE_CXX_COMPILER=clang++-14 \
+    -DQSWEEP_FUZZ=ON -DQSWEEP_WITH_MPI=OFF -DQSWEEP_BUILD_TESTS=OFF -DQSWEEP_BUILD_BENCH=OFF -DQSWEEP_NATIVE=OFF >/dev/null
+  cmake --build build-fuzz --target qsweep_fuzz -j"$(nproc)"
+fi
+[[ $steps == *" run "* ]] || exit 0
 
 # --- run
 export QSWEEP_TOKEN_CACHE=off  # the parsers, not a per-user cache, are under test

@@ -9,6 +9,8 @@
 # Debian's python3-* packages through /usr/bin/python3 (python3-torch: the PyTorch reference of
 # Block-AP's training loop in tests/reference/, run by the tests). Packages already installed are skipped,
 # so running this twice costs one dpkg query.
+#
+#   bash scripts/setup.sh [PACKAGE...]    extra Debian packages a step needs (scripts/fuzz.sh: clang)
 set -euo pipefail
 
 pkgs=(
@@ -23,6 +25,7 @@ pkgs=(
   libpcre2-dev libutf8proc-dev
   python3-numpy python3-h5py python3-pandas python3-matplotlib python3-scipy
   python3-torch
+  "$@"
 )
 
 missing=()
