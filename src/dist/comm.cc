@@ -153,6 +153,47 @@ std::vector<int64_t> Comm::allgatherv(const std::vector<int64_t>& mine) const {
   return allgatherv_impl(as_mpi(comm_), size_, mine, MPI_INT64_T);
 }
 
+std::vector<float> Comm::allgatherv(const std::vector<float>& mine) const {
+  if (!comm_) return mine;
+  return allgatherv_impl(as_mpi(comm_), size_, mine, MPI_FLOAT);
+}
+
+std::vector<std::vector<double>> Comm::alltoallv(const std::vector<std::vector<double>>& to) const {
+  QS_CHECK(static_cast<int>(to.size()) == size_, "Comm::alltoallv: " << to.size() << " parts for " << size_ << " ranks");
+  std::vector<std::vector<double>> from(static_cast<size_t>(size_));
+  if (!comm_ || size_ == 1) {
+    from[0] = to[0];
+    return from;
+  }
+  std::vector<uint64_t> out_n(static_cast<size_t>(size_)), in_n(static_cast<size_t>(size_));
+  for (int r = 0; r < size_; ++r) out_n[static_cast<size_t>(r)] = to[static_cast<size_t>(r)].size();
+  MPI_Alltoall(out_n.data(), 1, MPI_UINT64_T, in_n.data(), 1, MPI_UINT64_T, as_mpi(comm_));
+  const size_t kPiece = size_t(1) << 27;
+  std::vector<MPI_Request> reqs;
+  for (int r = 0; r < size_; ++r) {  // receives first, then sends: no ordering can deadlock
+    from[static_cast<size_t>(r)].resize(in_n[static_cast<size_t>(r)]);
+    if (r == rank_) continue;
+    double* d = from[static_cast<size_t>(r)].data();
+    for (size_t off = 0, piece = 0; off < in_n[static_cast<size_t>(r)]; off += kPiece, ++piece) {
+      reqs.emplace_back();
+      MPI_Irecv(d + off, static_cast<int>(std::min(kPiece, in_n[static_cast<size_t>(r)] - off)), MPI_DOUBLE, r,
+                static_cast<int>(piece % 32768), as_mpi(comm_), &reqs.back());
+    }
+  }
+  for (int r = 0; r < size_; ++r) {
+    if (r == rank_) continue;
+    const double* d = to[static_cast<size_t>(r)].data();
+    for (size_t off = 0, piece = 0; off < out_n[static_cast<size_t>(r)]; off += kPiece, ++piece) {
+      reqs.emplace_back();
+      MPI_Isend(d + off, static_cast<int>(std::min(kPiece, out_n[static_cast<size_t>(r)] - off)), MPI_DOUBLE, r,
+                static_cast<int>(piece % 32768), as_mpi(comm_), &reqs.back());
+    }
+  }
+  from[static_cast<size_t>(rank_)] = to[static_cast<size_t>(rank_)];
+  MPI_Waitall(static_cast<int>(reqs.size()), reqs.data(), MPI_STATUSES_IGNORE);
+  return from;
+}
+
 double Comm::allreduce_max(double v) const {
   if (!comm_) return v;
   double out = v;
@@ -252,6 +293,11 @@ void Comm::barrier() const {}
 Comm Comm::split(int) const { return *this; }
 std::vector<double> Comm::allgatherv(const std::vector<double>& mine) const { return mine; }
 std::vector<int64_t> Comm::allgatherv(const std::vector<int64_t>& mine) const { return mine; }
+std::vector<float> Comm::allgatherv(const std::vector<float>& mine) const { return mine; }
+std::vector<std::vector<double>> Comm::alltoallv(const std::vector<std::vector<double>>& to) const {
+  QS_CHECK(to.size() == 1, "Comm::alltoallv: " << to.size() << " parts for 1 rank");
+  return to;
+}
 double Comm::allreduce_max(double v) const { return v; }
 void Comm::abort(int code) const { std::exit(code); }
 void Comm::agree_or_throw(const std::string& my_error) const {

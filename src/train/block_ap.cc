@@ -58,6 +58,32 @@ struct Trained {
         size += static_cast<size_t>(lr.out) * lr.in + 2 * p.quant[m].scales.size();
       }
   }
+  // One trained tensor's place in the flattened order: module k's weight rows (part 0), scales
+  // (1) or zeros (2), at [off, off + n).
+  struct Segment {
+    size_t off, n;
+    size_t k;
+    int part;
+  };
+  std::vector<Segment> segments(const ModelConfig& cfg, const BlockParams<float>& p) const {
+    std::vector<Segment> out;
+    size_t off = 0;
+    for (size_t k = 0; k < mods.size(); ++k) {
+      const LinearRows lr = linear_rows(cfg, mods[k]);
+      const size_t nw = static_cast<size_t>(lr.out) * lr.in, nq = p.quant[static_cast<int>(mods[k])].scales.size();
+      out.push_back({off, nw, k, 0});
+      out.push_back({off + nw, nq, k, 1});
+      out.push_back({off + nw + nq, nq, k, 2});
+      off += nw + 2 * nq;
+    }
+    return out;
+  }
+  float* data(const ModelConfig& cfg, BlockParams<float>& p, const Segment& s) const {
+    const Linear l = mods[s.k];
+    if (s.part == 1) return p.quant[static_cast<int>(l)].scales.data();
+    if (s.part == 2) return p.quant[static_cast<int>(l)].zeros.data();
+    return p.matrix(l).data() + static_cast<size_t>(linear_rows(cfg, l).row0) * linear_rows(cfg, l).in;
+  }
   // Appends grads' entries for the trained tensors to out (as doubles).
   void flatten(const ModelConfig& cfg, const BlockParams<float>& g, std::vector<double>& out) const {
     for (Linear l : mods) {
@@ -69,6 +95,21 @@ struct Trained {
       out.insert(out.end(), q.zeros.begin(), q.zeros.end());
     }
   }
+};
+
+// The flattened trained tensors are cut into one contiguous slice per rank: rank r sums the
+// batch's gradients of its slice and steps AdamW there, so no rank holds every window's whole
+// gradient or all the moments (a 1B-class block: 60M parameters, 480 MB of doubles per window),
+// and the sum per element still runs in the batch's window order, whatever the rank count.
+struct Slice {
+  size_t lo, hi;
+};
+Slice slice_of(size_t n, int r, int ranks) {
+  return {n * static_cast<size_t>(r) / static_cast<size_t>(ranks), n * static_cast<size_t>(r + 1) / static_cast<size_t>(ranks)};
+}
+// The part [a, a + n) of segment seg that lies in a rank's slice.
+struct Piece {
+  size_t seg, a, n;
 };
 
 // Forward (and, with grads, backward) of one local window alone: its squared error, and into
@@ -142,13 +183,20 @@ BlockApCurve train_block_ap(const ModelConfig& cfg, BlockParams<float>& p, const
   const int steps_per_epoch = (n_train + o.train_batch - 1) / o.train_batch;
   const int64_t total = static_cast<int64_t>(o.epochs) * steps_per_epoch;
   const Trained tr(cfg, p);
-  const size_t rec = 2 + tr.size;  // window, squared error, gradient
-  std::vector<AdamState> st_w(tr.mods.size()), st_s(tr.mods.size()), st_z(tr.mods.size());
+  const std::vector<Trained::Segment> segs = tr.segments(cfg, p);
+  // This rank's slice of the flattened tensors, as pieces of segments, each with its AdamW moments.
+  const Slice mine = slice_of(tr.size, comm.rank(), comm.size());
+  std::vector<Piece> pieces;
+  for (size_t i = 0; i < segs.size(); ++i) {
+    const size_t lo = std::max(mine.lo, segs[i].off), hi = std::min(mine.hi, segs[i].off + segs[i].n);
+    if (lo < hi) pieces.push_back({i, lo - segs[i].off, hi - lo});
+  }
+  std::vector<AdamState> adam(pieces.size());
   BlockApCurve curve;
   double best = std::numeric_limits<double>::infinity();
   int since_best = 0;
   int64_t t = 0;
-  std::vector<double> sum(tr.size);
+  std::vector<double> sum(mine.hi - mine.lo);
   const std::unique_ptr<BlockPass> pass = agreed_pass(cfg, comm);  // the device's, kept across steps
   for (int e = 0; e < o.epochs; ++e) {
     std::vector<int> order(static_cast<size_t>(n_train));
@@ -160,7 +208,8 @@ BlockApCurve train_block_ap(const ModelConfig& cfg, BlockParams<float>& p, const
       if (should_stop && should_stop(comm)) throw Interrupted();
       const int nb = std::min(o.train_batch, n_train - b0);
       const double numel = static_cast<double>(nb) * per;
-      std::vector<double> mine;
+      // Each owned window's record [batch position, squared error, gradient slice] to every rank.
+      std::vector<std::vector<double>> to(static_cast<size_t>(comm.size()));
       run_agreed(comm, [&] {
         pass->set_params(p);  // this step's parameters (on a GPU: uploaded once per step)
         for (int j = 0; j < nb; ++j) {
@@ -168,40 +217,49 @@ BlockApCurve train_block_ap(const ModelConfig& cfg, BlockParams<float>& p, const
           if (!owns(d, w)) continue;
           std::vector<double> g;
           const double se_w = window_pass(cfg, *pass, d, w - d.first, numel, &tr, &g);
-          mine.push_back(static_cast<double>(w));
-          mine.push_back(se_w);
-          mine.insert(mine.end(), g.begin(), g.end());
+          for (int r = 0; r < comm.size(); ++r) {
+            const Slice sr = slice_of(tr.size, r, comm.size());
+            auto& out = to[static_cast<size_t>(r)];
+            out.push_back(static_cast<double>(j));
+            out.push_back(se_w);
+            out.insert(out.end(), g.begin() + static_cast<std::ptrdiff_t>(sr.lo), g.begin() + static_cast<std::ptrdiff_t>(sr.hi));
+          }
         }
       });
-      const std::vector<double> all = comm.allgatherv(mine);
-      QS_ASSERT(all.size() == rec * static_cast<size_t>(nb), "block-ap: gathered records");
+      const std::vector<std::vector<double>> from = comm.alltoallv(to);
+      to.clear();
+      const size_t rec = 2 + (mine.hi - mine.lo);
       std::vector<const double*> by_pos(static_cast<size_t>(nb), nullptr);
-      for (size_t r = 0; r < all.size(); r += rec)
-        for (int j = 0; j < nb; ++j)
-          if (order[static_cast<size_t>(b0 + j)] == static_cast<int>(all[r])) by_pos[static_cast<size_t>(j)] = all.data() + r;
+      for (const auto& f : from) {
+        QS_ASSERT(f.size() % rec == 0, "block-ap: exchanged records");
+        for (size_t r = 0; r < f.size(); r += rec) by_pos[static_cast<size_t>(f[r])] = f.data() + r;
+      }
       std::fill(sum.begin(), sum.end(), 0.0);
       double se = 0;
       for (int j = 0; j < nb; ++j) {  // the batch's window order, whichever rank computed each
         const double* r = by_pos[static_cast<size_t>(j)];
         QS_ASSERT(r, "block-ap: a window of the batch is missing");
         se += r[1];
-        for (size_t i = 0; i < tr.size; ++i) sum[i] += r[2 + i];
+        for (size_t i = 0; i < sum.size(); ++i) sum[i] += r[2 + i];
       }
       curve.train_loss.push_back(se / numel);
       ++t;
       const double lw = cosine_lr(o.weight_lr, t - 1, total), lq = cosine_lr(o.quant_lr, t - 1, total);
-      size_t off = 0;
-      for (size_t k = 0; k < tr.mods.size(); ++k) {
-        const Linear l = tr.mods[k];
-        const LinearRows lr = linear_rows(cfg, l);
-        auto& q = p.quant[static_cast<int>(l)];
-        const size_t nw = static_cast<size_t>(lr.out) * lr.in, nq = q.scales.size();
-        // The flattened order of Trained::flatten: weight rows, scales, zeros.
-        st_w[k].step(p.matrix(l).data() + static_cast<size_t>(lr.row0) * lr.in, sum.data() + off, nw, lw, t);
-        st_s[k].step(q.scales.data(), sum.data() + off + nw, nq, lq, t);
-        st_z[k].step(q.zeros.data(), sum.data() + off + nw + nq, nq, lq, t);
-        off += nw + 2 * nq;
+      // AdamW on this rank's slice (element-wise: the same update whichever rank applies it),
+      // then every rank gathers the slices back into p.
+      std::vector<float> updated(mine.hi - mine.lo);
+      for (size_t i = 0; i < pieces.size(); ++i) {
+        const Piece& pc = pieces[i];
+        const Trained::Segment& sg = segs[pc.seg];
+        float* x = tr.data(cfg, p, sg) + pc.a;
+        const size_t at = sg.off + pc.a - mine.lo;
+        adam[i].step(x, sum.data() + at, pc.n, sg.part == 0 ? lw : lq, t);
+        std::copy(x, x + pc.n, updated.begin() + static_cast<std::ptrdiff_t>(at));
       }
+      const std::vector<float> all = comm.allgatherv(updated);
+      QS_ASSERT(all.size() == tr.size, "block-ap: gathered parameters");
+      for (const Trained::Segment& sg : segs) std::copy(all.begin() + static_cast<std::ptrdiff_t>(sg.off),
+                                                       all.begin() + static_cast<std::ptrdiff_t>(sg.off + sg.n), tr.data(cfg, p, sg));
       clamp_quantizers(p);
     }
     curve.epochs_run = e + 1;
