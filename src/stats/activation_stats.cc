@@ -202,7 +202,12 @@ void BlockCalibStats::on_linear_input(const LinearInput& in) {
     else
       grams_[i].add(in.x, in.rows);
   }
-  if (praq_ && i == static_cast<int>(BlockInput::GateUp)) praq_->add(in.x, in.rows, chunk_index_, cur_.data() + praq_off_);
+  if (praq_ && i == static_cast<int>(BlockInput::GateUp)) {  // on a GPU forward, where the input is
+    if (in.x_device)
+      praq_->add_device(in.x_device, in.rows, chunk_index_, in.device, cur_.data() + praq_off_);
+    else
+      praq_->add(in.x, in.rows, chunk_index_, cur_.data() + praq_off_);
+  }
 }
 
 void BlockCalibStats::on_attention_entropy(int, const double* sums, int n_seq, int n_heads, int seq_len) {

@@ -63,9 +63,8 @@ class BlockCalibStats : public LinearObserver {
   void begin_chunk();
   void on_linear_input(const LinearInput& in) override;
   // On a GPU the sums are computed there; only Robust-PRAQ's gate/up importance reads host copies.
-  bool wants_host_input(Linear first) const override {
-    return praq_ && input_of(first) == BlockInput::GateUp;
-  }
+  // Every statistic (PRAQ's importance included) computes where a device forward's input is.
+  bool wants_host_input(Linear) const override { return false; }
   bool wants_attention_entropy() const override { return true; }
   void on_attention_entropy(int block, const double* sums, int n_seq, int n_heads, int seq_len) override;
   // Collective: combines every rank's chunks; afterwards input() and entropy are valid.

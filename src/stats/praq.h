@@ -17,9 +17,14 @@
 // own scale-search error) the noise is added in closed form instead (quantize_model.cc).
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 namespace qsweep {
+
+namespace cuda {
+class PraqDevice;  // qsweep/cuda/praq.h (CUDA builds)
+}
 
 struct PraqSpec {
   const float* w_gate = nullptr;  // [inter, hidden]
@@ -36,9 +41,14 @@ class PraqAccumulator {
   explicit PraqAccumulator(const PraqSpec& s);
   // acc[j] += Σ_t x̃_tj² r_tj / k for the rows of chunk `chunk` (its global index).
   void add(const float* x, int64_t rows, int64_t chunk, double* acc);
+  // The same for x in the memory of GPU `ordinal` (a device forward's input, never copied to the
+  // host): the draws made here by the same generator, the rest on the GPU (qsweep/cuda/praq.h;
+  // the weights uploaded at the first call). Equal to add() up to the GEMMs' rounding.
+  void add_device(const float* x_device, int64_t rows, int64_t chunk, int ordinal, double* acc);
 
  private:
   PraqSpec s_;
+  std::shared_ptr<cuda::PraqDevice> dev_;  // made at the first add_device
   std::vector<float> gsq_t_, usq_t_;  // [hidden, inter]: W_gate², W_up² transposed
   std::vector<double> denom_;         // [hidden]
 };

@@ -97,8 +97,10 @@ if [ "$gpu" = 1 ]; then
   cal=(calibrate --model "$M" --calib "$CAL" --n-calib 8 --seq-len 128 -q)
   "$QS" "${cal[@]}" --device cuda --output-dir "$tmp/calg" >/dev/null && [ -s "$tmp/calg/stats.h5" ] \
     && ok "calibrate on cuda" || bad "calibrate on cuda"
-  for method in rtn gptq awq; do
-    q=(quantize --model "$M" --method $method --bits 4 --group-size 64 --calib "$CAL" --n-calib 8 --seq-len 128 -q)
+  for method in rtn gptq awq praq; do  # praq: AWQ with Robust-PRAQ's importance, computed on the GPU
+    m=$method; [ $method = praq ] && m="awq --awq-salience praq"
+    # shellcheck disable=SC2206
+    q=(quantize --model "$M" --method $m --bits 4 --group-size 64 --calib "$CAL" --n-calib 8 --seq-len 128 -q)
     "$QS" "${q[@]}" --device cpu --output-dir "$tmp/q$method-cpu" >/dev/null && "$QS" "${q[@]}" --device cuda --output-dir "$tmp/q$method-cuda" >/dev/null || bad "quantize $method"
     a=$("$QS" "${ev[@]}" --device cpu --quantized "$tmp/q$method-cpu" -q --output-dir "$tmp/q$method-cpu" | awk '/^perplexity/{print $2}')
     b=$("$QS" "${ev[@]}" --device cuda --quantized "$tmp/q$method-cuda" -q --output-dir "$tmp/q$method-cuda" | awk '/^perplexity/{print $2}')
