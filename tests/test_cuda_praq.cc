@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/device.h"
+#include "grad_check.h"
 #include "qsweep/cuda/backend.h"
 #include "qsweep/cuda/praq.h"
 #include "stats/activation_stats.h"
@@ -17,12 +18,9 @@
 namespace qsweep {
 namespace {
 
-std::vector<float> normal(size_t n, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> d(0.0f, 1.0f);
-  std::vector<float> v(n);
-  for (float& x : v) x = d(rng);
-  return v;
+std::vector<float> normal(size_t n, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  return test::randn(n, rng);
 }
 
 class CudaPraq : public ::testing::TestWithParam<double> {};
@@ -38,7 +36,7 @@ TEST_P(CudaPraq, DeviceImportanceMatchesTheCpu) {
   PraqAccumulator cpu(s), gpu(s);
   std::vector<double> a(H, 0.0), b(H, 0.0);
   for (int64_t chunk = 0; chunk < 2; ++chunk) {
-    std::vector<float> x = normal(static_cast<size_t>(rows) * H, 10 + static_cast<unsigned>(chunk));
+    std::vector<float> x = normal(static_cast<size_t>(rows) * H, 10 + static_cast<uint64_t>(chunk));
     for (int64_t t = 0; t < rows; t += 3) x[static_cast<size_t>(t) * H + 5] *= 40.0f;  // a loud channel
     cpu.add(x.data(), rows, chunk, a.data());
     void* d = cuda::device_copy(x.data(), x.size() * sizeof(float));
