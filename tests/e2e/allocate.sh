@@ -14,6 +14,7 @@ set -u
 QS=$1 SRC=$2
 source "$SRC/tests/e2e/lib/common.sh"
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+token_cache_in "$tmp"  # the calibration text is read by many runs
 M="$SRC/demo/kjv-llama"
 C="$SRC/demo/data/kjv-train.txt"
 common=(--model "$M" --calib "$C" --method rtn --n-calib 8 --seq-len 64 --palette 2:64,3:64,3:128,4:128,8:128 -q --score output-error,fisher --fisher-windows 5)

@@ -11,6 +11,7 @@ set -u
 QS=$1 SRC=$2
 source "$SRC/tests/e2e/lib/common.sh"
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+token_cache_in "$tmp"  # the calibration text is read by many runs
 M="$SRC/demo/kjv-llama"
 head -c 20000 "$SRC/demo/data/kjv-test.txt" >"$tmp/test.txt"
 Q=(--model "$M" --calib "$SRC/demo/data/kjv-train.txt" --bits 2 --group-size 64 --n-calib 16 --seq-len 128 -q)

@@ -9,6 +9,7 @@ set -u
 QS=$1 SRC=$2
 source "$SRC/tests/e2e/lib/common.sh"
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+token_cache_in "$tmp"  # the calibration text is read by many runs
 M="$SRC/demo/kjv-llama"
 K="$tmp/kjv-test.txt"  # the first 80 kB (the dataset keeps the file's name): enough windows for the statistics
 head -c 80000 "$SRC/demo/data/kjv-test.txt" >"$K"

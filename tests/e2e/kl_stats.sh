@@ -9,6 +9,7 @@ set -u
 QS=$1 SRC=$2
 source "$SRC/tests/e2e/lib/common.sh"
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+token_cache_in "$tmp"  # the calibration text is read by many runs
 M="$SRC/demo/kjv-llama"
 mkdir -p "$tmp/m" && cp "$M/config.json" "$tmp/m/" && ln -s "$M/model.safetensors" "$tmp/m/"  # no tokenizer: [BOS] + ids
 "$QS" tokenize --model "$M" --data "$SRC/demo/data/kjv-test.txt" --output "$tmp/all.ids" >/dev/null || bad "tokenize"

@@ -16,6 +16,7 @@ if [ -z "$CHROMIUM" ]; then
   echo "SKIP: chromium is not installed (bash scripts/setup_chromium.sh)"; exit 77
 fi
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+token_cache_in "$tmp"  # the calibration text is read by many runs
 M="$SRC/demo/kjv-llama"
 head -c 20000 "$SRC/demo/data/kjv-test.txt" >"$tmp/kjv.txt"
 head -c 20000 "$SRC/demo/data/licenses.txt" >"$tmp/lic.txt"

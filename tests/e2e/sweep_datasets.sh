@@ -10,6 +10,7 @@ set -u
 QS=$1 SRC=$2
 source "$SRC/tests/e2e/lib/common.sh"
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+token_cache_in "$tmp"  # the calibration text is read by many runs
 M="$SRC/demo/kjv-llama"
 head -c 30000 "$SRC/demo/data/kjv-test.txt" >"$tmp/kjv.txt"
 /usr/bin/python3 - "$SRC/demo/data/licenses.txt" "$tmp/lic.jsonl" <<'PY'

@@ -9,6 +9,7 @@ set -u
 QS=$1 SRC=$2
 source "$SRC/tests/e2e/lib/common.sh"
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+token_cache_in "$tmp"  # the calibration text is read by many runs
 M="$SRC/demo/kjv-llama"
 C="$SRC/demo/data/kjv-train.txt"
 "$QS" calibrate --model "$M" --calib "$C" --n-calib 8 --seq-len 64 -q --output-dir "$tmp/c" >/dev/null 2>&1 || bad "calibrate"
