@@ -158,40 +158,54 @@ std::vector<float> Comm::allgatherv(const std::vector<float>& mine) const {
   return allgatherv_impl(as_mpi(comm_), size_, mine, MPI_FLOAT);
 }
 
-std::vector<std::vector<double>> Comm::alltoallv(const std::vector<std::vector<double>>& to) const {
-  QS_CHECK(static_cast<int>(to.size()) == size_, "Comm::alltoallv: " << to.size() << " parts for " << size_ << " ranks");
-  std::vector<std::vector<double>> from(static_cast<size_t>(size_));
-  if (!comm_ || size_ == 1) {
+namespace {
+template <typename T>
+std::vector<std::vector<T>> alltoallv_impl(MPI_Comm comm, int rank, int size, const std::vector<std::vector<T>>& to,
+                                           MPI_Datatype type) {
+  std::vector<std::vector<T>> from(static_cast<size_t>(size));
+  if (size == 1) {
     from[0] = to[0];
     return from;
   }
-  std::vector<uint64_t> out_n(static_cast<size_t>(size_)), in_n(static_cast<size_t>(size_));
-  for (int r = 0; r < size_; ++r) out_n[static_cast<size_t>(r)] = to[static_cast<size_t>(r)].size();
-  MPI_Alltoall(out_n.data(), 1, MPI_UINT64_T, in_n.data(), 1, MPI_UINT64_T, as_mpi(comm_));
+  std::vector<uint64_t> out_n(static_cast<size_t>(size)), in_n(static_cast<size_t>(size));
+  for (int r = 0; r < size; ++r) out_n[static_cast<size_t>(r)] = to[static_cast<size_t>(r)].size();
+  MPI_Alltoall(out_n.data(), 1, MPI_UINT64_T, in_n.data(), 1, MPI_UINT64_T, comm);
   const size_t kPiece = size_t(1) << 27;
   std::vector<MPI_Request> reqs;
-  for (int r = 0; r < size_; ++r) {  // receives first, then sends: no ordering can deadlock
+  for (int r = 0; r < size; ++r) {  // receives first, then sends: no ordering can deadlock
     from[static_cast<size_t>(r)].resize(in_n[static_cast<size_t>(r)]);
-    if (r == rank_) continue;
-    double* d = from[static_cast<size_t>(r)].data();
+    if (r == rank) continue;
+    T* d = from[static_cast<size_t>(r)].data();
     for (size_t off = 0, piece = 0; off < in_n[static_cast<size_t>(r)]; off += kPiece, ++piece) {
       reqs.emplace_back();
-      MPI_Irecv(d + off, static_cast<int>(std::min(kPiece, in_n[static_cast<size_t>(r)] - off)), MPI_DOUBLE, r,
-                static_cast<int>(piece % 32768), as_mpi(comm_), &reqs.back());
+      MPI_Irecv(d + off, static_cast<int>(std::min(kPiece, in_n[static_cast<size_t>(r)] - off)), type, r,
+                static_cast<int>(piece % 32768), comm, &reqs.back());
     }
   }
-  for (int r = 0; r < size_; ++r) {
-    if (r == rank_) continue;
-    const double* d = to[static_cast<size_t>(r)].data();
+  for (int r = 0; r < size; ++r) {
+    if (r == rank) continue;
+    const T* d = to[static_cast<size_t>(r)].data();
     for (size_t off = 0, piece = 0; off < out_n[static_cast<size_t>(r)]; off += kPiece, ++piece) {
       reqs.emplace_back();
-      MPI_Isend(d + off, static_cast<int>(std::min(kPiece, out_n[static_cast<size_t>(r)] - off)), MPI_DOUBLE, r,
-                static_cast<int>(piece % 32768), as_mpi(comm_), &reqs.back());
+      MPI_Isend(d + off, static_cast<int>(std::min(kPiece, out_n[static_cast<size_t>(r)] - off)), type, r,
+                static_cast<int>(piece % 32768), comm, &reqs.back());
     }
   }
-  from[static_cast<size_t>(rank_)] = to[static_cast<size_t>(rank_)];
+  from[static_cast<size_t>(rank)] = to[static_cast<size_t>(rank)];
   MPI_Waitall(static_cast<int>(reqs.size()), reqs.data(), MPI_STATUSES_IGNORE);
   return from;
+}
+}  // namespace
+
+std::vector<std::vector<double>> Comm::alltoallv(const std::vector<std::vector<double>>& to) const {
+  QS_CHECK(static_cast<int>(to.size()) == size_, "Comm::alltoallv: " << to.size() << " parts for " << size_ << " ranks");
+  if (!comm_) return to;
+  return alltoallv_impl(as_mpi(comm_), rank_, size_, to, MPI_DOUBLE);
+}
+std::vector<std::vector<float>> Comm::alltoallv(const std::vector<std::vector<float>>& to) const {
+  QS_CHECK(static_cast<int>(to.size()) == size_, "Comm::alltoallv: " << to.size() << " parts for " << size_ << " ranks");
+  if (!comm_) return to;
+  return alltoallv_impl(as_mpi(comm_), rank_, size_, to, MPI_FLOAT);
 }
 
 double Comm::allreduce_max(double v) const {
@@ -295,6 +309,10 @@ std::vector<double> Comm::allgatherv(const std::vector<double>& mine) const { re
 std::vector<int64_t> Comm::allgatherv(const std::vector<int64_t>& mine) const { return mine; }
 std::vector<float> Comm::allgatherv(const std::vector<float>& mine) const { return mine; }
 std::vector<std::vector<double>> Comm::alltoallv(const std::vector<std::vector<double>>& to) const {
+  QS_CHECK(to.size() == 1, "Comm::alltoallv: " << to.size() << " parts for 1 rank");
+  return to;
+}
+std::vector<std::vector<float>> Comm::alltoallv(const std::vector<std::vector<float>>& to) const {
   QS_CHECK(to.size() == 1, "Comm::alltoallv: " << to.size() << " parts for 1 rank");
   return to;
 }

@@ -42,8 +42,9 @@ class Comm {
   std::vector<float> allgatherv(const std::vector<float>& mine) const;
   // Personalised exchange, collective: to[r] goes to rank r (to.size() == size()); returns
   // from[r], what rank r sent to this one. Any sizes: counts travel as 64-bit integers and the
-  // data in pieces of at most 2^27 doubles, so no int count overflows.
+  // data in pieces of at most 2^27 elements, so no int count overflows.
   std::vector<std::vector<double>> alltoallv(const std::vector<std::vector<double>>& to) const;
+  std::vector<std::vector<float>> alltoallv(const std::vector<std::vector<float>>& to) const;
   double allreduce_max(double v) const;
   void allreduce_max(std::vector<double>& v) const;  // element-wise, in place
   // Broadcast of raw bytes from `root`.

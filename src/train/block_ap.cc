@@ -84,8 +84,8 @@ struct Trained {
     if (s.part == 2) return p.quant[static_cast<int>(l)].zeros.data();
     return p.matrix(l).data() + static_cast<size_t>(linear_rows(cfg, l).row0) * linear_rows(cfg, l).in;
   }
-  // Appends grads' entries for the trained tensors to out (as doubles).
-  void flatten(const ModelConfig& cfg, const BlockParams<float>& g, std::vector<double>& out) const {
+  // Appends grads' entries for the trained tensors to out.
+  void flatten(const ModelConfig& cfg, const BlockParams<float>& g, std::vector<float>& out) const {
     for (Linear l : mods) {
       const LinearRows lr = linear_rows(cfg, l);
       const float* w = g.matrix(l).data() + static_cast<size_t>(lr.row0) * lr.in;
@@ -116,7 +116,7 @@ struct Piece {
 // `rec` the gradient of the batch loss's share (2·d/numel) flattened.
 // `pass` holds the block's current parameters (set_params).
 double window_pass(const ModelConfig& cfg, BlockPass& pass, const BlockApData& d, int local, double numel,
-                   const Trained* tr, std::vector<double>* rec) {
+                   const Trained* tr, std::vector<float>* rec) {
   const size_t per = static_cast<size_t>(d.ctx) * cfg.hidden_size;
   std::vector<float> x(d.x_q.begin() + local * per, d.x_q.begin() + (local + 1) * per);
   pass.forward(x.data(), 1, d.ctx);
@@ -208,39 +208,48 @@ BlockApCurve train_block_ap(const ModelConfig& cfg, BlockParams<float>& p, const
       if (should_stop && should_stop(comm)) throw Interrupted();
       const int nb = std::min(o.train_batch, n_train - b0);
       const double numel = static_cast<double>(nb) * per;
-      // Each owned window's record [batch position, squared error, gradient slice] to every rank.
-      std::vector<std::vector<double>> to(static_cast<size_t>(comm.size()));
+      // Each owned window's [batch position, squared error] and its gradient's slices to every rank
+      // (the gradient as the fp32 the backward pass computed: exact in the double sum below).
+      std::vector<std::vector<double>> to_head(static_cast<size_t>(comm.size()));
+      std::vector<std::vector<float>> to_grad(static_cast<size_t>(comm.size()));
       run_agreed(comm, [&] {
         pass->set_params(p);  // this step's parameters (on a GPU: uploaded once per step)
         for (int j = 0; j < nb; ++j) {
           const int w = order[static_cast<size_t>(b0 + j)];
           if (!owns(d, w)) continue;
-          std::vector<double> g;
+          std::vector<float> g;
           const double se_w = window_pass(cfg, *pass, d, w - d.first, numel, &tr, &g);
           for (int r = 0; r < comm.size(); ++r) {
             const Slice sr = slice_of(tr.size, r, comm.size());
-            auto& out = to[static_cast<size_t>(r)];
-            out.push_back(static_cast<double>(j));
-            out.push_back(se_w);
+            to_head[static_cast<size_t>(r)].insert(to_head[static_cast<size_t>(r)].end(), {static_cast<double>(j), se_w});
+            auto& out = to_grad[static_cast<size_t>(r)];
             out.insert(out.end(), g.begin() + static_cast<std::ptrdiff_t>(sr.lo), g.begin() + static_cast<std::ptrdiff_t>(sr.hi));
           }
         }
       });
-      const std::vector<std::vector<double>> from = comm.alltoallv(to);
-      to.clear();
-      const size_t rec = 2 + (mine.hi - mine.lo);
-      std::vector<const double*> by_pos(static_cast<size_t>(nb), nullptr);
-      for (const auto& f : from) {
-        QS_ASSERT(f.size() % rec == 0, "block-ap: exchanged records");
-        for (size_t r = 0; r < f.size(); r += rec) by_pos[static_cast<size_t>(f[r])] = f.data() + r;
+      const std::vector<std::vector<double>> heads = comm.alltoallv(to_head);
+      const std::vector<std::vector<float>> grads = comm.alltoallv(to_grad);
+      to_grad.clear();
+      const size_t len = mine.hi - mine.lo;
+      std::vector<double> se_of(static_cast<size_t>(nb), 0.0);
+      std::vector<const float*> by_pos(static_cast<size_t>(nb), nullptr);
+      std::vector<char> seen(static_cast<size_t>(nb), 0);
+      for (size_t s = 0; s < heads.size(); ++s) {  // sender s: its windows' heads and slices, in the same order
+        QS_ASSERT(grads[s].size() * 2 == heads[s].size() * len, "block-ap: exchanged records");
+        for (size_t k = 0; 2 * k < heads[s].size(); ++k) {
+          const size_t j = static_cast<size_t>(heads[s][2 * k]);
+          se_of[j] = heads[s][2 * k + 1];
+          seen[j] = 1;
+          by_pos[j] = grads[s].data() + k * len;
+        }
       }
       std::fill(sum.begin(), sum.end(), 0.0);
       double se = 0;
       for (int j = 0; j < nb; ++j) {  // the batch's window order, whichever rank computed each
-        const double* r = by_pos[static_cast<size_t>(j)];
-        QS_ASSERT(r, "block-ap: a window of the batch is missing");
-        se += r[1];
-        for (size_t i = 0; i < sum.size(); ++i) sum[i] += r[2 + i];
+        const float* r = by_pos[static_cast<size_t>(j)];
+        QS_ASSERT(seen[static_cast<size_t>(j)], "block-ap: a window of the batch is missing");
+        se += se_of[static_cast<size_t>(j)];
+        for (size_t i = 0; i < len; ++i) sum[i] += static_cast<double>(r[i]);
       }
       curve.train_loss.push_back(se / numel);
       ++t;
