@@ -99,7 +99,7 @@ struct Trained {
 
 // The flattened trained tensors are cut into one contiguous slice per rank: rank r sums the
 // batch's gradients of its slice and steps AdamW there, so no rank holds every window's whole
-// gradient or all the moments (a 1B-class block: 60M parameters, 480 MB of doubles per window),
+// gradient or all the moments (a 1B-class block: 60M parameters, 240 MB of fp32 per window),
 // and the sum per element still runs in the batch's window order, whatever the rank count.
 struct Slice {
   size_t lo, hi;
