@@ -62,7 +62,6 @@ class BlockCalibStats : public LinearObserver {
   // Starts the rank's next chunk (chunks must come in order: first, first + 1, ...).
   void begin_chunk();
   void on_linear_input(const LinearInput& in) override;
-  // On a GPU the sums are computed there; only Robust-PRAQ's gate/up importance reads host copies.
   // Every statistic (PRAQ's importance included) computes where a device forward's input is.
   bool wants_host_input(Linear) const override { return false; }
   bool wants_attention_entropy() const override { return true; }

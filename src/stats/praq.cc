@@ -95,7 +95,8 @@ void PraqAccumulator::add_device(const float* x_device, int64_t rows, int64_t ch
     Draws nd(s_, chunk, d);  // continues across the tiles: the CPU's row-major order
     for (int64_t t0 = 0; t0 < rows; t0 += tile) {
       const int64_t n = std::min(tile, rows - t0);
-      for (size_t e = 0; e < (z.empty() ? 0 : static_cast<size_t>(n) * H); ++e) z[e] = nd.next();
+      if (!z.empty())
+        for (size_t e = 0; e < static_cast<size_t>(n) * H; ++e) z[e] = nd.next();
       dev_->add_draw(x_device + t0 * H, n, z.empty() ? nullptr : z.data(), s_.noise_std, k, acc);
     }
   }
