@@ -20,6 +20,7 @@ import sys
 import time
 
 import torch
+import transformers
 from transformers import AutoModelForCausalLM
 
 
@@ -55,7 +56,13 @@ def main():
     if n == 0:
         sys.exit(f"{a.ids}: {len(ids)} ids, fewer than one window of {a.ctx}")
     windows = torch.tensor(ids[: n * a.ctx], dtype=torch.long).view(n, a.ctx)
-    model = AutoModelForCausalLM.from_pretrained(a.model, torch_dtype=getattr(torch, a.dtype)).to(a.device).eval()
+    # transformers 4.56 renamed torch_dtype to dtype (5.x warns about or refuses the old name).
+    ver = tuple(int(v) for v in transformers.__version__.split(".")[:2] if v.isdigit())
+    kw = {"dtype" if ver >= (4, 56) else "torch_dtype": getattr(torch, a.dtype)}
+    model = AutoModelForCausalLM.from_pretrained(a.model, **kw).to(a.device).eval()
+    got = next(model.parameters()).dtype
+    if got != getattr(torch, a.dtype):
+        sys.exit(f"transformers loaded {a.model} in {got}, not {a.dtype}")
     sync = torch.cuda.synchronize if a.device.startswith("cuda") else (lambda: None)
     nll = []
     with torch.inference_mode():

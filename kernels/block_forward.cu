@@ -12,16 +12,19 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <chrono>
 #include <map>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "bf16_operands.cuh"
 #include "check.cuh"
 #include "device_alloc.cuh"
 #include "forward_ops.cuh"
 #include "gemm_mode.cuh"
 #include "grow.cuh"
+#include "stage_profile.cuh"
 
 namespace qsweep::cuda {
 
@@ -32,14 +35,28 @@ namespace {
 
 struct Head {
   Grow<float> norm, lm_head;
+  Grow<__nv_bfloat16> lm_head16;  // --compute-dtype bf16: the weights rounded once (bf16_operands.cuh)
   int vocab = 0;
   float divisor = 1.0f;
 };
 
 }  // namespace
 
+namespace {
+
+// QSWEEP_CUDA_PROFILE's stages of this engine (stage_profile.cuh).
+enum Stage { kUpload, kNorm, kQkv, kRope, kAttention, kO, kGateUp, kSilu, kDown, kHead, kCopies };
+
+double since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+}  // namespace
+
 struct BlockForward::Impl {
   BlockDims dims;
+  detail::StageProfile prof{"block forward", {"weight upload", "rmsnorm", "qkv GEMM", "bias/qk-norm/rope", "attention",
+                                              "o GEMM", "gate/up GEMM", "silu", "down GEMM", "head", "copies"}};
   int ordinal = 0;
   cudaStream_t stream = nullptr;
   cublasHandle_t blas = nullptr;
@@ -47,6 +64,10 @@ struct BlockForward::Impl {
   Grow<float> input_norm, post_norm, q_norm, k_norm, qkv, qkv_bias, o, o_bias, gate_up, gate_up_bias, down, down_bias;
   bool has_qk_norm = false, has_qkv_bias = false, has_o_bias = false, has_gu_bias = false, has_down_bias = false;
   bool block_loaded = false;
+  // --compute-dtype bf16: the linears' weights rounded to bf16 once per held block, and the scratch
+  // of a GEMM's activation rounded (bf16_operands.cuh).
+  Grow<__nv_bfloat16> qkv16, o16, gate_up16, down16, x16;
+  Grow<__nv_bfloat16> qkv_act16, probs16;  // bf16 attention: q/k/v rounded once, P rounded by the softmax
   struct Rope {
     Grow<float> cos, sin;
     int half = 0;
@@ -67,14 +88,31 @@ struct BlockForward::Impl {
   bool bf16() const { return dims.bf16_gemm; }  // --compute-dtype bf16 (gemm_mode.cuh)
 
   // y[M,N] = x[M,K] · w[N,K]ᵀ + beta · y (row-major, ld of y = ldy): gemm_plan.h's linear forward
-  // (column-major yᵀ = w · xᵀ) with the output's beta and stride.
-  void gemm_xwt(const float* xd, const float* w, float* y, int64_t M, int N, int K, float beta, int64_t ldy) {
+  // (column-major yᵀ = w · xᵀ) with the output's beta and stride. With --compute-dtype bf16 and
+  // the weight's bf16 copy w16: x rounded to bf16 once, a bf16 × bf16 GEMM (bf16_operands.cuh).
+  void gemm_xwt(const float* xd, const float* w, float* y, int64_t M, int N, int K, float beta, int64_t ldy,
+                const __nv_bfloat16* w16 = nullptr) {
     constexpr int64_t kSlice = int64_t(1) << 30;  // cuBLAS's int dimensions: slices of 2^30 rows
+    __nv_bfloat16* xr = nullptr;
+    if (bf16() && w16) {
+      xr = x16.get(static_cast<std::size_t>(M) * K, "a GEMM's input rounded to bf16");
+      detail::launch_round_bf16(xd, xr, static_cast<std::size_t>(M) * K, stream);
+    }
     for (int64_t m0 = 0; m0 < M; m0 += kSlice) {
       GemmCall g = linear_forward_call(static_cast<int>(M - m0 < kSlice ? M - m0 : kSlice), K, N);
       g.beta = beta, g.ldc = static_cast<int>(ldy), g.b_off = m0 * K, g.c_off = m0 * ldy;
-      detail::issue(blas, bf16(), g, {const_cast<float*>(xd), const_cast<float*>(w), y});
+      if (xr)
+        detail::gemm_bf16(blas, g, w16, xr, y);
+      else
+        detail::issue(blas, bf16(), g, {const_cast<float*>(xd), const_cast<float*>(w), y});
     }
+  }
+  // The bf16 copy of a resident weight array of n elements (--compute-dtype bf16), else nullptr.
+  __nv_bfloat16* round_weights(const Grow<float>& w, Grow<__nv_bfloat16>& w16, std::size_t n, const char* what) {
+    if (!bf16() || !w.data() || n == 0) return nullptr;
+    __nv_bfloat16* d = w16.get(n, what);
+    detail::launch_round_bf16(w.data(), d, n, stream);
+    return d;
   }
 
   // Causal attention of unpacked sequences through cuBLAS: per sequence, per member m of the GQA
@@ -90,6 +128,14 @@ struct BlockForward::Impl {
     if (static_cast<int64_t>(nkv) * T * T * 4 > kScoreBytes)
       Tq = static_cast<int>(std::max<int64_t>(64, kScoreBytes / (int64_t(nkv) * T * 4) / 64 * 64));
     float* S = scores.get(static_cast<std::size_t>(nkv) * Tq * T, "attention scores");
+    // --compute-dtype bf16: Q, K, V rounded to bf16 once, P by the softmax, bf16 × bf16 GEMMs.
+    __nv_bfloat16 *qkv16r = nullptr, *P16 = nullptr;
+    if (bf16()) {
+      const std::size_t nq = static_cast<std::size_t>(n_seq) * T * (d.n_heads + 2 * nkv) * hd;
+      qkv16r = qkv_act16.get(nq, "q/k/v rounded to bf16");
+      detail::launch_round_bf16(qkv, qkv16r, nq, stream);
+      P16 = probs16.get(static_cast<std::size_t>(nkv) * Tq * T, "attention probabilities in bf16");
+    }
     const float scale = 1.0f / sqrtf(static_cast<float>(hd));
     const AttnShape a{n_seq, T, d.n_heads, nkv, hd};
     float* ops[kOperands] = {};
@@ -100,11 +146,20 @@ struct BlockForward::Impl {
         for (int q0 = 0; q0 < T; q0 += Tq) {
           const int tq = std::min(Tq, T - q0), kn = q0 + tq;
           // S_g [tq, kn] = scale·Q_h·K_gᵀ for the chunk's queries, the kv heads g batched (gemm_plan.h).
-          detail::issue(blas, bf16(), scores_call(a, sq, m, scale, q0, tq, Operand::DS, 0), ops);
+          const GemmCall sc = scores_call(a, sq, m, scale, q0, tq, Operand::DS, 0);
+          if (qkv16r)
+            detail::gemm_bf16(blas, sc, qkv16r, qkv16r, S);
+          else
+            detail::issue(blas, false, sc, ops);
           double* e = ent ? ent + (static_cast<int64_t>(sq) * d.n_heads + m) * T : nullptr;
-          detail::launch_causal_softmax(S, nkv, tq, kn, q0, d.sliding_window, e, static_cast<int64_t>(group) * T, stream);
+          detail::launch_causal_softmax(S, nkv, tq, kn, q0, d.sliding_window, e, static_cast<int64_t>(group) * T, stream,
+                                        P16);
           // O_h [tq, hd] = P_g [tq, kn]·V_g [kn, hd].
-          detail::issue(blas, bf16(), pv_call(a, sq, m, q0, tq, Operand::DS, 0), ops);
+          const GemmCall pv = pv_call(a, sq, m, q0, tq, Operand::DS, 0);
+          if (qkv16r)
+            detail::gemm_bf16(blas, pv, qkv16r, P16, out);
+          else
+            detail::issue(blas, false, pv, ops);
         }
   }
 
@@ -115,7 +170,7 @@ struct BlockForward::Impl {
     detail::launch_rmsnorm(hxd, h.norm.data(), hxd, n, H, dims.eps, stream);
     if (h.divisor != 1.0f) detail::launch_divide(hxd, h.divisor, n * H, stream);
     float* lg = out.get(static_cast<std::size_t>(n) * h.vocab, "logits");
-    gemm_xwt(hxd, h.lm_head.data(), lg, n, h.vocab, H, 0.0f, h.vocab);
+    gemm_xwt(hxd, h.lm_head.data(), lg, n, h.vocab, H, 0.0f, h.vocab, bf16() ? h.lm_head16.data() : nullptr);
     return lg;
   }
 
@@ -154,6 +209,7 @@ BlockForward::~BlockForward() {
 void BlockForward::upload_block(const BlockWeightsView& w) {
   Impl& m = *impl_;
   m.bind();
+  const auto t0 = std::chrono::steady_clock::now();
   const BlockDims& d = m.dims;
   const std::size_t H = d.hidden, Q = static_cast<std::size_t>(d.n_heads) * d.head_dim,
                     KV = static_cast<std::size_t>(d.n_kv_heads) * d.head_dim, I = d.inter, QKV = Q + 2 * KV;
@@ -175,7 +231,12 @@ void BlockForward::upload_block(const BlockWeightsView& w) {
   put(m.down, w.down, H * I, "the block's down_proj weights", s);
   m.has_down_bias = w.down_bias != nullptr;
   put(m.down_bias, w.down_bias, H, "down_proj bias", s);
+  m.round_weights(m.qkv, m.qkv16, QKV * H, "the block's q/k/v weights in bf16");
+  m.round_weights(m.o, m.o16, H * Q, "the block's o_proj weights in bf16");
+  m.round_weights(m.gate_up, m.gate_up16, 2 * I * H, "the block's gate/up weights in bf16");
+  m.round_weights(m.down, m.down16, H * I, "the block's down_proj weights in bf16");
   CUDA_CHECK(cudaStreamSynchronize(s));  // the host arrays may change after this returns
+  m.prof.add(kUpload, since(t0));
   m.block_loaded = true;
 }
 
@@ -229,9 +290,12 @@ void BlockForward::run_device(float* xd, int n_seq, int seq_len, const RowPackin
   double* ent = entropy ? m.entropy.get(um * d.n_heads, "attention entropy") : nullptr;
 
   // Attention half.
+  m.prof.mark(kCopies, s);
   detail::launch_rmsnorm(xd, m.input_norm.data(), xn, M, H, d.eps, s);
+  m.prof.mark(kNorm, s);
   m.tap(tap, Tap::QKV, xn, M, H);
-  m.gemm_xwt(xn, m.qkv.data(), qkv, M, QKV, H, 0.0f, QKV);
+  m.gemm_xwt(xn, m.qkv.data(), qkv, M, QKV, H, 0.0f, QKV, m.qkv16.data());
+  m.prof.mark(kQkv, s);
   if (m.has_qkv_bias) detail::launch_add_bias(qkv, m.qkv_bias.data(), M, QKV, QKV, s);
   if (m.has_qk_norm) {
     detail::launch_head_rmsnorm(qkv, QKV, M, d.n_heads, d.head_dim, m.q_norm.data(), d.eps, s);
@@ -240,11 +304,13 @@ void BlockForward::run_device(float* xd, int n_seq, int seq_len, const RowPackin
   const Impl::Rope& rt = rope_it->second;
   detail::launch_rope(qkv, QKV, M, seq_len, d.n_heads, rt.half, rt.cos.data(), rt.sin.data(), pos, s);
   detail::launch_rope(qkv + Q, QKV, M, seq_len, d.n_kv_heads, rt.half, rt.cos.data(), rt.sin.data(), pos, s);
+  m.prof.mark(kRope, s);
   if (packing)
     detail::launch_attention(qkv, qkv + Q, qkv + Q + KV, QKV, attn, n_seq, seq_len, d.n_heads, d.n_kv_heads,
                              d.head_dim, d.sliding_window, pe, bb, ent, s);
   else
     m.attention_gemm(qkv, attn, n_seq, seq_len, ent);
+  m.prof.mark(kAttention, s);
   if (entropy) {  // per query row on the device; summed here in query order per (sequence, head)
     m.entropy_host.resize(um * d.n_heads);
     CUDA_CHECK(cudaMemcpyAsync(m.entropy_host.data(), ent, m.entropy_host.size() * sizeof(double),
@@ -257,24 +323,31 @@ void BlockForward::run_device(float* xd, int n_seq, int seq_len, const RowPackin
     }
   }
   // x += in · wᵀ (+ bias): through beta = 1, or (MiniCPM) as a branch added × residual_scale.
-  auto residual = [&](const float* in, const float* w, const float* bias, int K) {
+  auto residual = [&](const float* in, const float* w, const __nv_bfloat16* w16, const float* bias, int K) {
     float* y = d.residual_scaled ? branch : xd;
-    m.gemm_xwt(in, w, y, M, H, K, d.residual_scaled ? 0.0f : 1.0f, H);
+    m.gemm_xwt(in, w, y, M, H, K, d.residual_scaled ? 0.0f : 1.0f, H, w16);
     if (bias) detail::launch_add_bias(y, bias, M, H, H, s);
     if (d.residual_scaled) detail::launch_add_scaled(xd, branch, d.residual_scale, M * H, s);
   };
   m.tap(tap, Tap::O, attn, M, Q);
-  residual(attn, m.o.data(), m.has_o_bias ? m.o_bias.data() : nullptr, Q);
+  m.prof.mark(kCopies, s);
+  residual(attn, m.o.data(), m.o16.data(), m.has_o_bias ? m.o_bias.data() : nullptr, Q);
+  m.prof.mark(kO, s);
 
   // MLP half.
   detail::launch_rmsnorm(xd, m.post_norm.data(), xn, M, H, d.eps, s);
+  m.prof.mark(kNorm, s);
   m.tap(tap, Tap::GateUp, xn, M, H);
-  m.gemm_xwt(xn, m.gate_up.data(), gu, M, 2 * I, H, 0.0f, 2 * I);
+  m.gemm_xwt(xn, m.gate_up.data(), gu, M, 2 * I, H, 0.0f, 2 * I, m.gate_up16.data());
   if (m.has_gu_bias) detail::launch_add_bias(gu, m.gate_up_bias.data(), M, 2 * I, 2 * I, s);
+  m.prof.mark(kGateUp, s);
   detail::launch_silu_mul_rows(gu, act, M, I, s);
+  m.prof.mark(kSilu, s);
   m.tap(tap, Tap::Down, act, M, I);
-  residual(act, m.down.data(), m.has_down_bias ? m.down_bias.data() : nullptr, I);
+  residual(act, m.down.data(), m.down16.data(), m.has_down_bias ? m.down_bias.data() : nullptr, I);
+  m.prof.mark(kDown, s);
   CUDA_CHECK(cudaStreamSynchronize(s));  // also surfaces asynchronous kernel errors
+  m.prof.collect();
 }
 
 float* BlockForward::region_create(const float* host, std::size_t n) {
@@ -321,12 +394,15 @@ bool BlockForward::all_finite(const float* device, std::size_t n) {
 void BlockForward::upload_head(int slot, const float* norm, const float* lm_head, int vocab, float divisor) {
   Impl& m = *impl_;
   m.bind();
+  const auto t0 = std::chrono::steady_clock::now();
   Head& h = m.heads[slot & 1];
   h.vocab = vocab;
   h.divisor = divisor;
   put(h.norm, norm, static_cast<std::size_t>(m.dims.hidden), "final norm", m.stream);
   put(h.lm_head, lm_head, static_cast<std::size_t>(vocab) * m.dims.hidden, "lm_head weights", m.stream);
+  m.round_weights(h.lm_head, h.lm_head16, static_cast<std::size_t>(vocab) * m.dims.hidden, "lm_head weights in bf16");
   CUDA_CHECK(cudaStreamSynchronize(m.stream));
+  m.prof.add(kUpload, since(t0));
 }
 
 
@@ -346,12 +422,14 @@ void BlockForward::head_nll(int slot, const float* x, int64_t n, const int32_t* 
   m.bind();
   const Head& h = m.heads[slot & 1];
   if (n <= 0) return;
+  const auto t0 = std::chrono::steady_clock::now();
   float* lg = m.logits_of(h, x, n, m.logits);
   const int32_t* tg = put(m.targets, targets, static_cast<std::size_t>(n), "targets", m.stream);
   double* nd = m.nll.get(static_cast<std::size_t>(n), "NLL");
   detail::launch_rows_nll(lg, n, h.vocab, tg, nd, m.stream);
   CUDA_CHECK(cudaMemcpyAsync(nll, nd, static_cast<std::size_t>(n) * sizeof(double), cudaMemcpyDeviceToHost, m.stream));
   CUDA_CHECK(cudaStreamSynchronize(m.stream));
+  m.prof.add(kHead, since(t0));
 }
 
 void BlockForward::head_kl(int slot, const float* x, int slot_ref, const float* x_ref, int64_t n,

@@ -136,7 +136,7 @@ __global__ void attention_kernel(const float* q, const float* k, const float* v,
 }
 
 __global__ void causal_softmax_kernel(float* scores, int Tq, int kn, int q0, int window, double* entropy,
-                                      int64_t ent_stride) {
+                                      int64_t ent_stride, __nv_bfloat16* p16) {
   __shared__ float red[32];
   __shared__ double redd[32];
   const int b = blockIdx.x / Tq, i = blockIdx.x % Tq, qpos = q0 + i;
@@ -154,14 +154,89 @@ __global__ void causal_softmax_kernel(float* scores, int Tq, int kn, int q0, int
   sum = block_sum(sum, red);
   const float inv = 1.0f / sum;
   double ent = 0;
+  __nv_bfloat16* row16 = p16 ? p16 + static_cast<int64_t>(blockIdx.x) * kn : nullptr;
   for (int j = threadIdx.x; j < kn; j += blockDim.x) {
     if (j < lo || j >= hi) {
-      row[j] = 0.0f;
+      if (row16)
+        row16[j] = __float2bfloat16_rn(0.0f);
+      else
+        row[j] = 0.0f;
       continue;
     }
     const float p = row[j] * inv;
-    row[j] = p;
+    if (row16)  // --compute-dtype bf16: P rounded once for the bf16 P·V GEMM; S keeps the exponentials
+      row16[j] = __float2bfloat16_rn(p);
+    else
+      row[j] = p;
     if (entropy && p > 0) ent -= static_cast<double>(p) * log(static_cast<double>(p));
+  }
+  if (entropy) {
+    ent = block_sum(ent, redd);
+    if (threadIdx.x == 0) entropy[b * ent_stride + qpos] = ent;
+  }
+}
+
+// The same softmax with the row's visible scores held in registers (K per thread: rows of up to
+// K·blockDim keys): one read of the visible scores and one write of the row instead of three reads
+// and two writes, and the masked keys are never read. Each thread takes the same keys in the same
+// order as causal_softmax_kernel and the reductions are the same, so the probabilities are the
+// same bits; the entropy's fp64 sum runs in the same order too when no sliding window starts the
+// visible keys after 0.
+template <int K>
+__global__ void __launch_bounds__(kThreads) causal_softmax_reg_kernel(float* scores, int Tq, int kn, int q0, int window,
+                                                                      double* entropy, int64_t ent_stride,
+                                                                      __nv_bfloat16* p16) {
+  __shared__ float red[32];
+  __shared__ double redd[32];
+  const int b = blockIdx.x / Tq, i = blockIdx.x % Tq, qpos = q0 + i;
+  float* row = scores + static_cast<int64_t>(blockIdx.x) * kn;
+  __nv_bfloat16* row16 = p16 ? p16 + static_cast<int64_t>(blockIdx.x) * kn : nullptr;
+  const int lo = window > 0 ? max(0, qpos - window + 1) : 0, hi = min(qpos + 1, kn);  // visible [lo, hi)
+  float v[K];
+  float mx = -FLT_MAX;
+#pragma unroll
+  for (int k = 0; k < K; ++k) {
+    const int j = lo + threadIdx.x + k * blockDim.x;
+    v[k] = j < hi ? row[j] : -FLT_MAX;
+    if (j < hi) mx = fmaxf(mx, v[k]);
+  }
+  mx = block_max(mx, red);
+  float sum = 0.0f;
+#pragma unroll
+  for (int k = 0; k < K; ++k) {
+    const int j = lo + threadIdx.x + k * blockDim.x;
+    if (j < hi) {
+      v[k] = expf(v[k] - mx);
+      sum += v[k];
+    }
+  }
+  sum = block_sum(sum, red);
+  const float inv = 1.0f / sum;
+  double ent = 0;
+  // Masked keys before the window.
+  for (int j = threadIdx.x; j < lo; j += blockDim.x) {
+    if (row16)
+      row16[j] = __float2bfloat16_rn(0.0f);
+    else
+      row[j] = 0.0f;
+  }
+#pragma unroll
+  for (int k = 0; k < K; ++k) {
+    const int j = lo + threadIdx.x + k * blockDim.x;
+    if (j < hi) {
+      const float p = v[k] * inv;
+      if (row16)
+        row16[j] = __float2bfloat16_rn(p);
+      else
+        row[j] = p;
+      if (entropy && p > 0) ent -= static_cast<double>(p) * log(static_cast<double>(p));
+    }
+  }
+  for (int j = hi + threadIdx.x; j < kn; j += blockDim.x) {  // the future keys
+    if (row16)
+      row16[j] = __float2bfloat16_rn(0.0f);
+    else
+      row[j] = 0.0f;
   }
   if (entropy) {
     ent = block_sum(ent, redd);
@@ -318,10 +393,20 @@ void launch_attention(const float* q, const float* k, const float* v, int64_t ld
 }
 
 void launch_causal_softmax(float* scores, int batch, int Tq, int kn, int q0, int sliding_window, double* entropy,
-                           int64_t ent_stride, cudaStream_t s) {
+                           int64_t ent_stride, cudaStream_t s, __nv_bfloat16* p16) {
   if (batch <= 0 || Tq <= 0) return;
-  causal_softmax_kernel<<<static_cast<unsigned>(batch) * static_cast<unsigned>(Tq), kThreads, 0, s>>>(
-      scores, Tq, kn, q0, sliding_window, entropy, ent_stride);
+  const unsigned grid = static_cast<unsigned>(batch) * static_cast<unsigned>(Tq);
+  // Rows of up to 16·256 keys from registers (causal_softmax_reg_kernel), longer ones in three passes.
+  if (kn <= 2 * kThreads)
+    causal_softmax_reg_kernel<2><<<grid, kThreads, 0, s>>>(scores, Tq, kn, q0, sliding_window, entropy, ent_stride, p16);
+  else if (kn <= 4 * kThreads)
+    causal_softmax_reg_kernel<4><<<grid, kThreads, 0, s>>>(scores, Tq, kn, q0, sliding_window, entropy, ent_stride, p16);
+  else if (kn <= 8 * kThreads)
+    causal_softmax_reg_kernel<8><<<grid, kThreads, 0, s>>>(scores, Tq, kn, q0, sliding_window, entropy, ent_stride, p16);
+  else if (kn <= 16 * kThreads)
+    causal_softmax_reg_kernel<16><<<grid, kThreads, 0, s>>>(scores, Tq, kn, q0, sliding_window, entropy, ent_stride, p16);
+  else
+    causal_softmax_kernel<<<grid, kThreads, 0, s>>>(scores, Tq, kn, q0, sliding_window, entropy, ent_stride, p16);
   CUDA_CHECK_LAUNCH();
 }
 

@@ -3,6 +3,7 @@
 // by block_forward.cu. Row-major throughout, as on the CPU; each launcher checks the launch.
 #pragma once
 
+#include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
 #include <cstddef>
@@ -28,9 +29,10 @@ void launch_attention(const float* q, const float* k, const float* v, int64_t ld
 // Softmax, in place, of `batch` blocks of Tq score rows of length kn (row-major, ld kn): row i of a
 // block is query position q0 + i, which sees keys [lo, q0 + i] (lo from the sliding window, 0
 // without); the others get probability 0. entropy, when not null: −Σ p ln p of row i of block b
-// at entropy[b * ent_stride + q0 + i].
+// at entropy[b * ent_stride + q0 + i]. p16, when not null (--compute-dtype bf16): the probabilities
+// go there rounded to bf16, in the same layout, and scores keeps the unnormalised exponentials.
 void launch_causal_softmax(float* scores, int batch, int Tq, int kn, int q0, int sliding_window, double* entropy,
-                           int64_t ent_stride, cudaStream_t s);
+                           int64_t ent_stride, cudaStream_t s, __nv_bfloat16* p16 = nullptr);
 // act[r, i] = silu(gu[r, i]) * gu[r, inter + i]
 void launch_silu_mul_rows(const float* gu, float* act, int64_t rows, int inter, cudaStream_t s);
 // y[r, c] += b[c] for rows of stride ld

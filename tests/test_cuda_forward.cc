@@ -229,6 +229,90 @@ TEST_F(CudaForwardSeam, EvaluationMatchesTheCpu) {
   for (size_t i = 0; i < cpu.window_nll.size(); ++i) EXPECT_NEAR(dev.window_nll[i], cpu.window_nll[i], 1e-4) << i;
 }
 
+// Long sequences: the attention softmax's rows of 1100-1500 keys (the register kernel holding 8
+// scores per thread; 40-token sequences take the 2-per-thread one) with and without a sliding
+// window, block outputs and entropies against the CPU.
+TEST_F(CudaForwardSeam, LongSequencesMatchTheCpu) {
+  for (const char* name : {"llama_gqa", "sliding_window"}) {
+    const std::string dir = test::scratch_dir(std::string("cuda_fwd_long_") + name);
+    write_synthetic_model(dir, spec_for(name));
+    LlamaWeights m(dir);
+    ModelConfig cfg = m.config();
+    if (std::string(name) == "sliding_window") cfg.sliding_window = 700;
+    const int n_seq = 1, T = 1500, H = cfg.hidden_size;
+    std::vector<int32_t> ids(n_seq * T);
+    for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<int32_t>((i * 29 + 3) % cfg.vocab_size);
+    std::vector<float> xc(ids.size() * H);
+    m.embed(ids.data(), static_cast<int64_t>(ids.size()), xc.data());
+    std::vector<float> xg = xc;
+    LlamaForward cpu(cfg);
+    std::unique_ptr<LlamaForward> gpu = make_cuda_forward(cfg, 0);
+    std::unique_ptr<BlockWeights> w = m.load_block(0);
+    Taps tc, tg;
+    tc.entropy = tg.entropy = true;
+    gpu->hold(*w);
+    cpu.run_block(*w, xc.data(), n_seq, T, &tc);
+    gpu->run_block(*w, xg.data(), n_seq, T, &tg);
+    EXPECT_LT(max_rel(xg, xc), 1e-5) << name;
+    ASSERT_EQ(tg.ent.size(), tc.ent.size());
+    for (size_t i = 0; i < tc.ent.size(); ++i)
+      EXPECT_NEAR(tg.ent[i], tc.ent[i], 1e-4 * std::max(1.0, tc.ent[i])) << name << " head " << i;
+  }
+}
+
+// --compute-dtype bf16 (kernels/bf16_operands.cuh): the linears' weights rounded to bf16 once per
+// held block, each GEMM's activation, Q/K/V and P rounded once, bf16 × bf16 GEMMs with fp32
+// accumulation. On a model whose weights are bf16 (so only the activations' rounding differs from
+// the CPU's fp32): blocks, head logits and a whole evaluation within bf16's error of the CPU, and
+// not equal to it (the GEMMs did run in bf16). Sequences of 300 tokens: the attention's query chunk
+// and P's rounding cover more than one 256-thread pass of the softmax.
+TEST_F(CudaForwardSeam, Bf16ComputeIsWithinBf16RoundingOfTheCpu) {
+  const std::string dir = test::scratch_dir("cuda_fwd_bf16");
+  SyntheticModelSpec spec = spec_for("llama_gqa");
+  spec.dtype = DType::BF16;
+  write_synthetic_model(dir, spec);
+  LlamaWeights m(dir);
+  const ModelConfig& cfg = m.config();
+  const int n_seq = 2, T = 300, H = cfg.hidden_size;
+  std::vector<int32_t> ids(n_seq * T);
+  for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<int32_t>((i * 53 + 7) % cfg.vocab_size);
+  std::vector<float> xc(ids.size() * H);
+  m.embed(ids.data(), static_cast<int64_t>(ids.size()), xc.data());
+  // The CPU's outputs first (each block from the same input x0), outside the GPU's scope.
+  const std::vector<float> x0 = xc;
+  LlamaForward cpu(cfg);
+  std::vector<std::vector<float>> yc;
+  for (int l = 0; l < cfg.num_hidden_layers; ++l) {
+    std::unique_ptr<BlockWeights> w = m.load_block(l);
+    xc = x0;
+    cpu.run_block(*w, xc.data(), n_seq, T);
+    yc.push_back(xc);
+  }
+  HeadWeights head = HeadWeights::load(m);
+  std::vector<int64_t> rows;
+  for (int64_t i = 0; i < n_seq * T; i += 5) rows.push_back(i);
+  const int64_t n = static_cast<int64_t>(rows.size());
+  std::vector<float> lc(n * cfg.vocab_size), lg(lc.size());
+  cpu.head_logits(head, x0.data(), rows.data(), n, lc.data());
+  ComputeDevice gpu;
+  gpu.kind = DeviceKind::Cuda, gpu.ordinal = 0, gpu.description = "cuda:0", gpu.dtype = ComputeDtype::Bf16;
+  DeviceScope scope(gpu);
+  std::unique_ptr<LlamaForward> dev = make_cuda_forward(cfg, 0);
+  for (int l = 0; l < cfg.num_hidden_layers; ++l) {
+    std::unique_ptr<BlockWeights> w = m.load_block(l);
+    std::vector<float> xg = x0;
+    dev->hold(*w);
+    dev->run_block(*w, xg.data(), n_seq, T);
+    const double r = max_rel(xg, yc[l]);
+    EXPECT_LT(r, 2e-2) << "block " << l;
+    EXPECT_GT(r, 1e-6) << "block " << l << ": the bf16 path gave fp32's result";
+  }
+  dev->hold(head);
+  dev->head_logits(head, x0.data(), rows.data(), n, lg.data());
+  EXPECT_LT(max_rel(lg, lc), 2e-2);
+  EXPECT_GT(max_rel(lg, lc), 1e-6);
+}
+
 // Calibration hidden states resident on the GPU for the whole run (within the per-device budget)
 // give the same bits as a budget that keeps only part of them there (3 of the 4 chunks: the
 // store's size less the propagation scratch), the last chunk moving per block, and both agree

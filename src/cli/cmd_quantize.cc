@@ -73,6 +73,11 @@ int cmd_quantize(const CommandContext& ctx) {
   result("bits per quantized weight: %.4f (codes + fp16 scale + b-bit zero per group)", sum.bits_per_weight());
   result("model size: %.0f bytes (%.2f MB; other tensors at their stored dtype)", sum.model_bytes(), sum.model_bytes() / 1e6);
   result("seconds: %.3f", sum.seconds);
+  // Where the time went (rank 0's passes; layers summed over all ranks and threads, so they can
+  // exceed the wall time): what to look at first when a cell is slow.
+  result("time: forward + statistics %.1f s, block transforms %.1f s (rank 0), quantization %.1f s, "
+         "error metrics %.1f s (summed over layers)",
+         sum.forward_seconds, sum.transform_seconds, sum.quant_seconds, sum.metric_seconds);
   if (file) {
     write_quantize_attrs(file->writer(), a, sum);
     file->finish("qsweep-quantized", {model_dir, calib_path, a.n_calib, a.seq_len, opt.calib_chunk, a.seed,

@@ -21,7 +21,9 @@
 
 namespace qsweep {
 
-double output_sq_error(const float* w, const float* what, int out, int in, const std::vector<double>& gram) {
+namespace {
+
+double output_sq_error_cpu(const float* w, const float* what, int out, int in, const std::vector<double>& gram) {
   constexpr int kRows = 32;
   const int tiles = (out + kRows - 1) / kRows;
   std::vector<double> per_tile(static_cast<size_t>(tiles), 0.0);
@@ -43,6 +45,27 @@ double output_sq_error(const float* w, const float* what, int out, int in, const
   double total = 0;
   for (double v : per_tile) total += v;  // tile order: fixed
   return total;
+}
+
+}  // namespace
+
+double output_sq_error(const float* w, const float* what, int out, int in, const std::vector<double>& gram) {
+#ifdef QSWEEP_WITH_CUDA
+  // On a GPU: cuda::GramError (d·G by cuBLAS dgemm in fixed row tiles, summed in tile order), the
+  // same fp64 products in another summation order. The down_proj's 8192-wide Gram of a 1B model
+  // is 2·out·in² = 275 GFLOP in fp64 per layer: seconds on a node's cores, milliseconds there.
+  if (current_device().kind == DeviceKind::Cuda) {
+    static std::mutex gpu;  // layers on several threads take turns on the rank's GPU
+    std::lock_guard<std::mutex> lock(gpu);
+    try {
+      cuda::GramError dev(current_device().ordinal, gram.data(), in);
+      return dev.error(w, what, out);
+    } catch (const std::exception& e) {
+      QS_THROW("cuda output error (" << out << " x " << in << "): " << e.what());
+    }
+  }
+#endif
+  return output_sq_error_cpu(w, what, out, in, gram);
 }
 
 double awq_clip(float* w, int out, int in, const std::vector<double>& gram, const GridSpec& grid,

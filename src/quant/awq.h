@@ -43,7 +43,8 @@ double awq_clip(float* w, int out, int in, const std::vector<double>& gram, cons
 void awq_apply_scales(BlockWeights& w, BlockInput input, const std::vector<float>& s);
 
 // Σ over rows of δ_rᵀ G δ_r for δ = w − what [out, in]: the summed squared output error over the
-// calibration tokens whose Gram matrix is G. Deterministic for any thread count.
+// calibration tokens whose Gram matrix is G. Deterministic for any thread count; on a CUDA device
+// (core/device.h) computed there (qsweep/cuda/gram_error.h: the same products, another sum order).
 double output_sq_error(const float* w, const float* what, int out, int in, const std::vector<double>& gram);
 
 }  // namespace qsweep

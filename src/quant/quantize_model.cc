@@ -69,6 +69,7 @@ void put_linear(Bytes& o, const LinearResult& r) {
   o.put<int>(r.q.grid.bits); o.put<int>(r.q.grid.group_size); o.put<bool>(r.q.grid.sym);
   o.put_vec(r.q.codes); o.put_vec(r.q.scales); o.put_vec(r.q.zeros); o.put_vec(r.q.g_idx);
   o.put(r.weight_mse); o.put(r.output_error); o.put(r.seconds); o.put(r.awq_alpha); o.put(r.gptq_damp); o.put(r.awq_clip_shrink);
+  o.put(r.quant_seconds); o.put(r.metric_seconds);
   o.put<int>(r.dead_columns);
   o.put<int64_t>(r.refine_moves); o.put(r.refine_before); o.put(r.refine_after);
   o.put_vec(r.palette_error);
@@ -85,7 +86,8 @@ void get_linear(Bytes& i, LinearResult& r) {
   r.q.codes = i.get_vec<uint8_t>(); r.q.scales = i.get_vec<float>(); r.q.zeros = i.get_vec<int32_t>();
   r.q.g_idx = i.get_vec<int32_t>();
   r.weight_mse = i.get<double>(); r.output_error = i.get<double>(); r.seconds = i.get<double>();
-  r.awq_alpha = i.get<double>(); r.gptq_damp = i.get<double>(); r.awq_clip_shrink = i.get<double>(); r.dead_columns = i.get<int>();
+  r.awq_alpha = i.get<double>(); r.gptq_damp = i.get<double>(); r.awq_clip_shrink = i.get<double>();
+  r.quant_seconds = i.get<double>(); r.metric_seconds = i.get<double>(); r.dead_columns = i.get<int>();
   r.refine_moves = i.get<int64_t>(); r.refine_before = i.get<double>(); r.refine_after = i.get<double>();
   r.palette_error = i.get_vec<double>();
   r.palette_q.resize(i.get<uint64_t>());
@@ -402,7 +404,9 @@ QuantizeSummary quantize_model(const LlamaWeights& model, const CalibWindows& ca
       t.row_scale.assign(kNumLinear, {});
       t.alpha.assign(kNumLinear, std::numeric_limits<double>::quiet_NaN());
       t.original.assign(kNumLinear, {});
+      Timer tt;
       opt.method->transform_block(BlockContext{blk, cfg, *w, stats, opt, comm}, t);
+      summary.transform_seconds += tt.seconds();
     } else if (block_data) {
       // The rank's windows: the quantized model's inputs (propagated so far) and the
       // full-precision block's outputs on the full-precision inputs, which become the next
@@ -420,7 +424,9 @@ QuantizeSummary quantize_model(const LlamaWeights& model, const CalibWindows& ca
       const BlockData bd{x_q, y_fp, static_cast<int>(s0), static_cast<int>(s1 - s0), static_cast<int>(calib.n), T};
       BlockContext bc{blk, cfg, *w, stats, opt, comm};
       bc.data = &bd;
+      Timer tt;
       opt.method->transform_block(bc, t);
+      summary.transform_seconds += tt.seconds();
     }
     const std::vector<std::vector<float>>& col_scale = t.col_scale;
     const std::vector<std::vector<float>>& row_scale = t.row_scale;
@@ -449,9 +455,12 @@ QuantizeSummary quantize_model(const LlamaWeights& model, const CalibWindows& ca
       const auto& rs = row_scale[li];
       LinearResult res;
       res.name = name;
+      Timer tq;
       quantize_weights(res, M, out, in, st, g, cs, l != Linear::Q && l != Linear::K, opt,
                        trained.empty() ? nullptr : &trained[static_cast<size_t>(li)]);
       refine_weights(res, M, in, st, cs, opt);
+      res.quant_seconds = tq.seconds();
+      Timer tm;
       res.awq_alpha = awq_alpha[li];
       error_metrics(res, W, out, in, st, rs, cs);
       for (const GridSpec& pg : opt.palette) {  // sensitivity: the same layer on each palette grid
@@ -462,6 +471,7 @@ QuantizeSummary quantize_model(const LlamaWeights& model, const CalibWindows& ca
         res.palette_error.push_back(alt.output_error);
         if (opt.keep_palette_weights) res.palette_q.push_back(std::move(alt.q));
       }
+      res.metric_seconds = tm.seconds();
       res.seconds = t.seconds();
       Bytes o;
       put_linear(o, res);
@@ -479,6 +489,8 @@ QuantizeSummary quantize_model(const LlamaWeights& model, const CalibWindows& ca
       w->set_linear(kAll[k], deq.data());
       summary.quantized_bits += quantized_bits(r.q.out, r.q.in, r.q.grid);
       summary.quantized_params += double(r.q.out) * r.q.in;
+      summary.quant_seconds += r.quant_seconds;
+      summary.metric_seconds += r.metric_seconds;
       br.linears.push_back(std::move(r));
     }
     br.input_norm = w->input_norm;

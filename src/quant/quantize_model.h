@@ -108,6 +108,7 @@ struct LinearResult {
   std::string name;
   QuantizedLinear q;
   double weight_mse = 0, output_error = 0, seconds = 0;
+  double quant_seconds = 0, metric_seconds = 0;  // parts of seconds: quantize (+refine), error metrics (+palette)
   double awq_alpha = std::numeric_limits<double>::quiet_NaN();
   double gptq_damp = std::numeric_limits<double>::quiet_NaN();
   double awq_clip_shrink = std::numeric_limits<double>::quiet_NaN();  // mean shrink chosen
@@ -139,6 +140,8 @@ class QuantizeSink {
 struct QuantizeSummary {
   double quantized_bits = 0, quantized_params = 0, other_bytes = 0, seconds = 0;
   double forward_seconds = 0;  // this rank's forward + statistics time (observation passes)
+  double transform_seconds = 0;  // this rank's block transforms (AWQ scale search, Block-AP training)
+  double quant_seconds = 0, metric_seconds = 0;  // summed over every layer (all ranks' layers)
   double bits_per_weight() const { return quantized_bits / quantized_params; }
   double model_bytes() const { return quantized_bits / 8 + other_bytes; }
 };

@@ -5,7 +5,8 @@
 # started on one device refuses to resume on another. With a GPU (bench/gpu_check.sh runs this
 # script there): eval within 1e-4 relative of the CPU, RTN codes equal, GPTQ/AWQ perplexity within
 # 0.1%, a small sweep on cuda, and 1 vs 2 ranks identical on the GPU (the shared-device path).
-# Args: $1 qsweep binary, $2 source dir, $3 shared dir.
+# Args: $1 qsweep binary, $2 source dir, $3 shared dir. QSWEEP_PY: the Python with h5py (default
+# /usr/bin/python3, Debian's; bench/gpu_check.sh sets the GPU node's).
 set -u
 QS=$1 SRC=$2
 source "$SRC/tests/e2e/lib/common.sh"
@@ -133,7 +134,7 @@ if [ "$gpu" = 1 ]; then
   under "$r" 1e-2 && ok "blockap W2 trained on cuda: perplexity $b vs cpu-trained $a (rel $r)" || bad "blockap cuda $b vs cpu $a"
   fi=(sensitivity --model "$M" --calib "$CAL" --method rtn --n-calib 8 --seq-len 64 --palette 3:64,4:128 --score fisher --fisher-windows 4 -q)
   "$QS" "${fi[@]}" --device cpu --output-dir "$tmp/fi-cpu" >/dev/null && "$QS" "${fi[@]}" --device cuda --output-dir "$tmp/fi-cuda" >/dev/null \
-    && /usr/bin/python3 -c "import sys,h5py,numpy as np; a,b=(h5py.File(f)['scores/fisher'][:] for f in sys.argv[1:]); sys.exit(0 if np.allclose(a,b,rtol=1e-3,atol=0) else 1)" \
+    && "${QSWEEP_PY:-/usr/bin/python3}" -c "import sys,h5py,numpy as np; a,b=(h5py.File(f)['scores/fisher'][:] for f in sys.argv[1:]); sys.exit(0 if np.allclose(a,b,rtol=1e-3,atol=0) else 1)" \
        "$tmp/fi-cpu/sensitivity.h5" "$tmp/fi-cuda/sensitivity.h5" && ok "fisher scores on cuda = cpu to 1e-3" || bad "fisher on cuda"
   job "$tmp/cuda.ini" "device = cuda"
   "$QS" run "$tmp/cuda.ini" --output-dir "$tmp/cudasweep" -q >/dev/null && grep -q '"compute": "cuda fp32"' "$tmp/cudasweep/inputs.json" \
