@@ -1,7 +1,7 @@
 // test_cuda_quant.cc — GPTQ (quant/gptq_cuda.cc over kernels/gptq.cu) and the spectrum's Gram
 // eigenvalues (kernels/gram_eigen.cu) on a GPU against their CPU twins, through the same entry
 // points the stages call (gptq_quantize, gram_eigenvalues) with the process device switched to
-// CUDA. Built with QSWEEP_WITH_CUDA only; skipped without a GPU (not yet run on one: README).
+// CUDA. Built with QSWEEP_WITH_CUDA only; skipped without a GPU (all passed on an H200 on 2026-12-04: bench/gpu_runs/).
 #include <gtest/gtest.h>
 
 #include <cmath>

@@ -16,7 +16,15 @@ EV="$tmp/eval.ids"
 
 for method in gptq awq; do
   args=(quantize --model "$M" --method $method --bits 3 --group-size 64 --calib "$CAL" --n-calib 12 --seq-len 128 --calib-chunk 2 -q)
-  "$QS" "${args[@]}" --output-dir "$tmp/${method}1" >/dev/null 2>"$tmp/err" || { bad "$method 1 rank"; cat "$tmp/err"; }
+  "$QS" "${args[@]}" --output-dir "$tmp/${method}1" >"$tmp/${method}1.out" 2>"$tmp/err" || { bad "$method 1 rank"; cat "$tmp/err"; }
+  # Where the time went: the forward passes, the block transforms (AWQ's search), the layers'
+  # quantization and error metrics, each a number; the method's own part positive (GPTQ's
+  # quantization, AWQ's scale search).
+  pos='[0-9.]*[1-9][0-9.]*' any='[0-9.]+'
+  if [ $method = gptq ]; then tr=$any qu=$pos; else tr=$pos qu=$any; fi
+  if grep -Eq "^time: forward \+ statistics $any s, block transforms $tr s \(rank 0\), quantization $qu s, error metrics $any s" "$tmp/${method}1.out"; then
+    ok "$method: $(grep '^time:' "$tmp/${method}1.out")"
+  else bad "$method: no time breakdown: $(cat "$tmp/${method}1.out")"; fi
   "${MPIRUN[@]}" -n 2 "$QS" "${args[@]}" --output-dir "$tmp/${method}2" >/dev/null 2>"$tmp/err" || { bad "$method 2 ranks"; cat "$tmp/err"; }
   if [ -s "$tmp/${method}1/quantized.h5" ] && /usr/bin/python3 "$SRC/tests/e2e/h5_same.py" "$tmp/${method}1/quantized.h5" "$tmp/${method}2/quantized.h5"; then
     ok "$method: 1 and 2 ranks write identical quantized.h5 (codes, scales, zeros, stats, metrics)"
