@@ -25,6 +25,7 @@
 #include "gemm_mode.cuh"
 #include "grow.cuh"
 #include "stage_profile.cuh"
+#include "staged_copy.cuh"
 
 namespace qsweep::cuda {
 
@@ -60,6 +61,7 @@ struct BlockForward::Impl {
   int ordinal = 0;
   cudaStream_t stream = nullptr;
   cublasHandle_t blas = nullptr;
+  detail::StagedCopy staged;  // the large host<->device copies (weights, hidden states, head rows)
   // Weights of the resident block.
   Grow<float> input_norm, post_norm, q_norm, k_norm, qkv, qkv_bias, o, o_bias, gate_up, gate_up_bias, down, down_bias;
   bool has_qk_norm = false, has_qkv_bias = false, has_o_bias = false, has_gu_bias = false, has_down_bias = false;
@@ -85,6 +87,14 @@ struct BlockForward::Impl {
   std::vector<double> entropy_host;
 
   void bind() const { CUDA_CHECK(cudaSetDevice(ordinal)); }
+  // `put` for the large arrays: through the pinned double buffer (staged_copy.cuh).
+  template <typename T>
+  T* put_big(Grow<T>& g, const T* host, std::size_t n, const char* what) {
+    if (!host || n == 0) return nullptr;
+    T* d = g.get(n, what);
+    staged.to_device(d, host, n * sizeof(T), stream);
+    return d;
+  }
   bool bf16() const { return dims.bf16_gemm; }  // --compute-dtype bf16 (gemm_mode.cuh)
 
   // y[M,N] = x[M,K] · w[N,K]ᵀ + beta · y (row-major, ld of y = ldy): gemm_plan.h's linear forward
@@ -166,7 +176,7 @@ struct BlockForward::Impl {
   // The head's logits of n host rows of final hidden states, in the device array `out` [n, vocab].
   float* logits_of(const Head& h, const float* x, int64_t n, Grow<float>& out) {
     const int H = dims.hidden;
-    float* hxd = put(hx, x, static_cast<std::size_t>(n) * H, "the head's input rows", stream);
+    float* hxd = put_big(hx, x, static_cast<std::size_t>(n) * H, "the head's input rows");
     detail::launch_rmsnorm(hxd, h.norm.data(), hxd, n, H, dims.eps, stream);
     if (h.divisor != 1.0f) detail::launch_divide(hxd, h.divisor, n * H, stream);
     float* lg = out.get(static_cast<std::size_t>(n) * h.vocab, "logits");
@@ -219,16 +229,16 @@ void BlockForward::upload_block(const BlockWeightsView& w) {
   m.has_qk_norm = w.q_norm != nullptr;
   put(m.q_norm, w.q_norm, d.head_dim, "q_norm", s);
   put(m.k_norm, w.k_norm, d.head_dim, "k_norm", s);
-  put(m.qkv, w.qkv, QKV * H, "the block's q/k/v weights", s);
+  m.put_big(m.qkv, w.qkv, QKV * H, "the block's q/k/v weights");
   m.has_qkv_bias = w.qkv_bias != nullptr;
   put(m.qkv_bias, w.qkv_bias, QKV, "q/k/v bias", s);
-  put(m.o, w.o, H * Q, "the block's o_proj weights", s);
+  m.put_big(m.o, w.o, H * Q, "the block's o_proj weights");
   m.has_o_bias = w.o_bias != nullptr;
   put(m.o_bias, w.o_bias, H, "o_proj bias", s);
-  put(m.gate_up, w.gate_up, 2 * I * H, "the block's gate/up weights", s);
+  m.put_big(m.gate_up, w.gate_up, 2 * I * H, "the block's gate/up weights");
   m.has_gu_bias = w.gate_up_bias != nullptr;
   put(m.gate_up_bias, w.gate_up_bias, 2 * I, "gate/up bias", s);
-  put(m.down, w.down, H * I, "the block's down_proj weights", s);
+  m.put_big(m.down, w.down, H * I, "the block's down_proj weights");
   m.has_down_bias = w.down_bias != nullptr;
   put(m.down_bias, w.down_bias, H, "down_proj bias", s);
   m.round_weights(m.qkv, m.qkv16, QKV * H, "the block's q/k/v weights in bf16");
@@ -255,9 +265,9 @@ void BlockForward::run(float* x, int n_seq, int seq_len, const RowPacking* packi
   Impl& m = *impl_;
   m.bind();
   const std::size_t n = static_cast<std::size_t>(n_seq) * seq_len * m.dims.hidden;
-  float* xd = put(m.x, x, n, "the batch's hidden states", m.stream);
+  float* xd = m.put_big(m.x, x, n, "the batch's hidden states");
   run_device(xd, n_seq, seq_len, packing, tap, entropy);
-  CUDA_CHECK(cudaMemcpyAsync(x, xd, n * sizeof(float), cudaMemcpyDeviceToHost, m.stream));
+  m.staged.to_host(x, xd, n * sizeof(float), m.stream);
   CUDA_CHECK(cudaStreamSynchronize(m.stream));  // also surfaces asynchronous kernel errors
 }
 
@@ -355,12 +365,20 @@ float* BlockForward::region_create(const float* host, std::size_t n) {
   m.bind();
   auto* d = static_cast<float*>(detail::device_alloc(n * sizeof(float), "the resident hidden states",
                                                      "lower --activation-budget-mb: it is applied per device"));
-  CUDA_CHECK(cudaMemcpyAsync(d, host, n * sizeof(float), cudaMemcpyHostToDevice, m.stream));
-  CUDA_CHECK(cudaStreamSynchronize(m.stream));
+  try {
+    m.staged.to_device(d, host, n * sizeof(float), m.stream);
+  } catch (...) {
+    cudaFree(d);
+    throw;
+  }
   return d;
 }
 
-void BlockForward::region_download(float* host, const float* device, std::size_t n) { copy(host, device, n); }
+void BlockForward::region_download(float* host, const float* device, std::size_t n) {
+  Impl& m = *impl_;
+  m.bind();
+  m.staged.to_host(host, device, n * sizeof(float), m.stream);
+}
 
 void BlockForward::region_free(float* device) {
   if (device) cudaFree(device);
@@ -399,7 +417,7 @@ void BlockForward::upload_head(int slot, const float* norm, const float* lm_head
   h.vocab = vocab;
   h.divisor = divisor;
   put(h.norm, norm, static_cast<std::size_t>(m.dims.hidden), "final norm", m.stream);
-  put(h.lm_head, lm_head, static_cast<std::size_t>(vocab) * m.dims.hidden, "lm_head weights", m.stream);
+  m.put_big(h.lm_head, lm_head, static_cast<std::size_t>(vocab) * m.dims.hidden, "lm_head weights");
   m.round_weights(h.lm_head, h.lm_head16, static_cast<std::size_t>(vocab) * m.dims.hidden, "lm_head weights in bf16");
   CUDA_CHECK(cudaStreamSynchronize(m.stream));
   m.prof.add(kUpload, since(t0));
