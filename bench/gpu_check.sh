@@ -185,8 +185,11 @@ fi
 if [ "${QSWEEP_GPU_CHECK_QUICK:-0}" != 1 ] && want gptq-cell && [ -d "$out/m1b" ]; then
   stage "1b preset: one GPTQ cell (W4 g128, 32 x 512 calibration windows) on CUDA"
   t=$(date +%s.%N)
-  lim 300 "$QS" quantize --model "$out/m1b" --method gptq --bits 4 --group-size 128 --calib "$out/r1b.ids" --n-calib 32 \
-    --seq-len 512 --device cuda --output-dir "$out/q1b" 2>&1 | grep -E 'blocks|error|^seconds|^time' | tail -5 || fail=1
+  # The breakdown lines: quantize's `time:` (forward, transforms, quantization, error metrics) and
+  # the forward engine's QSWEEP_CUDA_PROFILE stages (the calibration and propagation passes).
+  QSWEEP_CUDA_PROFILE=1 lim 300 "$QS" quantize --model "$out/m1b" --method gptq --bits 4 --group-size 128 \
+    --calib "$out/r1b.ids" --n-calib 32 --seq-len 512 --device cuda --output-dir "$out/q1b" 2>&1 |
+    grep -E 'blocks|error|^seconds|^time|cuda profile' | tail -6 || fail=1
   echo "  GPTQ cell: $(secs "$t") s wall for 16 blocks"
 fi
 if want blockap && [ -d "$out/m160m" ]; then
