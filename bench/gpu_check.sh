@@ -131,7 +131,7 @@ eval_on() {  # $1 device, $2 model, $3 ids, $4 ctx, $5 out, $6 compute dtype (de
   local t; t=$(date +%s.%N)
   QSWEEP_CUDA_PROFILE=1 lim 240 "$QS" eval --model "$2" --data "$3" --ctx "$4" --device "$1" --compute-dtype "${6:-fp32}" -q \
     --output-dir "$out/ev" >"$5" 2>"$5.err" || { echo "eval $1 failed:"; tail -5 "$5.err"; fail=1; }
-  echo "  $1 ${6:-fp32}: perplexity $(ppl "$5"), $(tps "$5") tokens/s (forward), wall $(secs "$t") s"
+  echo "  $1 ${6:-fp32}: perplexity $(ppl "$5"), $(tps "$5") tokens/s (forward), wall $(secs "$t") s, $(grep -o 'block loading [0-9.]* s' "$5")"
   grep -h 'cuda profile' "$5.err" | sed -e "s/^qsweep: /    /"
 }
 rand_ids() {  # $1 vocab, $2 count, $3 file

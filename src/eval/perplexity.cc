@@ -4,10 +4,12 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/device.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/timer.h"
 #include "dist/device_comm.h"
+#include "eval/block_prefetch.h"
 #include "eval/non_finite.h"
 #include "io/quant_store.h"
 #include "io/reference_hidden.h"
@@ -83,6 +85,8 @@ EvalResult evaluate_perplexity(const LlamaWeights& model, const EvalWindows& w, 
     comm.agree_or_throw(pending);
     if (opt.should_stop && opt.should_stop(comm)) throw Interrupted();
   };
+  BlockPrefetch prefetch(model, opt.prefetch > 0 || (opt.prefetch < 0 && current_device().kind == DeviceKind::Cuda));
+  std::unique_ptr<BlockWeights> bw;  // the block being run; its storage is reused for later ones
   for (int64_t cb = b_begin; cb < b_end; cb += batches_per_chunk) {
     const int64_t ce = std::min(b_end, cb + batches_per_chunk);
     const int64_t w0 = cb * opt.batch, w1 = std::min(w.n_windows, ce * opt.batch);
@@ -98,11 +102,10 @@ EvalResult evaluate_perplexity(const LlamaWeights& model, const EvalWindows& w, 
       if (pending.empty()) pending = e.what();
     }
     load_s += t.seconds();
-    std::unique_ptr<BlockWeights> bw;
     for (int l = 0; l < cfg.num_hidden_layers; ++l) {
       poll();
       t.reset();
-      bw = model.load_block(l, std::move(bw));
+      bw = prefetch.take(l, std::move(bw));  // with prefetch: waits only for what is not loaded yet
       load_s += t.seconds();
       t.reset();
       for (int pass = side_by_side ? 0 : 1; pass < 2; ++pass) {

@@ -40,6 +40,9 @@ struct EvalOptions {
   int batch = 0;                               // windows per forward batch; 0: eval_batch_windows
   int64_t activation_budget = int64_t(1) << 30;  // bytes of activations per rank
   bool progress = true;
+  // Load block l+1 on a host thread while block l runs (eval/block_prefetch.h): -1 on a GPU only
+  // (the default), 0 never, 1 always. The results are the same bits either way.
+  int prefetch = -1;
   // Polled collectively before every block of every chunk (padded so every rank polls equally
   // often); true throws Interrupted. Set by qsweep run for SIGTERM/SIGUSR1.
   std::function<bool(const Comm&)> should_stop;
