@@ -41,10 +41,6 @@ struct Head {
   float divisor = 1.0f;
 };
 
-}  // namespace
-
-namespace {
-
 // QSWEEP_CUDA_PROFILE's stages of this engine (stage_profile.cuh).
 enum Stage { kUpload, kNorm, kQkv, kRope, kAttention, kO, kGateUp, kSilu, kDown, kHead, kCopies };
 

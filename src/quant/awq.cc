@@ -53,7 +53,8 @@ double output_sq_error(const float* w, const float* what, int out, int in, const
 #ifdef QSWEEP_WITH_CUDA
   // On a GPU: cuda::GramError (d·G by cuBLAS dgemm in fixed row tiles, summed in tile order), the
   // same fp64 products in another summation order. The down_proj's 8192-wide Gram of a 1B model
-  // is 2·out·in² = 275 GFLOP in fp64 per layer: seconds on a node's cores, milliseconds there.
+  // is 2·out·in² = 275 GFLOP in fp64 per layer: seconds on a node's cores, a fraction of one there
+  // (the Gram's upload, 512 MB, included).
   if (current_device().kind == DeviceKind::Cuda) {
     static std::mutex gpu;  // layers on several threads take turns on the rank's GPU
     std::lock_guard<std::mutex> lock(gpu);
