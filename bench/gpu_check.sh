@@ -14,8 +14,8 @@
 #       CUDA vs the node's CPU cores and vs transformers on the same GPU and windows, and the
 #       forward's GFLOP/s vs cuBLAS alone on the block's GEMM shapes: bench/cublas_shapes.py), and
 #       GPTQ per layer on 1B-shaped layers vs PyTorch's on the same GPU (bench/gptq_torch.py), and a
-#       1b GPTQ cell's seconds, --compute-dtype bf16's speed and perplexity cost (against
-#       transformers in bfloat16 too), a Block-AP cell on the 160m preset; a line per stage with its
+#       1b GPTQ cell's seconds, --compute-dtype tf32x3's and bf16's speed and perplexity cost (against
+#       transformers in fp32 and bfloat16), a Block-AP cell on the 160m preset; a line per stage with its
 #       seconds. Aims at < 8 minutes on one H200.
 #       QSWEEP_GPU_CHECK_QUICK=1 skips the 1b preset; QSWEEP_GPU_CHECK_CTX (2048) and
 #       QSWEEP_GPU_CHECK_WINDOWS (16; twice that for 160m) size the preset evaluations;
@@ -112,7 +112,7 @@ want() { [[ " $STAGES " == *" $1 "* ]]; }
 if want tests; then
   stage "CUDA tests against their CPU twins"
   t=$(date +%s.%N)
-  lim 240 "$B/qsweep_tests" --gtest_filter='*Cuda*:Device*' >"$logdir/cuda_tests.log" 2>&1 || fail=1
+  lim 240 "$B/qsweep_tests" --gtest_filter='*Cuda*:Device*:Tf32Split*:BlockPrefetch*' >"$logdir/cuda_tests.log" 2>&1 || fail=1
   grep -E '^\[  (FAILED|PASSED|SKIPPED) |^\[==========\]|Failure|TIMEOUT' "$logdir/cuda_tests.log" | tail -40
   echo "tests: $(secs "$t") s"
 fi
@@ -144,6 +144,11 @@ if want kjv; then
   eval_on cpu demo/kjv-llama "$out/kjv.ids" 256 "$out/kjv.cpu"
   eval_on cuda demo/kjv-llama "$out/kjv.ids" 256 "$out/kjv.cuda"
   awk -v a="$(ppl "$out/kjv.cpu")" -v b="$(ppl "$out/kjv.cuda")" 'BEGIN{r=(b-a)/a; if(r<0)r=-r; printf "  relative difference %.3g (bar 1e-4): %s\n", r, r<1e-4?"PASS":"FAIL"; exit r<1e-4?0:1}' || fail=1
+  # The trained model's perplexity under each GPU arithmetic, against the CPU's fp32.
+  for dt in tf32x3 bf16; do
+    eval_on cuda demo/kjv-llama "$out/kjv.ids" 256 "$out/kjv.$dt" $dt
+    awk -v a="$(ppl "$out/kjv.cpu")" -v b="$(ppl "$out/kjv.$dt")" -v d=$dt 'BEGIN{r=(b-a)/a; if(r<0)r=-r; printf "  %s: relative difference %.3g from the cpu\n", d, r}'
+  done
 fi
 
 for preset in $(for s in $STAGES; do case $s in 160m|1b) echo "$s" ;; esac; done); do
@@ -159,6 +164,11 @@ for preset in $(for s in $STAGES; do case $s in 160m|1b) echo "$s" ;; esac; done
   if [ $preset = 160m ] && want 160m-cpu; then eval_on cpu "$out/m$preset" "$out/r$preset.ids" $ctx "$out/p$preset.cpu"; fi
   lim 240 python3 bench/hf_eval.py "$out/m$preset" "$out/r$preset.ids" --ctx $ctx --batch 2 >"$out/hf$preset" 2>"$out/hf$preset.err" \
     && sed 's/^/  /' "$out/hf$preset" || { echo "  transformers failed:"; tail -3 "$out/hf$preset.err"; }
+  # --compute-dtype tf32x3 (fp32 emulated on TF32 tensor cores) against transformers in fp32.
+  eval_on cuda "$out/m$preset" "$out/r$preset.ids" $ctx "$out/p$preset.tf32x3" tf32x3
+  awk -v a="$(ppl "$out/p$preset.tf32x3")" -v b="$(ppl "$out/p$preset.cuda")" -v q="$(tps "$out/p$preset.tf32x3")" \
+      -v f="$(tps "$out/p$preset.cuda")" -v h="$(awk '/hf tokens/{print $3}' "$out/hf$preset")" \
+      'BEGIN{r=(a-b)/b; if(r<0)r=-r; printf "  tf32x3: perplexity rel %.3g vs fp32 (bar 1e-4: %s); speed %.2fx fp32", r, r<1e-4?"PASS":"FAIL", q/f; if(h>0) printf ", %.2fx transformers fp32 (goal 1.5x)", q/h; print ""; exit r<1e-4?0:1}' || fail=1
   # --compute-dtype bf16 against transformers in bfloat16: the speed it buys and what it costs.
   eval_on cuda "$out/m$preset" "$out/r$preset.ids" $ctx "$out/p$preset.bf16" bf16
   lim 240 python3 bench/hf_eval.py "$out/m$preset" "$out/r$preset.ids" --ctx $ctx --batch 2 --dtype bfloat16 >"$out/hfb$preset" \
@@ -182,14 +192,18 @@ if want gptq-layer; then
   echo "  GPTQ comparison: $(secs "$t") s (goal: torch fp64 s / qsweep s >= 2)"
 fi
 
-if [ "${QSWEEP_GPU_CHECK_QUICK:-0}" != 1 ] && want gptq-cell && [ -d "$out/m1b" ]; then
+if [ "${QSWEEP_GPU_CHECK_QUICK:-0}" != 1 ] && want gptq-cell; then
   stage "1b preset: one GPTQ cell (W4 g128, 32 x 512 calibration windows) on CUDA"
+  if [ ! -d "$out/m1b" ]; then  # the stage alone: its model and calibration ids
+    "$QS" make-model --preset 1b --output "$out/m1b" >/dev/null || fail=1
+    rand_ids 128256 131072 "$out/r1b.ids"
+  fi
   t=$(date +%s.%N)
   # The breakdown lines: quantize's `time:` (forward, transforms, quantization, error metrics) and
   # the forward engine's QSWEEP_CUDA_PROFILE stages (the calibration and propagation passes).
   QSWEEP_CUDA_PROFILE=1 lim 300 "$QS" quantize --model "$out/m1b" --method gptq --bits 4 --group-size 128 \
     --calib "$out/r1b.ids" --n-calib 32 --seq-len 512 --device cuda --output-dir "$out/q1b" 2>&1 |
-    grep -E 'blocks|error|^seconds|^time|cuda profile' | tail -6 || fail=1
+    grep -E 'blocks|error|^seconds|^time|cuda profile' | tail -4 || fail=1
   echo "  GPTQ cell: $(secs "$t") s wall for 16 blocks"
 fi
 if want blockap && [ -d "$out/m160m" ]; then

@@ -26,6 +26,7 @@
 #include "grow.cuh"
 #include "stage_profile.cuh"
 #include "staged_copy.cuh"
+#include "tf32x3.cuh"
 
 namespace qsweep::cuda {
 
@@ -37,6 +38,7 @@ namespace {
 struct Head {
   Grow<float> norm, lm_head;
   Grow<__nv_bfloat16> lm_head16;  // --compute-dtype bf16: the weights rounded once (bf16_operands.cuh)
+  Grow<float> lm_head2;           // --compute-dtype tf32x3: the weights split once (tf32x3.cuh)
   int vocab = 0;
   float divisor = 1.0f;
 };
@@ -66,6 +68,9 @@ struct BlockForward::Impl {
   // of a GEMM's activation rounded (bf16_operands.cuh).
   Grow<__nv_bfloat16> qkv16, o16, gate_up16, down16, x16;
   Grow<__nv_bfloat16> qkv_act16, probs16;  // bf16 attention: q/k/v rounded once, P rounded by the softmax
+  // --compute-dtype tf32x3: the linears' weights split into TF32 parts once per held block, rows
+  // [small | big], and the scratch of a GEMM's activation split as [big | small] (tf32x3.cuh).
+  Grow<float> qkv2, o2, gate_up2, down2, x2;
   struct Rope {
     Grow<float> cos, sin;
     int half = 0;
@@ -92,13 +97,23 @@ struct BlockForward::Impl {
     return d;
   }
   bool bf16() const { return dims.bf16_gemm; }  // --compute-dtype bf16 (gemm_mode.cuh)
+  bool tf32x3() const { return dims.tf32x3_gemm; }  // --compute-dtype tf32x3 (tf32x3.cuh)
 
   // y[M,N] = x[M,K] · w[N,K]ᵀ + beta · y (row-major, ld of y = ldy): gemm_plan.h's linear forward
   // (column-major yᵀ = w · xᵀ) with the output's beta and stride. With --compute-dtype bf16 and
-  // the weight's bf16 copy w16: x rounded to bf16 once, a bf16 × bf16 GEMM (bf16_operands.cuh).
+  // the weight's bf16 copy w16: x rounded to bf16 once, a bf16 × bf16 GEMM (bf16_operands.cuh);
+  // with --compute-dtype tf32x3 and the weight's split copy w2: x split once, two TF32 GEMMs.
   void gemm_xwt(const float* xd, const float* w, float* y, int64_t M, int N, int K, float beta, int64_t ldy,
-                const __nv_bfloat16* w16 = nullptr) {
+                const __nv_bfloat16* w16 = nullptr, const float* w2 = nullptr) {
     constexpr int64_t kSlice = int64_t(1) << 30;  // cuBLAS's int dimensions: slices of 2^30 rows
+    if (tf32x3() && w2) {
+      float* xs = x2.get(static_cast<std::size_t>(M) * 2 * K, "a GEMM's input split into TF32 parts");
+      detail::launch_split_tf32(xd, xs, M, K, /*big_first=*/true, stream);
+      for (int64_t m0 = 0; m0 < M; m0 += kSlice)
+        detail::gemm_xwt_tf32x3(blas, xs + m0 * 2 * K, w2, y + m0 * ldy, static_cast<int>(std::min(kSlice, M - m0)), N,
+                                K, beta, static_cast<int>(ldy));
+      return;
+    }
     __nv_bfloat16* xr = nullptr;
     if (bf16() && w16) {
       xr = x16.get(static_cast<std::size_t>(M) * K, "a GEMM's input rounded to bf16");
@@ -129,6 +144,10 @@ struct BlockForward::Impl {
   void attention_gemm(const float* qkv, float* out, int n_seq, int T, double* ent) {
     const BlockDims& d = dims;
     const int hd = d.head_dim, group = d.n_heads / d.n_kv_heads, nkv = d.n_kv_heads;
+    // One chunk of all T queries while its scores fit in kScoreBytes. Causal chunks of 512 queries
+    // (keys ending at each chunk's last query: 5/8 of the square's GEMM work at T = 2048) measured
+    // slower on an H200 (1b preset fp32: 1.54 s against 1.41 s; bf16 0.58 against 0.60): more,
+    // smaller GEMMs and softmax launches cost what the masked triangle saved.
     constexpr int64_t kScoreBytes = int64_t(256) << 20;  // the scores of one chunk, all its heads
     int Tq = T;
     if (static_cast<int64_t>(nkv) * T * T * 4 > kScoreBytes)
@@ -169,6 +188,14 @@ struct BlockForward::Impl {
         }
   }
 
+  // The split copy of a resident weight array [rows, cols] (--compute-dtype tf32x3), else nullptr.
+  float* split_weights(const Grow<float>& w, Grow<float>& w2, std::size_t rows, int cols, const char* what) {
+    if (!tf32x3() || !w.data() || rows == 0) return nullptr;
+    float* d = w2.get(rows * 2 * static_cast<std::size_t>(cols), what);
+    detail::launch_split_tf32(w.data(), d, static_cast<int64_t>(rows), cols, /*big_first=*/false, stream);
+    return d;
+  }
+
   // The head's logits of n host rows of final hidden states, in the device array `out` [n, vocab].
   float* logits_of(const Head& h, const float* x, int64_t n, Grow<float>& out) {
     const int H = dims.hidden;
@@ -176,7 +203,8 @@ struct BlockForward::Impl {
     detail::launch_rmsnorm(hxd, h.norm.data(), hxd, n, H, dims.eps, stream);
     if (h.divisor != 1.0f) detail::launch_divide(hxd, h.divisor, n * H, stream);
     float* lg = out.get(static_cast<std::size_t>(n) * h.vocab, "logits");
-    gemm_xwt(hxd, h.lm_head.data(), lg, n, h.vocab, H, 0.0f, h.vocab, bf16() ? h.lm_head16.data() : nullptr);
+    gemm_xwt(hxd, h.lm_head.data(), lg, n, h.vocab, H, 0.0f, h.vocab, bf16() ? h.lm_head16.data() : nullptr,
+             tf32x3() ? h.lm_head2.data() : nullptr);
     return lg;
   }
 
@@ -241,6 +269,10 @@ void BlockForward::upload_block(const BlockWeightsView& w) {
   m.round_weights(m.o, m.o16, H * Q, "the block's o_proj weights in bf16");
   m.round_weights(m.gate_up, m.gate_up16, 2 * I * H, "the block's gate/up weights in bf16");
   m.round_weights(m.down, m.down16, H * I, "the block's down_proj weights in bf16");
+  m.split_weights(m.qkv, m.qkv2, QKV, static_cast<int>(H), "the block's q/k/v weights split into TF32 parts");
+  m.split_weights(m.o, m.o2, H, static_cast<int>(Q), "the block's o_proj weights split into TF32 parts");
+  m.split_weights(m.gate_up, m.gate_up2, 2 * I, static_cast<int>(H), "the block's gate/up weights split into TF32 parts");
+  m.split_weights(m.down, m.down2, H, static_cast<int>(I), "the block's down_proj weights split into TF32 parts");
   CUDA_CHECK(cudaStreamSynchronize(s));  // the host arrays may change after this returns
   m.prof.add(kUpload, since(t0));
   m.block_loaded = true;
@@ -300,7 +332,7 @@ void BlockForward::run_device(float* xd, int n_seq, int seq_len, const RowPackin
   detail::launch_rmsnorm(xd, m.input_norm.data(), xn, M, H, d.eps, s);
   m.prof.mark(kNorm, s);
   m.tap(tap, Tap::QKV, xn, M, H);
-  m.gemm_xwt(xn, m.qkv.data(), qkv, M, QKV, H, 0.0f, QKV, m.qkv16.data());
+  m.gemm_xwt(xn, m.qkv.data(), qkv, M, QKV, H, 0.0f, QKV, m.qkv16.data(), m.qkv2.data());
   m.prof.mark(kQkv, s);
   if (m.has_qkv_bias) detail::launch_add_bias(qkv, m.qkv_bias.data(), M, QKV, QKV, s);
   if (m.has_qk_norm) {
@@ -329,28 +361,29 @@ void BlockForward::run_device(float* xd, int n_seq, int seq_len, const RowPackin
     }
   }
   // x += in · wᵀ (+ bias): through beta = 1, or (MiniCPM) as a branch added × residual_scale.
-  auto residual = [&](const float* in, const float* w, const __nv_bfloat16* w16, const float* bias, int K) {
+  auto residual = [&](const float* in, const float* w, const __nv_bfloat16* w16, const float* w2, const float* bias,
+                      int K) {
     float* y = d.residual_scaled ? branch : xd;
-    m.gemm_xwt(in, w, y, M, H, K, d.residual_scaled ? 0.0f : 1.0f, H, w16);
+    m.gemm_xwt(in, w, y, M, H, K, d.residual_scaled ? 0.0f : 1.0f, H, w16, w2);
     if (bias) detail::launch_add_bias(y, bias, M, H, H, s);
     if (d.residual_scaled) detail::launch_add_scaled(xd, branch, d.residual_scale, M * H, s);
   };
   m.tap(tap, Tap::O, attn, M, Q);
   m.prof.mark(kCopies, s);
-  residual(attn, m.o.data(), m.o16.data(), m.has_o_bias ? m.o_bias.data() : nullptr, Q);
+  residual(attn, m.o.data(), m.o16.data(), m.o2.data(), m.has_o_bias ? m.o_bias.data() : nullptr, Q);
   m.prof.mark(kO, s);
 
   // MLP half.
   detail::launch_rmsnorm(xd, m.post_norm.data(), xn, M, H, d.eps, s);
   m.prof.mark(kNorm, s);
   m.tap(tap, Tap::GateUp, xn, M, H);
-  m.gemm_xwt(xn, m.gate_up.data(), gu, M, 2 * I, H, 0.0f, 2 * I, m.gate_up16.data());
+  m.gemm_xwt(xn, m.gate_up.data(), gu, M, 2 * I, H, 0.0f, 2 * I, m.gate_up16.data(), m.gate_up2.data());
   if (m.has_gu_bias) detail::launch_add_bias(gu, m.gate_up_bias.data(), M, 2 * I, 2 * I, s);
   m.prof.mark(kGateUp, s);
   detail::launch_silu_mul_rows(gu, act, M, I, s);
   m.prof.mark(kSilu, s);
   m.tap(tap, Tap::Down, act, M, I);
-  residual(act, m.down.data(), m.down16.data(), m.has_down_bias ? m.down_bias.data() : nullptr, I);
+  residual(act, m.down.data(), m.down16.data(), m.down2.data(), m.has_down_bias ? m.down_bias.data() : nullptr, I);
   m.prof.mark(kDown, s);
   CUDA_CHECK(cudaStreamSynchronize(s));  // also surfaces asynchronous kernel errors
   m.prof.collect();
@@ -415,6 +448,8 @@ void BlockForward::upload_head(int slot, const float* norm, const float* lm_head
   put(h.norm, norm, static_cast<std::size_t>(m.dims.hidden), "final norm", m.stream);
   m.put_big(h.lm_head, lm_head, static_cast<std::size_t>(vocab) * m.dims.hidden, "lm_head weights");
   m.round_weights(h.lm_head, h.lm_head16, static_cast<std::size_t>(vocab) * m.dims.hidden, "lm_head weights in bf16");
+  m.split_weights(h.lm_head, h.lm_head2, static_cast<std::size_t>(vocab), m.dims.hidden,
+                  "lm_head weights split into TF32 parts");
   CUDA_CHECK(cudaStreamSynchronize(m.stream));
   m.prof.add(kUpload, since(t0));
 }

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <stdexcept>
 #include <string>
+#include <memory>
 #include <vector>
 
 #include "check.cuh"
@@ -128,12 +129,17 @@ int GramAccumulator::status() const {
   return s;
 }
 
-void GramAccumulator::drain(void* acc_host) {
+void GramAccumulator::drain(void* acc_host, bool host_is_zero) {
   Impl& m = *impl_;
-  std::vector<unsigned __int128> dev(m.packed);
-  CUDA_CHECK(cudaMemcpy(dev.data(), m.acc, m.packed * sizeof(unsigned __int128), cudaMemcpyDeviceToHost));
-  auto* host = static_cast<unsigned __int128*>(acc_host);
-  for (std::size_t i = 0; i < m.packed; ++i) host[i] += dev[i];
+  const std::size_t bytes = m.packed * sizeof(unsigned __int128);
+  if (host_is_zero) {
+    CUDA_CHECK(cudaMemcpy(acc_host, m.acc, bytes, cudaMemcpyDeviceToHost));
+  } else {  // uninitialised scratch: the copy overwrites it
+    std::unique_ptr<unsigned __int128[]> dev(new unsigned __int128[m.packed]);
+    CUDA_CHECK(cudaMemcpy(dev.get(), m.acc, bytes, cudaMemcpyDeviceToHost));
+    auto* host = static_cast<unsigned __int128*>(acc_host);
+    for (std::size_t i = 0; i < m.packed; ++i) host[i] += dev[i];
+  }
   CUDA_CHECK(cudaMemset(m.acc, 0, m.packed * sizeof(unsigned __int128)));
 }
 

@@ -8,8 +8,10 @@
 // quantized kernels are measured against.
 #include "qsweep/cuda/backend.h"
 
+#include "bf16_operands.cuh"
 #include "check.cuh"
 #include "device_buffer.cuh"
+#include "tf32x3.cuh"
 
 #include <algorithm>
 #include <stdexcept>
@@ -53,6 +55,34 @@ void sgemm_xwt(const float* x, const float* w, float* y, int m, int n, int k) {
   const float beta = 0.0f;
   CUBLAS_CHECK(cublasSgemm(handle.get(), CUBLAS_OP_T, CUBLAS_OP_N, n, m, k, &alpha, d_w.get(), k,
                            d_x.get(), k, &beta, d_y.get(), n));
+  d_y.download(y);
+}
+
+void gemm_xwt(const float* x, const float* w, float* y, int m, int n, int k, GemmArith arith) {
+  if (arith == GemmArith::Fp32) return sgemm_xwt(x, w, y, m, n, k);
+  if (m < 0 || n < 0 || k <= 0) throw std::invalid_argument("qsweep::cuda::gemm_xwt: bad shape");
+  if (m == 0 || n == 0) return;
+  const std::size_t mk = static_cast<std::size_t>(m) * k, nk = static_cast<std::size_t>(n) * k;
+  detail::DeviceBuffer<float> d_x(x, mk), d_w(w, nk), d_y(static_cast<std::size_t>(m) * n);
+  CublasHandle handle;
+  const float one = 1.0f, zero = 0.0f;
+  if (arith == GemmArith::Tf32x3) {
+    detail::DeviceBuffer<float> x2(2 * mk), w2(2 * nk);
+    detail::launch_split_tf32(d_x.get(), x2.get(), m, k, /*big_first=*/true, nullptr);
+    detail::launch_split_tf32(d_w.get(), w2.get(), n, k, /*big_first=*/false, nullptr);
+    detail::gemm_xwt_tf32x3(handle.get(), x2.get(), w2.get(), d_y.get(), m, n, k, 0.0f, n);
+  } else if (arith == GemmArith::Tf32) {
+    CUBLAS_CHECK(cublasGemmEx(handle.get(), CUBLAS_OP_T, CUBLAS_OP_N, n, m, k, &one, d_w.get(), CUDA_R_32F, k, d_x.get(),
+                              CUDA_R_32F, k, &zero, d_y.get(), CUDA_R_32F, n, CUBLAS_COMPUTE_32F_FAST_TF32,
+                              CUBLAS_GEMM_DEFAULT));
+  } else {
+    detail::DeviceBuffer<__nv_bfloat16> x16(mk), w16(nk);
+    detail::launch_round_bf16(d_x.get(), x16.get(), mk, nullptr);
+    detail::launch_round_bf16(d_w.get(), w16.get(), nk, nullptr);
+    GemmCall g = linear_forward_call(m, k, n);
+    detail::gemm_bf16(handle.get(), g, w16.get(), x16.get(), d_y.get());
+  }
+  CUDA_CHECK(cudaDeviceSynchronize());
   d_y.download(y);
 }
 

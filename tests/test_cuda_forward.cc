@@ -55,6 +55,16 @@ double max_rel(const std::vector<float>& a, const std::vector<float>& b) {
   return d / m;
 }
 
+// The embeddings of n_seq × T ids (i·53 + 7 mod vocab): the blocks' common input.
+std::vector<float> embedded_ids(const LlamaWeights& m, int n_seq, int T) {
+  const ModelConfig& cfg = m.config();
+  std::vector<int32_t> ids(static_cast<size_t>(n_seq) * T);
+  for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<int32_t>((i * 53 + 7) % cfg.vocab_size);
+  std::vector<float> x(ids.size() * cfg.hidden_size);
+  m.embed(ids.data(), static_cast<int64_t>(ids.size()), x.data());
+  return x;
+}
+
 struct Taps : LinearObserver {
   std::vector<std::vector<float>> inputs;
   bool entropy = false;
@@ -273,11 +283,8 @@ TEST_F(CudaForwardSeam, Bf16ComputeIsWithinBf16RoundingOfTheCpu) {
   write_synthetic_model(dir, spec);
   LlamaWeights m(dir);
   const ModelConfig& cfg = m.config();
-  const int n_seq = 2, T = 300, H = cfg.hidden_size;
-  std::vector<int32_t> ids(n_seq * T);
-  for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<int32_t>((i * 53 + 7) % cfg.vocab_size);
-  std::vector<float> xc(ids.size() * H);
-  m.embed(ids.data(), static_cast<int64_t>(ids.size()), xc.data());
+  const int n_seq = 2, T = 300;
+  std::vector<float> xc = embedded_ids(m, n_seq, T);
   // The CPU's outputs first (each block from the same input x0), outside the GPU's scope.
   const std::vector<float> x0 = xc;
   LlamaForward cpu(cfg);
@@ -311,6 +318,74 @@ TEST_F(CudaForwardSeam, Bf16ComputeIsWithinBf16RoundingOfTheCpu) {
   dev->head_logits(head, x0.data(), rows.data(), n, lg.data());
   EXPECT_LT(max_rel(lg, lc), 2e-2);
   EXPECT_GT(max_rel(lg, lc), 1e-6);
+}
+
+// --compute-dtype tf32x3 (kernels/tf32x3.cuh): the linears' and the head's GEMMs as three TF32
+// products of operands split into two TF32 parts. Blocks, head logits and a whole evaluation within
+// fp32's own tolerance of the CPU (1e-5, as the fp32 path; one TF32 product would be ~1e-3 off),
+// and not bit-equal to the fp32 path's (the split GEMMs did run).
+TEST_F(CudaForwardSeam, Tf32x3ComputeMatchesTheCpuAsFp32Does) {
+  const std::string dir = test::scratch_dir("cuda_fwd_tf32x3");
+  SyntheticModelSpec spec = spec_for("llama_gqa");
+  spec.hidden = 256, spec.intermediate = 512;
+  write_synthetic_model(dir, spec);
+  LlamaWeights m(dir);
+  const ModelConfig& cfg = m.config();
+  const int n_seq = 2, T = 200;
+  const std::vector<float> x0 = embedded_ids(m, n_seq, T);
+  HeadWeights head = HeadWeights::load(m);
+  std::vector<int64_t> rows;
+  for (int64_t i = 0; i < n_seq * T; i += 3) rows.push_back(i);
+  const int64_t n = static_cast<int64_t>(rows.size());
+  // Each block from the same input; then the head: on the CPU, the fp32 GPU path and tf32x3.
+  auto outputs = [&](LlamaForward& f) {
+    std::vector<std::vector<float>> out;
+    for (int l = 0; l < cfg.num_hidden_layers; ++l) {
+      std::unique_ptr<BlockWeights> w = m.load_block(l);
+      std::vector<float> x = x0;
+      f.hold(*w);
+      f.run_block(*w, x.data(), n_seq, T);
+      out.push_back(x);
+    }
+    std::vector<float> lg(n * cfg.vocab_size);
+    f.hold(head);
+    f.head_logits(head, x0.data(), rows.data(), n, lg.data());
+    out.push_back(lg);
+    return out;
+  };
+  LlamaForward cpu(cfg);
+  const auto yc = outputs(cpu);
+  ComputeDevice gpu;
+  gpu.kind = DeviceKind::Cuda, gpu.ordinal = 0, gpu.description = "cuda:0";
+  std::vector<std::vector<float>> y32, y3;
+  {
+    DeviceScope scope(gpu);
+    std::unique_ptr<LlamaForward> dev = make_cuda_forward(cfg, 0);
+    y32 = outputs(*dev);
+  }
+  gpu.dtype = ComputeDtype::Tf32x3;
+  {
+    DeviceScope scope(gpu);
+    std::unique_ptr<LlamaForward> dev = make_cuda_forward(cfg, 0);
+    y3 = outputs(*dev);
+  }
+  for (size_t i = 0; i < yc.size(); ++i) {
+    EXPECT_LT(max_rel(y3[i], yc[i]), 1e-5) << "output " << i << " (fp32 path: " << max_rel(y32[i], yc[i]) << ")";
+    EXPECT_GT(max_rel(y3[i], y32[i]), 0.0) << "output " << i << ": tf32x3 gave the SGEMM path's bits";
+  }
+  std::vector<int32_t> doc(700);
+  for (size_t i = 0; i < doc.size(); ++i) doc[i] = static_cast<int32_t>((i * 37 + 11) % cfg.vocab_size);
+  const EvalWindows w = make_windows(Protocol::Gptq, doc, SpecialTokens{}, 64);
+  EvalOptions opt;
+  opt.batch = 3;
+  opt.progress = false;
+  const EvalResult rc = evaluate_perplexity(m, w, Comm::local(), opt);
+  EvalResult rg;
+  {
+    DeviceScope scope(gpu);
+    rg = evaluate_perplexity(m, w, Comm::local(), opt);
+  }
+  EXPECT_NEAR(rg.perplexity, rc.perplexity, 1e-5 * rc.perplexity);
 }
 
 // Calibration hidden states resident on the GPU for the whole run (within the per-device budget)

@@ -242,6 +242,47 @@ TEST_F(CudaKernelTest, SgemmXwtMatchesCpu) {
 
 // The staged host<->device copies (kernels/staged_copy.cuh). The threaded memcpy needs no GPU:
 // sizes around its 4 MiB-per-thread split and odd offsets, every byte in place.
+// The error of each GEMM arithmetic against float64 on 1B-preset reductions (K = 2048, 8192),
+// normalised per output by Σ|x·w| (the scale any fp32 summation's error bound is relative to),
+// over activations with 1% outliers ×30: printed for the README, and ordered as they must be —
+// tf32x3 far closer to fp32 SGEMM than one TF32 product, which is ~2⁻¹¹-class like bf16's 2⁻⁸.
+TEST_F(CudaKernelTest, GemmArithmeticErrorsAgainstFloat64) {
+  std::mt19937 rng(kSeed + 9);
+  const int m = 192, n = 160;
+  for (const int k : {2048, 8192}) {
+    std::vector<float> x = random_normal(static_cast<std::size_t>(m) * k, rng);
+    std::vector<float> w = random_normal(static_cast<std::size_t>(n) * k, rng);
+    for (std::size_t i = 0; i < x.size(); i += 97) x[i] *= 30.0f;
+    for (float& v : w) v *= 0.02f;
+    std::vector<double> ref(static_cast<std::size_t>(m) * n), scale(ref.size());
+    for (int i = 0; i < m; ++i)
+      for (int j = 0; j < n; ++j) {
+        double acc = 0, abs = 0;
+        for (int p = 0; p < k; ++p) {
+          const double t = static_cast<double>(x[static_cast<std::size_t>(i) * k + p]) * w[static_cast<std::size_t>(j) * k + p];
+          acc += t, abs += std::fabs(t);
+        }
+        ref[static_cast<std::size_t>(i) * n + j] = acc, scale[static_cast<std::size_t>(i) * n + j] = abs;
+      }
+    double err[4] = {}, mean[4] = {};
+    const qc::GemmArith ariths[4] = {qc::GemmArith::Fp32, qc::GemmArith::Tf32x3, qc::GemmArith::Tf32, qc::GemmArith::Bf16};
+    for (int a = 0; a < 4; ++a) {
+      std::vector<float> y(ref.size());
+      qc::gemm_xwt(x.data(), w.data(), y.data(), m, n, k, ariths[a]);
+      for (std::size_t i = 0; i < y.size(); ++i) {
+        const double e = std::fabs(y[i] - ref[i]) / scale[i];
+        err[a] = std::max(err[a], e), mean[a] += e / static_cast<double>(y.size());
+      }
+    }
+    std::printf("GEMM error vs float64, K=%d (max | mean of |y - ref| / sum|x*w|): fp32 %.3g | %.3g, tf32x3 %.3g | %.3g, "
+                "tf32 %.3g | %.3g, bf16 %.3g | %.3g\n",
+                k, err[0], mean[0], err[1], mean[1], err[2], mean[2], err[3], mean[3]);
+    EXPECT_LT(err[0], 1e-6) << k;
+    EXPECT_LT(err[1], err[2] / 16) << k << ": the split products did not recover fp32's bits";
+    EXPECT_LT(err[2], err[3]) << k;
+  }
+}
+
 TEST(CudaHostCopy, ParallelMemcpyCopiesEveryByte) {
   std::mt19937 rng(kSeed);
   for (std::size_t n : {std::size_t(0), std::size_t(1), (std::size_t(4) << 20) - 1, (std::size_t(8) << 20) + 3,

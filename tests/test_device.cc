@@ -41,7 +41,8 @@ TEST(DeviceChoiceTest, ParsesTheThreeChoicesAndNamesTheOptionOtherwise) {
 TEST(DeviceChoiceTest, ComputeDtypeParsesAndIsPartOfTheIdentity) {
   EXPECT_EQ(parse_compute_dtype("fp32"), ComputeDtype::Fp32);
   EXPECT_EQ(parse_compute_dtype("bf16"), ComputeDtype::Bf16);
-  for (const char* bad : {"fp16", "BF16", "", "tf32"}) {
+  EXPECT_EQ(parse_compute_dtype("tf32x3"), ComputeDtype::Tf32x3);
+  for (const char* bad : {"fp16", "BF16", "", "tf32", "3xtf32"}) {
     try {
       parse_compute_dtype(bad, "job.ini: compute-dtype =");
       FAIL() << bad;
@@ -56,6 +57,8 @@ TEST(DeviceChoiceTest, ComputeDtypeParsesAndIsPartOfTheIdentity) {
   EXPECT_EQ(d.identity(), "cuda bf16");  // a bf16 sweep never resumes as an fp32 one
   d.dtype = ComputeDtype::Fp32;
   EXPECT_EQ(d.identity(), "cuda fp32");
+  d.dtype = ComputeDtype::Tf32x3;
+  EXPECT_EQ(d.identity(), "cuda tf32x3");  // nor does a tf32x3 one
 }
 
 // bf16 GEMMs exist on CUDA only: a run that resolves to the CPU refuses the option instead of
@@ -68,6 +71,12 @@ TEST(DeviceSelectTest, Bf16OnTheCpuIsRefused) {
     FAIL() << "bf16 accepted on the CPU";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("--compute-dtype bf16 runs on CUDA only"), std::string::npos) << e.what();
+  }
+  try {
+    select_device(DeviceChoice::Cpu, one, ComputeDtype::Tf32x3);
+    FAIL() << "tf32x3 accepted on the CPU";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("--compute-dtype tf32x3 runs on CUDA only"), std::string::npos) << e.what();
   }
   EXPECT_EQ(current_device().identity(), "cpu fp32");
 }

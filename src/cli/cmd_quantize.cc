@@ -76,8 +76,10 @@ int cmd_quantize(const CommandContext& ctx) {
   // Where the time went (rank 0's passes; layers summed over all ranks and threads, so they can
   // exceed the wall time): what to look at first when a cell is slow.
   result("time: forward + statistics %.1f s, block transforms %.1f s (rank 0), quantization %.1f s, "
-         "error metrics %.1f s (summed over layers)",
-         sum.forward_seconds, sum.transform_seconds, sum.quant_seconds, sum.metric_seconds);
+         "error metrics %.1f s (summed over layers), block loading %.1f s, statistics reduction %.1f s, results out "
+         "%.1f s (rank 0)",
+         sum.forward_seconds, sum.transform_seconds, sum.quant_seconds, sum.metric_seconds, sum.load_seconds,
+         sum.reduce_seconds, sum.output_seconds);
   if (file) {
     write_quantize_attrs(file->writer(), a, sum);
     file->finish("qsweep-quantized", {model_dir, calib_path, a.n_calib, a.seq_len, opt.calib_chunk, a.seed,

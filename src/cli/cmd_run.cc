@@ -80,7 +80,7 @@ int cmd_run(const CommandContext& ctx) {
       ("ranks-per-cell", po::value(&ranks_per_cell)->default_value(0), "ranks per cell group; groups run different cells concurrently (0: all ranks)")
       ("threads", po::value(&threads)->default_value(0), "threads per rank (0: the job's threads, else cores / ranks per node)")
       ("device", po::value(&device), "compute device: auto, cpu or cuda (default: the job's device, else auto: CUDA when this build has it and every rank sees a GPU)")
-      ("compute-dtype", po::value(&compute_dtype), "arithmetic of the model's GEMMs: fp32 or bf16 (CUDA only; default: the job's compute-dtype, else fp32)")
+      ("compute-dtype", po::value(&compute_dtype), "arithmetic of the model's GEMMs: fp32, bf16 or tf32x3 (CUDA only; default: the job's compute-dtype, else fp32)")
       ("stats-cache-mb", po::value(&stats_cache_mb)->default_value(4096), "memory per rank for the full-precision statistics --no-propagate cells share (0: none)")
       ("dry-run", po::bool_switch(&dry_run), "validate the job and list its cells, then stop")
       ("quiet,q", po::bool_switch(&quiet), "no progress output");

@@ -62,7 +62,7 @@ Provenance start_provenance(const CommandContext& ctx, int threads, const std::s
                             const std::string& compute_dtype = "fp32");
 // The --device option's help text (every command that computes has it).
 extern const char* const kDeviceHelp;
-// The --compute-dtype option's help text (fp32 | bf16, core/device.h ComputeDtype).
+// The --compute-dtype option's help text (fp32 | bf16 | tf32x3, core/device.h ComputeDtype).
 extern const char* const kComputeDtypeHelp;
 // A job file with its --set overrides applied, expanded and validated (qsweep run, qsweep submit);
 // `out_dir` is filled when empty: the job's output-dir, else results/<job file name>.

@@ -50,8 +50,10 @@ const char* const kDeviceHelp =
     "(each rank binds to GPU node-local-rank mod visible GPUs)";
 
 const char* const kComputeDtypeHelp =
-    "arithmetic of the model's GEMMs: fp32 (exact fp32; TF32 off) or bf16 (CUDA tensor cores, fp32 accumulation: "
-    "faster, less exact; statistics and quantizers stay fp32/fp64). Part of a sweep's identity";
+    "arithmetic of the model's GEMMs: fp32 (exact fp32; TF32 off), bf16 (CUDA tensor cores, fp32 accumulation: "
+    "faster, less exact) or tf32x3 (CUDA: the forward's linear and head GEMMs as three TF32 tensor-core products "
+    "of split operands, fp32-class accuracy; training stays fp32). Statistics and quantizers "
+    "stay fp32/fp64. Part of a sweep's identity";
 
 Provenance start_provenance(const CommandContext& ctx, int threads, const std::string& device,
                             const std::string& compute_dtype) {

@@ -29,11 +29,20 @@ DeviceChoice parse_device_choice(const std::string& s, const std::string& what) 
 ComputeDtype parse_compute_dtype(const std::string& s, const std::string& what) {
   if (s == "fp32") return ComputeDtype::Fp32;
   if (s == "bf16") return ComputeDtype::Bf16;
-  QS_THROW(what << " " << s << ": expected fp32 (exact fp32 GEMMs, the default) or bf16 (tensor-core GEMMs on CUDA, "
-                              "fp32 accumulation)");
+  if (s == "tf32x3") return ComputeDtype::Tf32x3;
+  QS_THROW(what << " " << s << ": expected fp32 (exact fp32 GEMMs, the default), bf16 (tensor-core GEMMs on CUDA, "
+                              "fp32 accumulation) or tf32x3 (fp32 emulated with three TF32 tensor-core products, "
+                              "CUDA only)");
 }
 
-const char* compute_dtype_name(ComputeDtype d) { return d == ComputeDtype::Bf16 ? "bf16" : "fp32"; }
+const char* compute_dtype_name(ComputeDtype d) {
+  switch (d) {
+    case ComputeDtype::Bf16: return "bf16";
+    case ComputeDtype::Tf32x3: return "tf32x3";
+    case ComputeDtype::Fp32: break;
+  }
+  return "fp32";
+}
 
 std::string ComputeDevice::identity() const { return std::string(kind_name()) + " " + compute_dtype_name(dtype); }
 
@@ -74,8 +83,9 @@ const ComputeDevice& select_device(DeviceChoice choice, const Comm& comm, Comput
       d.description = "cpu";
     }
     QS_CHECK(dtype == ComputeDtype::Fp32 || d.kind == DeviceKind::Cuda,
-             "--compute-dtype bf16 runs on CUDA only, and this run computes on the CPU (in fp32): use --device cuda on a "
-             "GPU, or --compute-dtype fp32");
+             "--compute-dtype " << compute_dtype_name(dtype)
+                                 << " runs on CUDA only, and this run computes on the CPU (in fp32): use --device cuda "
+                                    "on a GPU, or --compute-dtype fp32");
     d.dtype = dtype;
   } catch (const std::exception& e) {
     error = e.what();
@@ -86,7 +96,9 @@ const ComputeDevice& select_device(DeviceChoice choice, const Comm& comm, Comput
   if (d.kind == DeviceKind::Cuda)
     log_info("device: rank %d (node-local rank %d of %d) bound to %s, %d visible, %s", comm.rank(), comm.local_rank(),
              comm.local_size(), d.description.c_str(), visible,
-             d.dtype == ComputeDtype::Bf16 ? "bf16 GEMMs (fp32 accumulation)" : "fp32 compute (TF32 off)");
+             d.dtype == ComputeDtype::Bf16     ? "bf16 GEMMs (fp32 accumulation)"
+             : d.dtype == ComputeDtype::Tf32x3 ? "fp32 emulated with three TF32 products (tf32x3)"
+                                               : "fp32 compute (TF32 off)");
   process_device() = d;
   return process_device();
 }

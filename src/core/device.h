@@ -20,11 +20,14 @@ enum class DeviceKind { Cpu, Cuda };
 // off, the CPU's OpenBLAS), or bf16 on CUDA only (--compute-dtype bf16: tensor-core GEMMs that
 // round their fp32 inputs to bf16 and accumulate in fp32; faster, less exact: README). Statistics
 // (Gram matrices, activation sums), the quantizers' arithmetic and GPTQ stay fp32/fp64 either way.
-enum class ComputeDtype { Fp32, Bf16 };
+// tf32x3 (CUDA only) keeps fp32's accuracy class at tensor-core speed: the forward pass's linear
+// and head GEMMs as three TF32 products of operands split into two TF32 parts (qsweep/cuda/
+// tf32_split.h; error ≤ ~2⁻²¹ per product against fp32's 2⁻²⁴, README); training stays fp32.
+enum class ComputeDtype { Fp32, Bf16, Tf32x3 };
 
 // "auto", "cpu" or "cuda"; anything else throws naming `what` (e.g. "--device") and the choices.
 DeviceChoice parse_device_choice(const std::string& s, const std::string& what = "--device");
-// "fp32" or "bf16"; anything else throws naming `what` and the choices.
+// "fp32", "bf16" or "tf32x3"; anything else throws naming `what` and the choices.
 ComputeDtype parse_compute_dtype(const std::string& s, const std::string& what = "--compute-dtype");
 const char* compute_dtype_name(ComputeDtype d);
 
@@ -33,7 +36,7 @@ struct ComputeDevice {
   int ordinal = -1;         // the CUDA device this rank is bound to, -1 on the CPU
   std::string description;  // "cpu" or "cuda:0 (NVIDIA H200, 139.8 GiB)"
   ComputeDtype dtype = ComputeDtype::Fp32;
-  // The identity of results computed here: "cpu fp32", "cuda fp32" or "cuda bf16" (device kind and
+  // The identity of results computed here: "cpu fp32", "cuda fp32", "cuda bf16" or "cuda tf32x3" (device kind and
   // compute dtype; not the GPU model, so a sweep may resume on another node of the same kind).
   std::string identity() const;
   const char* kind_name() const { return kind == DeviceKind::Cuda ? "cuda" : "cpu"; }

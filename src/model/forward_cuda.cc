@@ -32,6 +32,11 @@ void guarded(const char* what, F&& f) {
 
 const float* opt(const std::vector<float>& v) { return v.empty() ? nullptr : v.data(); }
 
+// Rows per head GEMM on the GPU: 1 GiB of fp32 logits (twice for KL). The CPU's 64 MiB slices
+// (head_rows_per_slice: 130 rows of a 128k vocabulary) made the 1b preset's lm_head a thousand
+// skinny GEMMs, each followed by a synchronisation, at half of SGEMM's throughput on an H200.
+int64_t device_head_rows(int vocab) { return std::max<int64_t>(64, (int64_t(256) << 20) / vocab); }
+
 class CudaForward : public LlamaForward {
  public:
   CudaForward(const ModelConfig& cfg, int ordinal) : LlamaForward(cfg), ordinal_(ordinal) {
@@ -112,7 +117,7 @@ class CudaForward : public LlamaForward {
                const int64_t* rows_ref, const int32_t* targets, int64_t n, double* kl, uint8_t* top1, double* nll,
                double* nll_base) override {
     guarded("head", [&] {
-      const int64_t chunk = head_rows_per_slice(cfg_.vocab_size);
+      const int64_t chunk = device_head_rows(cfg_.vocab_size);
       for (int64_t i0 = 0; i0 < n; i0 += chunk) {
         const int64_t m = std::min(chunk, n - i0);
         const int slot = slot_of(h), slot_ref = slot_of(h_ref);
@@ -137,7 +142,7 @@ class CudaForward : public LlamaForward {
   void head_nll(const HeadWeights& h, const float* x, const int64_t* rows, const int32_t* targets, int64_t n,
                 double* nll) override {
     guarded("head", [&] {
-      const int64_t chunk = head_rows_per_slice(cfg_.vocab_size);
+      const int64_t chunk = device_head_rows(cfg_.vocab_size);
       const int slot = slot_of(h);
       for (int64_t i0 = 0; i0 < n; i0 += chunk) {
         const int64_t m = std::min(chunk, n - i0);
@@ -274,6 +279,7 @@ cuda::BlockDims cuda_block_dims(const ModelConfig& cfg) {
   d.residual_scaled = cfg.mup_scaling;
   d.residual_scale = static_cast<float>(cfg.residual_scale());
   d.bf16_gemm = current_device().dtype == ComputeDtype::Bf16;
+  d.tf32x3_gemm = current_device().dtype == ComputeDtype::Tf32x3;
   return d;
 }
 

@@ -347,6 +347,7 @@ QuantizeSummary quantize_model(const LlamaWeights& model, const CalibWindows& ca
     if (opt.should_stop && opt.should_stop(comm)) throw Interrupted();
     Timer bt;
     w = model.load_block(blk, std::move(w));
+    summary.load_seconds += bt.seconds();
     std::unique_ptr<BlockCalibStats> block_stats;  // this block's own statistics, unless cached
     const BlockCalibStats* sp = cached ? cache->get(blk) : nullptr;
     if (!sp) {
@@ -361,14 +362,18 @@ QuantizeSummary quantize_model(const LlamaWeights& model, const CalibWindows& ca
         praq.seed = 0x70726171;  // fixed: the draws depend on (block, chunk, draw) only
         praq.block = blk;
       }
+      Timer rt;
       auto own = std::make_unique<BlockCalibStats>(cfg, T, opt.sparsity_threshold, !opt.stats_only,
                                                    ChunkRange{n_chunks, c0, c1}, praq.w_gate ? &praq : nullptr);
+      summary.reduce_seconds += rt.seconds();
       Timer ft;
       // With propagation the full-precision outputs are not needed: the quantized block's are.
       run_chunks(blk, *w, own.get(), own.get(), !opt.propagate, stage);
       summary.forward_seconds += ft.seconds();
+      rt.reset();
       own->reduce(comm);
       check_stats_finite(stage, blk, *own);
+      summary.reduce_seconds += rt.seconds();
       if (cache) cache->put(blk, std::move(own));
       sp = cache ? cache->get(blk) : own.get();
       block_stats = std::move(own);
@@ -440,6 +445,8 @@ QuantizeSummary quantize_model(const LlamaWeights& model, const CalibWindows& ca
       const double o = w->out_features(l), i = w->in_features(l);
       cost.push_back((opt.method ? opt.method->layer_cost(o, i) : o * i) * (1.0 + opt.palette.size()));
     }
+    const double before_layers = bt.seconds();
+    double own_layer_seconds = 0;  // this rank's quantization + metrics, so that the rest is the hand-over
     auto results = run_distributed(cost, [&](size_t k) {
       Timer t;
       const Linear l = kAll[k];
@@ -473,6 +480,7 @@ QuantizeSummary quantize_model(const LlamaWeights& model, const CalibWindows& ca
       }
       res.metric_seconds = tm.seconds();
       res.seconds = t.seconds();
+      own_layer_seconds += res.seconds;
       Bytes o;
       put_linear(o, res);
       return o;
@@ -499,10 +507,17 @@ QuantizeSummary quantize_model(const LlamaWeights& model, const CalibWindows& ca
     br.val_loss = t.val_loss;
     br.train_epochs = t.epochs;
     br.attrs = t.attrs;
-    if (opt.propagate) run_chunks(blk, *w, nullptr, nullptr, true, "quantize (the quantized block, propagating)");
+    summary.output_seconds += bt.seconds() - before_layers - own_layer_seconds;
+    if (opt.propagate) {
+      Timer ft;
+      run_chunks(blk, *w, nullptr, nullptr, true, "quantize (the quantized block, propagating)");
+      summary.forward_seconds += ft.seconds();
+    }
     br.stats = &stats;
     br.seconds = bt.seconds();
+    Timer st;
     if (sink) sink->on_block(br);
+    summary.output_seconds += st.seconds();
     if (opt.progress) progress.update(blk + 1);
   }
   if (resident_seqs > 0) {  // the last block's outputs back in host memory (the lm_head's calibration reads them)

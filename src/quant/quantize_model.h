@@ -142,6 +142,9 @@ struct QuantizeSummary {
   double forward_seconds = 0;  // this rank's forward + statistics time (observation passes)
   double transform_seconds = 0;  // this rank's block transforms (AWQ scale search, Block-AP training)
   double quant_seconds = 0, metric_seconds = 0;  // summed over every layer (all ranks' layers)
+  double load_seconds = 0;   // this rank's block loading (reading and converting the checkpoint)
+  double reduce_seconds = 0;  // this rank's statistics set-up, reduction over ranks and checks
+  double output_seconds = 0;  // this rank's hand-over of the results: layers exchanged, dequantized, written
   double bits_per_weight() const { return quantized_bits / quantized_params; }
   double model_bytes() const { return quantized_bits / 8 + other_bytes; }
 };

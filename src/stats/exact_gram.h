@@ -54,6 +54,7 @@ class ExactGram {
   int c_;
   int status_ = 0;
   bool host_added_ = false;  // add() ran: acc_ holds host sums (the NCCL path needs them all on devices)
+  bool acc_zero_ = true;     // acc_ is all zeros (nothing added or drained into it yet)
   std::vector<unsigned __int128> acc_;
   std::unique_ptr<Device> device_;
 };

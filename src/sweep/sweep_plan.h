@@ -62,7 +62,7 @@ struct SweepPlan {
   std::string output_dir;               // top-level output-dir (resolved), may be empty
   int threads = 0;
   std::string device;  // top-level device = auto|cpu|cuda (empty: auto; qsweep run --device wins)
-  std::string compute_dtype;  // top-level compute-dtype = fp32|bf16 (empty: fp32; --compute-dtype wins)
+  std::string compute_dtype;  // top-level compute-dtype = fp32|bf16|tf32x3 (empty: fp32; --compute-dtype wins)
   std::vector<Axis> axes;
   std::vector<SweepCell> cells;  // grid order
   std::vector<BaselineSpec> baselines;

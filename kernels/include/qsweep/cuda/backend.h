@@ -60,4 +60,11 @@ void silu_mul(const float* gate, const float* up, float* out, std::size_t n);
 // in full FP32 (no TF32).
 void sgemm_xwt(const float* x, const float* w, float* y, int m, int n, int k);
 
+// The same product in one of the engines' GEMM arithmetics, to measure their error: Fp32 (SGEMM,
+// as sgemm_xwt), Tf32x3 (--compute-dtype tf32x3: operands split into two TF32 parts, three TF32
+// products, kernels/tf32x3.cuh), Tf32 (one TF32 product: what qsweep never uses, for scale) and
+// Bf16 (--compute-dtype bf16: operands rounded to bf16, fp32 accumulation).
+enum class GemmArith { Fp32, Tf32x3, Tf32, Bf16 };
+void gemm_xwt(const float* x, const float* w, float* y, int m, int n, int k, GemmArith arith);
+
 }  // namespace qsweep::cuda

@@ -1,6 +1,6 @@
 // qsweep/cuda/block_forward.h — the CUDA twin of model/forward.h's LlamaForward: one decoder
 // block's forward pass and the head, on one GPU, fp32 (cuBLAS with TF32 off; BlockDims::bf16_gemm:
-// the GEMMs on bf16 tensor cores).
+// the GEMMs on bf16 tensor cores; BlockDims::tf32x3_gemm: fp32 emulated on TF32 tensor cores).
 //
 // Plain C++ (no CUDA types): model/forward_cuda.cc adapts it to LlamaForward's interface. A
 // block's weights are uploaded once (upload_block) and stay resident until the next upload, as
@@ -24,6 +24,9 @@ struct BlockDims {
   bool residual_scaled = false;  // MiniCPM: branches added × residual_scale
   float residual_scale = 1.0f;
   bool bf16_gemm = false;  // --compute-dtype bf16: GEMMs on bf16 tensor cores, fp32 accumulation
+  // --compute-dtype tf32x3: the linears' and the head's GEMMs as fp32 emulated with three TF32
+  // products on the tensor cores (qsweep/cuda/tf32_split.h); attention's stay SGEMM.
+  bool tf32x3_gemm = false;
 };
 
 // Host arrays of one block (model/llama_weights.h BlockWeights' layout); nullptr = absent.

@@ -25,7 +25,8 @@ class GramAccumulator {
   // 0 fine, 1 a non-finite entry met, 2 an entry of magnitude ≥ 2^62 met (ExactGram's codes).
   int status() const;
   // acc_host[i] += device total[i] (16-byte little-endian integers, wrapping), device zeroed.
-  void drain(void* acc_host);
+  // host_is_zero: acc_host holds zeros, so the total is copied there directly (no scratch copy).
+  void drain(void* acc_host, bool host_is_zero = false);
   // The device accumulator itself ([packed] 128-bit integers), for a device reduction (NCCL).
   void* device_data();
 
