@@ -102,6 +102,19 @@ TEST(QuantPacking, KnownBitsAndRoundTrip) {
     for (auto& v : c) v = static_cast<uint8_t>(rng() % (1u << bits));
     EXPECT_EQ(unpack_codes(pack_codes(c, bits), bits, c.size()), c) << bits;
   }
+  // The word-at-a-time packing against the layout written out bit by bit: every width, every
+  // tail length, and past the threaded threshold.
+  for (int bits = 1; bits <= 8; ++bits)
+    for (size_t n : {size_t(0), size_t(1), size_t(7), size_t(8), size_t(9), size_t(23), (size_t(1) << 20) + 13}) {
+      std::vector<uint8_t> c(n);
+      for (auto& v : c) v = static_cast<uint8_t>(rng() % (1u << bits));
+      std::vector<uint8_t> want((n * bits + 7) / 8, 0);
+      size_t bit = 0;
+      for (uint8_t v : c)
+        for (int b = 0; b < bits; ++b, ++bit)
+          if (v >> b & 1) want[bit >> 3] |= static_cast<uint8_t>(1u << (bit & 7));
+      ASSERT_EQ(pack_codes(c, bits), want) << bits << " bits, " << n << " codes";
+    }
   for (int bits : {3, 4}) {  // past the threaded-unpack threshold, odd length
     std::vector<uint8_t> c((1u << 20) + 77);
     for (auto& v : c) v = static_cast<uint8_t>(rng() % (1u << bits));

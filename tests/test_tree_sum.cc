@@ -93,6 +93,37 @@ TEST(ExactGram, FixedPointRoundTrip) {
   EXPECT_EQ(fixed_to_double(fixed_from_double(1e-30)), 0.0);
 }
 
+// fixed_to_double's own rounding (the leading 64 bits and a sticky bit through the hardware's
+// uint64 → double) against GCC's __floatuntidf, which it replaced: the same double for values of
+// every length, both signs, and the ties the sticky bit must break (a half-way pattern under the
+// 53 kept bits, with and without one set bit far below the leading 64).
+TEST(ExactGram, FixedToDoubleRoundsAsTheCompilersConversion) {
+  auto reference = [](unsigned __int128 t) {
+    const bool neg = static_cast<__int128>(t) < 0;
+    const unsigned __int128 mag = neg ? static_cast<unsigned __int128>(-t) : t;
+    const double d = std::ldexp(static_cast<double>(mag), -64);
+    return neg ? -d : d;
+  };
+  std::mt19937_64 rng(17);
+  using u128 = unsigned __int128;
+  for (int len = 0; len <= 126; ++len)
+    for (int k = 0; k < 2000; ++k) {
+      u128 v = (static_cast<u128>(rng()) << 64) | rng();
+      v = len == 0 ? 0 : v >> (128 - len);
+      if (len > 0) v |= static_cast<u128>(1) << (len - 1);  // exactly `len` bits
+      if (k % 5 == 1 && len > 54) {  // a tie: the bits under the kept 53 are 100…0
+        v &= ~((static_cast<u128>(1) << (len - 53)) - 1);
+        v |= static_cast<u128>(1) << (len - 54);
+      }
+      if (k % 5 == 2 && len > 70) {  // the same tie broken by one bit beyond the leading 64
+        v &= ~((static_cast<u128>(1) << (len - 53)) - 1);
+        v |= (static_cast<u128>(1) << (len - 54)) | 1;
+      }
+      const u128 t = k % 2 ? static_cast<u128>(-static_cast<__int128>(v)) : v;
+      ASSERT_EQ(fixed_to_double(t), reference(t)) << "length " << len << ", case " << k;
+    }
+}
+
 TEST(ExactGram, OrderFreeAndAccurate) {
   const int C = 70, rows = 33, chunks = 6;
   std::mt19937 rng(11);

@@ -94,11 +94,24 @@ QuantizedLinear quantize_rtn(const float* w, int out, int in, const GridSpec& g)
 }
 
 std::vector<uint8_t> pack_codes(const std::vector<uint8_t>& codes, int bits) {
-  std::vector<uint8_t> out((codes.size() * bits + 7) / 8, 0);
-  size_t bit = 0;
-  for (uint8_t c : codes)
-    for (int b = 0; b < bits; ++b, ++bit)
-      if (c >> b & 1) out[bit >> 3] |= static_cast<uint8_t>(1u << (bit & 7));
+  QS_CHECK(bits >= 1 && bits <= 8, "packed codes: " << bits << " bits per code (expected 1..8)");
+  const size_t n = codes.size();
+  std::vector<uint8_t> out((n * bits + 7) / 8, 0);
+  const uint64_t mask = (uint64_t(1) << bits) - 1;
+  // Eight codes fill exactly `bits` bytes (code i at bits [i·b, i·b + b), LSB first): each group
+  // of eight is assembled in a 64-bit word and stored byte by byte, groups in parallel (a 1B
+  // model's block has 61M codes; the bit-by-bit loop took ~0.75 s of every block's write).
+  const int64_t groups = static_cast<int64_t>((n + 7) / 8);
+  const uint8_t* c = codes.data();
+  uint8_t* o = out.data();
+#pragma omp parallel for schedule(static) if (n > (1u << 20))
+  for (int64_t g = 0; g < groups; ++g) {
+    const size_t i0 = static_cast<size_t>(g) * 8, m = std::min<size_t>(8, n - i0);
+    uint64_t word = 0;
+    for (size_t j = 0; j < m; ++j) word |= (c[i0 + j] & mask) << (j * bits);
+    const size_t byte0 = static_cast<size_t>(g) * bits, nbytes = (m * bits + 7) / 8;
+    for (size_t k = 0; k < nbytes; ++k) o[byte0 + k] = static_cast<uint8_t>(word >> (8 * k));
+  }
   return out;
 }
 
