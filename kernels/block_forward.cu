@@ -2,8 +2,9 @@
 //
 // The step order is model/forward.cc's: norm → fused QKV GEMM (+bias) → qwen3 q/k norm → RoPE →
 // attention → O GEMM (+residual via beta = 1, or MiniCPM's scaled branch) → norm → gate/up GEMM →
-// SwiGLU → down GEMM (+residual). GEMMs are cuBLAS SGEMM in the default math mode (true FP32:
-// TF32 is used only when asked for, which qsweep never does) on the engine's own stream.
+// SwiGLU → down GEMM (+residual). GEMMs are cuBLAS SGEMM in the default math mode (true FP32;
+// TF32 only in --compute-dtype tf32x3's split products, tf32x3.cuh; bf16 operands with
+// --compute-dtype bf16) on the engine's own stream.
 // Device memory: each buffer grows to the largest request and is kept; an allocation that fails
 // says what it was for, how much it asked and how much the device had free.
 #include "qsweep/cuda/block_forward.h"
