@@ -37,12 +37,15 @@ if "$QS" "${ev[@]}" --device gpu -q --output-dir "$tmp/gpu" >/dev/null 2>"$tmp/g
 elif grep -q -- '--device gpu: expected auto' "$tmp/gpu.err"; then ok "--device gpu refused with the choices"
 else bad "--device gpu: $(cat "$tmp/gpu.err")"; fi
 
-# --compute-dtype: bf16 exists on CUDA only; on the CPU it is refused, never relabelled fp32.
-if "$QS" "${ev[@]}" --device cpu --compute-dtype bf16 -q --output-dir "$tmp/bf16cpu" >/dev/null 2>"$tmp/bf16cpu.err"; then
-  bad "--compute-dtype bf16 on the cpu exited 0"
-elif grep -q -- '--compute-dtype bf16 runs on CUDA only' "$tmp/bf16cpu.err" && [ ! -e "$tmp/bf16cpu" ]; then
-  ok "--compute-dtype bf16 on the cpu refused, no output"
-else bad "bf16 on cpu: $(cat "$tmp/bf16cpu.err")"; fi
+# --compute-dtype: bf16 and tf32x3 exist on CUDA only; on the CPU they are refused, never
+# relabelled fp32.
+for dt in bf16 tf32x3; do
+  if "$QS" "${ev[@]}" --device cpu --compute-dtype $dt -q --output-dir "$tmp/${dt}cpu" >/dev/null 2>"$tmp/${dt}cpu.err"; then
+    bad "--compute-dtype $dt on the cpu exited 0"
+  elif grep -q -- "--compute-dtype $dt runs on CUDA only" "$tmp/${dt}cpu.err" && [ ! -e "$tmp/${dt}cpu" ]; then
+    ok "--compute-dtype $dt on the cpu refused, no output"
+  else bad "$dt on cpu: $(cat "$tmp/${dt}cpu.err")"; fi
+done
 if "$QS" "${ev[@]}" --compute-dtype fp16 -q --output-dir "$tmp/fp16" >/dev/null 2>"$tmp/fp16.err"; then bad "--compute-dtype fp16 accepted"
 elif grep -q -- '--compute-dtype fp16: expected fp32' "$tmp/fp16.err"; then ok "--compute-dtype fp16 refused with the choices"
 else bad "--compute-dtype fp16: $(cat "$tmp/fp16.err")"; fi
