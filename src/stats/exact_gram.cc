@@ -26,8 +26,9 @@ double fixed_to_double(unsigned __int128 t) {
   // The magnitude's leading 64 bits, with every bit shifted out folded into the lowest one (a
   // sticky bit, 11 places below the double's last: it only breaks ties, as the discarded bits
   // would), go through the hardware's correctly rounded uint64 → double; the power of two is
-  // exact (results lie within 2^±64). The same double as GCC's __floatuntidf (what this did
-  // before, 4× slower: test_tree_sum.cc compares the two), so results keep their bits.
+  // exact (results lie within 2^±64). The same double as GCC's __floatuntidf (what this called
+  // before, a library routine per entry: test_tree_sum.cc compares the two), so results keep
+  // their bits.
   const uint64_t hi = static_cast<uint64_t>(mag >> 64);
   double d;
   if (hi == 0) {
