@@ -149,6 +149,10 @@ if want kjv; then
     eval_on cuda demo/kjv-llama "$out/kjv.ids" 256 "$out/kjv.$dt" $dt
     awk -v a="$(ppl "$out/kjv.cpu")" -v b="$(ppl "$out/kjv.$dt")" -v d=$dt 'BEGIN{r=(b-a)/a; if(r<0)r=-r; printf "  %s: relative difference %.3g from the cpu\n", d, r}'
   done
+  export QSWEEP_CUDA_ATTENTION=flash  # bf16's fused attention kernel (opt-in until measured here)
+  eval_on cuda demo/kjv-llama "$out/kjv.ids" 256 "$out/kjv.flash" bf16
+  unset QSWEEP_CUDA_ATTENTION
+  awk -v a="$(ppl "$out/kjv.bf16")" -v b="$(ppl "$out/kjv.flash")" 'BEGIN{r=(b-a)/a; if(r<0)r=-r; printf "  bf16 fused attention: relative difference %.3g from the GEMM path (bar 2e-3): %s\n", r, r<2e-3?"PASS":"FAIL"; exit r<2e-3?0:1}' || fail=1
 fi
 
 for preset in $(for s in $STAGES; do case $s in 160m|1b) echo "$s" ;; esac; done); do
@@ -176,6 +180,13 @@ for preset in $(for s in $STAGES; do case $s in 160m|1b) echo "$s" ;; esac; done
   awk -v a="$(ppl "$out/p$preset.bf16")" -v b="$(ppl "$out/p$preset.cuda")" -v q="$(tps "$out/p$preset.bf16")" \
       -v f="$(tps "$out/p$preset.cuda")" -v h="$(awk '/hf tokens/{print $3}' "$out/hfb$preset")" \
       'BEGIN{r=(a-b)/b; if(r<0)r=-r; printf "  bf16 cost: perplexity rel %.3g vs fp32; speed %.2fx fp32", r, q/f; if(h>0) printf ", %.2fx transformers bf16", q/h; print ""}'
+  # QSWEEP_CUDA_ATTENTION=flash: bf16 with the fused attention kernel (opt-in until measured here).
+  export QSWEEP_CUDA_ATTENTION=flash
+  eval_on cuda "$out/m$preset" "$out/r$preset.ids" $ctx "$out/p$preset.flash" bf16
+  unset QSWEEP_CUDA_ATTENTION
+  awk -v a="$(ppl "$out/p$preset.flash")" -v b="$(ppl "$out/p$preset.bf16")" -v q="$(tps "$out/p$preset.flash")" \
+      -v f="$(tps "$out/p$preset.bf16")" -v h="$(awk '/hf tokens/{print $3}' "$out/hfb$preset")" \
+      'BEGIN{r=(a-b)/b; if(r<0)r=-r; printf "  bf16 fused attention: perplexity rel %.3g vs the GEMM path (bar 2e-3: %s); speed %.2fx the GEMM path", r, r<2e-3?"PASS":"FAIL", q/f; if(h>0) printf ", %.2fx transformers bf16", q/h; print ""; exit r<2e-3?0:1}' || fail=1
   lim 120 python3 bench/cublas_shapes.py "$out/m$preset" --rows 4096 2>&1 | sed 's/^/  /'
   echo "  qsweep cuda forward: $(grep -o '[0-9.]* GFLOP/s' "$out/p$preset.cuda" | head -1) (attention included; compare with cuBLAS's above: goal >= 50%)"
   awk -v q="$(tps "$out/p$preset.cuda")" -v h="$(awk '/hf tokens/{print $3}' "$out/hf$preset")" \

@@ -22,6 +22,7 @@
 #include "bf16_operands.cuh"
 #include "check.cuh"
 #include "device_alloc.cuh"
+#include "flash_attention.cuh"
 #include "forward_ops.cuh"
 #include "gemm_mode.cuh"
 #include "grow.cuh"
@@ -69,6 +70,7 @@ struct BlockForward::Impl {
   // of a GEMM's activation rounded (bf16_operands.cuh).
   Grow<__nv_bfloat16> qkv16, o16, gate_up16, down16, x16;
   Grow<__nv_bfloat16> qkv_act16, probs16;  // bf16 attention: q/k/v rounded once, P rounded by the softmax
+  int flash_ok = -1;  // whether the device and head dimension take the fused bf16 attention (-1: not asked yet)
   // --compute-dtype tf32x3: the linears' weights split into TF32 parts once per held block, rows
   // [small | big], and the scratch of a GEMM's activation split as [big | small] (tf32x3.cuh).
   Grow<float> qkv2, o2, gate_up2, down2, x2;
@@ -187,6 +189,24 @@ struct BlockForward::Impl {
           else
             detail::issue(blas, false, pv, ops);
         }
+  }
+
+  // Whether this call's attention takes the fused bf16 kernel (BlockDims::flash_attention).
+  bool flash(const double* ent) {
+    if (!bf16() || !dims.flash_attention || ent) return false;
+    if (flash_ok < 0) flash_ok = detail::flash_attention_supports(dims.head_dim) ? 1 : 0;
+    return flash_ok == 1;
+  }
+
+  // --compute-dtype bf16 with the fused kernel: Q, K, V rounded to bf16 once, as attention_gemm's.
+  void attention_flash(const float* qkv, float* out, int n_seq, int T) {
+    const BlockDims& d = dims;
+    const int hd = d.head_dim, Q = d.n_heads * hd, KV = d.n_kv_heads * hd;
+    const std::size_t nq = static_cast<std::size_t>(n_seq) * T * (Q + 2 * KV);
+    __nv_bfloat16* q16 = qkv_act16.get(nq, "q/k/v rounded to bf16");
+    detail::launch_round_bf16(qkv, q16, nq, stream);
+    detail::flash_attention_bf16(q16, q16 + Q, q16 + Q + KV, Q + 2 * KV, out, Q, n_seq, T, d.n_heads, d.n_kv_heads, hd,
+                                 d.sliding_window, stream);
   }
 
   // The split copy of a resident weight array [rows, cols] (--compute-dtype tf32x3), else nullptr.
@@ -347,6 +367,8 @@ void BlockForward::run_device(float* xd, int n_seq, int seq_len, const RowPackin
   if (packing)
     detail::launch_attention(qkv, qkv + Q, qkv + Q + KV, QKV, attn, n_seq, seq_len, d.n_heads, d.n_kv_heads,
                              d.head_dim, d.sliding_window, pe, bb, ent, s);
+  else if (m.flash(ent))
+    m.attention_flash(qkv, attn, n_seq, seq_len);
   else
     m.attention_gemm(qkv, attn, n_seq, seq_len, ent);
   m.prof.mark(kAttention, s);

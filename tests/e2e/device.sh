@@ -128,6 +128,10 @@ if [ "$gpu" = 1 ]; then
   pb=$("$QS" "${ev[@]}" --device cuda --compute-dtype bf16 -q --output-dir "$tmp/bf16" | awk '/^perplexity/{print $2}')
   r=$(rel "$pb" "$pg")
   under "$r" 1e-2 && ok "eval bf16 on cuda: perplexity $pb vs fp32 $pg (rel $r, under 1%)" || bad "eval bf16 rel $r"
+  # QSWEEP_CUDA_ATTENTION=flash: bf16's fused attention kernel (opt-in) against the GEMM path's bf16.
+  pf=$(QSWEEP_CUDA_ATTENTION=flash "$QS" "${ev[@]}" --device cuda --compute-dtype bf16 -q --output-dir "$tmp/bf16f" | awk '/^perplexity/{print $2}')
+  r=$(rel "$pf" "$pb")
+  under "$r" 2e-3 && ok "eval bf16 with the fused attention: perplexity $pf vs $pb (rel $r, under 0.2%)" || bad "eval bf16 flash $pf vs $pb (rel $r)"
   # Block-AP and the fisher score: their blocks' forward and backward on the GPU.
   ba=(quantize --model "$M" --method blockap --bits 2 --group-size 64 --calib "$CAL" --n-calib 8 --seq-len 128 --val-windows 2 -q)
   "$QS" "${ba[@]}" --device cpu --output-dir "$tmp/bap-cpu" >/dev/null && "$QS" "${ba[@]}" --device cuda --output-dir "$tmp/bap-cuda" >/dev/null || bad "blockap"

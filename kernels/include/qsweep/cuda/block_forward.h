@@ -27,6 +27,9 @@ struct BlockDims {
   // --compute-dtype tf32x3: the linears' and the head's GEMMs as fp32 emulated with three TF32
   // products on the tensor cores (qsweep/cuda/tf32_split.h); attention's stay SGEMM.
   bool tf32x3_gemm = false;
+  // With bf16_gemm: unpacked sequences' attention through the fused kernel (flash_attention.cuh)
+  // when no entropy is asked for and the head dimension and device allow; else the GEMM path.
+  bool flash_attention = false;
 };
 
 // Host arrays of one block (model/llama_weights.h BlockWeights' layout); nullptr = absent.
