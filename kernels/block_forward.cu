@@ -70,7 +70,7 @@ struct BlockForward::Impl {
   // of a GEMM's activation rounded (bf16_operands.cuh).
   Grow<__nv_bfloat16> qkv16, o16, gate_up16, down16, x16;
   Grow<__nv_bfloat16> qkv_act16, probs16;  // bf16 attention: q/k/v rounded once, P rounded by the softmax
-  int flash_ok = -1;  // whether the device and head dimension take the fused bf16 attention (-1: not asked yet)
+  int flash_ok = -1;  // whether the device and head dimension take the fused attention (-1: not asked yet)
   // --compute-dtype tf32x3: the linears' weights split into TF32 parts once per held block, rows
   // [small | big], and the scratch of a GEMM's activation split as [big | small] (tf32x3.cuh).
   Grow<float> qkv2, o2, gate_up2, down2, x2;
@@ -191,17 +191,25 @@ struct BlockForward::Impl {
         }
   }
 
-  // Whether this call's attention takes the fused bf16 kernel (BlockDims::flash_attention).
+  // Whether this call's attention takes the fused kernel (BlockDims::flash_attention): bf16 and
+  // tf32x3 only (fp32 stays SGEMM), unpacked sequences without entropy, a head dimension and
+  // device the kernel takes.
   bool flash(const double* ent) {
-    if (!bf16() || !dims.flash_attention || ent) return false;
-    if (flash_ok < 0) flash_ok = detail::flash_attention_supports(dims.head_dim) ? 1 : 0;
+    if (!(bf16() || tf32x3()) || !dims.flash_attention || ent) return false;
+    if (flash_ok < 0) flash_ok = detail::flash_attention_supports(dims.head_dim, tf32x3()) ? 1 : 0;
     return flash_ok == 1;
   }
 
-  // --compute-dtype bf16 with the fused kernel: Q, K, V rounded to bf16 once, as attention_gemm's.
+  // The fused attention: bf16 on Q, K, V rounded to bf16 once (as attention_gemm's), tf32x3 on the
+  // fp32 activations.
   void attention_flash(const float* qkv, float* out, int n_seq, int T) {
     const BlockDims& d = dims;
     const int hd = d.head_dim, Q = d.n_heads * hd, KV = d.n_kv_heads * hd;
+    if (tf32x3()) {
+      detail::flash_attention_tf32x3(qkv, qkv + Q, qkv + Q + KV, Q + 2 * KV, out, Q, n_seq, T, d.n_heads, d.n_kv_heads,
+                                     hd, d.sliding_window, stream);
+      return;
+    }
     const std::size_t nq = static_cast<std::size_t>(n_seq) * T * (Q + 2 * KV);
     __nv_bfloat16* q16 = qkv_act16.get(nq, "q/k/v rounded to bf16");
     detail::launch_round_bf16(qkv, q16, nq, stream);

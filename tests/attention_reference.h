@@ -22,14 +22,17 @@ inline float round_bf16(float f) {
   return f;
 }
 
-// Rows [n_seq·T, (nh + 2·nkv)·D] of q heads, k heads, v heads, bf16 values: normal(0, 1), the
-// queries 4× larger (peaked rows whose running maximum moves between key tiles).
-inline std::vector<float> attention_inputs(int n_seq, int T, int nh, int nkv, int D, unsigned seed) {
+// Rows [n_seq·T, (nh + 2·nkv)·D] of q heads, k heads, v heads: normal(0, 1), the queries 4×
+// larger (peaked rows whose running maximum moves between key tiles); bf16 values unless `fp32`.
+inline std::vector<float> attention_inputs(int n_seq, int T, int nh, int nkv, int D, unsigned seed, bool fp32 = false) {
   std::mt19937 rng(seed);
   std::normal_distribution<float> nd(0.0f, 1.0f);
   const std::size_t ld = static_cast<std::size_t>(nh + 2 * nkv) * D;
   std::vector<float> qkv(static_cast<std::size_t>(n_seq) * T * ld);
-  for (std::size_t i = 0; i < qkv.size(); ++i) qkv[i] = round_bf16(nd(rng) * ((i % ld) < std::size_t(nh) * D ? 4.0f : 1.0f));
+  for (std::size_t i = 0; i < qkv.size(); ++i) {
+    const float x = nd(rng) * ((i % ld) < std::size_t(nh) * D ? 4.0f : 1.0f);
+    qkv[i] = fp32 ? x : round_bf16(x);
+  }
   return qkv;
 }
 

@@ -1,15 +1,18 @@
-// flash_emulator.h — runs kernels/flash_attention_body.cuh, the fused bf16 attention kernel's
-// source, on the host: stand-ins for the CUDA names it uses, then the body itself.
+// flash_emulator.h — runs kernels/flash_attention_body.cuh, the fused attention kernels' source,
+// on the host: stand-ins for the CUDA names it uses, then the body itself.
 //
 // A thread block is 128 std::threads (one per CUDA thread) with a block barrier (__syncthreads)
 // and one barrier per warp (__syncwarp; __shfl_xor_sync exchanges through a warp's slots between
-// two of them). WMMA fragments are whole 16×16 matrices in float (bf16 values are exact there);
-// every WMMA call is warp-collective as on the GPU (barriers before and after, lane 0 stores) and
-// checks what the hardware requires and would otherwise fault or misread on: 32-byte aligned
-// pointers, ldm a multiple of 16 bytes, and (for shared memory) the access inside the block's
-// allocation. Not emulated: the accumulation order inside an mma (fp32 here, row by row) and the
-// device's exp2f (the host's). What this does test is the kernel's own arithmetic of indices,
-// tiles, masks, barriers and the online softmax — everything but the hardware's rounding.
+// two of them). WMMA fragments are whole matrices in float (bf16 values are exact there; TF32
+// inputs are truncated to their 19 bits in the mma, as the hardware reads them;
+// __float_to_tf32 rounds as cvt.rna does); every load and store is warp-collective as on the GPU
+// (barriers before and after, lane 0 stores) and checks what the hardware requires and would
+// otherwise fault or misread on: 32-byte aligned pointers, ldm a multiple of 16 bytes, the access
+// inside the block's shared memory; a 64 KiB guard band after that memory catches the kernel's own
+// stray stores. Not emulated: the accumulation order inside an mma (fp32 here, in k order) and
+// the device's exp2f (the host's). What this tests is the kernels' own arithmetic of indices,
+// tiles, masks, barriers, operand splits and the online softmax — everything but the hardware's
+// rounding.
 #pragma once
 
 #include <cmath>
@@ -107,12 +110,14 @@ inline U4 ldg(const U4* p) {
   return *p;
 }
 
-// Checks of a WMMA access of 16 rows of 16 elements of `bytes_per` bytes at p with stride ldm.
-inline void check_access(const void* p, unsigned ldm, int bytes_per, const char* what) {
+// Checks of a WMMA access of rows × cols elements of `bytes_per` bytes at p with stride ldm.
+inline void check_access(const void* p, unsigned ldm, std::size_t bytes_per, int rows, int cols, bool row,
+                         const char* what) {
   const auto* c = static_cast<const unsigned char*>(p);
   if (reinterpret_cast<std::uintptr_t>(p) % 32) block->fail(std::string(what) + ": pointer not 32-byte aligned");
   if ((ldm * bytes_per) % 16) block->fail(std::string(what) + ": ldm not a multiple of 16 bytes");
-  const unsigned char* last = c + (15 * static_cast<std::size_t>(ldm) + 16) * bytes_per;
+  const int lines = row ? rows : cols, len = row ? cols : rows;
+  const unsigned char* last = c + ((lines - 1) * static_cast<std::size_t>(ldm) + len) * bytes_per;
   if (c >= block->smem_lo && c < block->smem_hi && last > block->smem_hi)
     block->fail(std::string(what) + ": past the end of shared memory");
 }
@@ -126,55 +131,97 @@ struct matrix_b {};
 struct accumulator {};
 struct row_major {};
 struct col_major {};
+namespace precision {
+struct tf32 {};
+}
 enum layout_t { mem_row_major, mem_col_major };
 
+// A whole matrix per lane: matrix_a M×K, matrix_b K×N, accumulator M×N, row-major in x.
 template <class Use, int M, int N, int K, class T, class Layout = void>
 struct fragment {
-  float x[16][16];
+  static constexpr int rows = std::is_same<Use, matrix_b>::value ? K : M;
+  static constexpr int cols = std::is_same<Use, matrix_a>::value ? K : N;
+  static constexpr int num_elements = rows * cols;
+  float x[num_elements];
 };
 
-template <class Use, class T, class Layout>
-void load_matrix_sync(fragment<Use, 16, 16, 16, T, Layout>& f, const T* p, unsigned ldm) {
-  namespace e = qsweep::test::emu;
-  e::sync_warp();
-  e::check_access(p, ldm, sizeof(T), "load_matrix_sync");
-  constexpr bool row = std::is_same<Layout, row_major>::value;
-  for (int i = 0; i < 16; ++i)
-    for (int j = 0; j < 16; ++j) f.x[i][j] = e::to_float(row ? p[i * ldm + j] : p[j * ldm + i]);
-  e::sync_warp();
+// cvt.rna.tf32.f32: 10 stored significand bits, to nearest, ties away from zero (finite values).
+inline float __float_to_tf32(float f) {
+  std::uint32_t u;
+  std::memcpy(&u, &f, sizeof u);
+  u = (u + 0x1000u) & 0xffffe000u;
+  std::memcpy(&f, &u, sizeof f);
+  return f;
 }
-inline void load_matrix_sync(fragment<accumulator, 16, 16, 16, float>& f, const float* p, unsigned ldm, layout_t l) {
-  namespace e = qsweep::test::emu;
-  e::sync_warp();
-  e::check_access(p, ldm, sizeof(float), "load_matrix_sync (accumulator)");
-  for (int i = 0; i < 16; ++i)
-    for (int j = 0; j < 16; ++j) f.x[i][j] = l == mem_row_major ? p[i * ldm + j] : p[j * ldm + i];
-  e::sync_warp();
+
+}  // namespace nvcuda::wmma
+
+namespace qsweep::test::emu {
+
+// What an mma reads of an input element: bf16 values are exact; TF32 inputs keep their top 19 bits.
+inline float mma_input(float x, nvcuda::wmma::precision::tf32) {
+  std::uint32_t u;
+  std::memcpy(&u, &x, sizeof u);
+  u &= 0xffffe000u;
+  std::memcpy(&x, &u, sizeof x);
+  return x;
 }
-inline void store_matrix_sync(float* p, const fragment<accumulator, 16, 16, 16, float>& f, unsigned ldm, layout_t l) {
-  namespace e = qsweep::test::emu;
-  e::sync_warp();
-  e::check_access(p, ldm, sizeof(float), "store_matrix_sync");
-  if (e::lane() == 0)
-    for (int i = 0; i < 16; ++i)
-      for (int j = 0; j < 16; ++j) (l == mem_row_major ? p[i * ldm + j] : p[j * ldm + i]) = f.x[i][j];
-  e::sync_warp();
+template <class T>
+float mma_input(float x, T) {
+  return x;
 }
-inline void fill_fragment(fragment<accumulator, 16, 16, 16, float>& f, float v) {
-  for (auto& r : f.x)
-    for (float& x : r) x = v;
+
+// A warp-collective copy between a fragment and memory (rows × cols elements of type S at p, stride
+// ldm, row- or column-major), with the hardware's requirements checked.
+template <class F, class S>
+void copy_fragment(F& f, S* p, unsigned ldm, bool row, bool store, const char* what) {
+  sync_warp();
+  check_access(p, ldm, sizeof(S), F::rows, F::cols, row, what);
+  if (!store || lane() == 0)
+    for (int i = 0; i < F::rows; ++i)
+      for (int j = 0; j < F::cols; ++j) {
+        S* e = row ? &p[i * ldm + j] : &p[j * ldm + i];
+        if constexpr (std::is_same<S, float>::value) {
+          if (store) *e = f.x[i * F::cols + j];
+        }
+        if (!store) f.x[i * F::cols + j] = to_float(*e);
+      }
+  sync_warp();
 }
-template <class T, class LA, class LB>
-void mma_sync(fragment<accumulator, 16, 16, 16, float>& d, const fragment<matrix_a, 16, 16, 16, T, LA>& a,
-              const fragment<matrix_b, 16, 16, 16, T, LB>& b, const fragment<accumulator, 16, 16, 16, float>& c) {
-  fragment<accumulator, 16, 16, 16, float> r;
+
+}  // namespace qsweep::test::emu
+
+namespace nvcuda::wmma {
+
+template <class Use, int M, int N, int K, class T, class Layout, class S>
+void load_matrix_sync(fragment<Use, M, N, K, T, Layout>& f, const S* p, unsigned ldm) {
+  qsweep::test::emu::copy_fragment(f, p, ldm, std::is_same<Layout, row_major>::value, false, "load_matrix_sync");
+}
+template <int K>
+void load_matrix_sync(fragment<accumulator, 16, 16, K, float>& f, const float* p, unsigned ldm, layout_t l) {
+  qsweep::test::emu::copy_fragment(f, p, ldm, l == mem_row_major, false, "load_matrix_sync (accumulator)");
+}
+template <int K>
+void store_matrix_sync(float* p, const fragment<accumulator, 16, 16, K, float>& f, unsigned ldm, layout_t l) {
+  auto& g = const_cast<fragment<accumulator, 16, 16, K, float>&>(f);  // read only when storing
+  qsweep::test::emu::copy_fragment(g, p, ldm, l == mem_row_major, true, "store_matrix_sync");
+}
+template <int K>
+void fill_fragment(fragment<accumulator, 16, 16, K, float>& f, float v) {
+  for (float& x : f.x) x = v;
+}
+template <int K, class T, class LA, class LB>
+void mma_sync(fragment<accumulator, 16, 16, K, float>& d, const fragment<matrix_a, 16, 16, K, T, LA>& a,
+              const fragment<matrix_b, 16, 16, K, T, LB>& b, const fragment<accumulator, 16, 16, K, float>& c) {
+  float r[256];
   for (int i = 0; i < 16; ++i)
     for (int j = 0; j < 16; ++j) {
-      float s = c.x[i][j];
-      for (int k = 0; k < 16; ++k) s += a.x[i][k] * b.x[k][j];
-      r.x[i][j] = s;
+      float s = c.x[i * 16 + j];
+      for (int k = 0; k < K; ++k)
+        s += qsweep::test::emu::mma_input(a.x[i * K + k], T{}) * qsweep::test::emu::mma_input(b.x[k * 16 + j], T{});
+      r[i * 16 + j] = s;
     }
-  d = r;
+  std::memcpy(d.x, r, sizeof r);
 }
 
 }  // namespace nvcuda::wmma
@@ -212,20 +259,27 @@ void mma_sync(fragment<accumulator, 16, 16, 16, float>& d, const fragment<matrix
 
 namespace qsweep::test {
 
-// flash_attention_bf16's launch on host arrays (q|k|v rows of ld elements, bf16 values in
-// float), the grid run block by block; returns the first violation a WMMA or __ldg call met
-// ("" when none) and throws nothing. out [n_seq·T, nh·D].
-template <int D>
+// A fused attention kernel's launch on host arrays (q|k|v rows of ld elements, converted to
+// Arith's element type), the grid run block by block; returns the first violation a WMMA or __ldg
+// call met ("" when none) and throws nothing. out [n_seq·T, nh·D].
+template <class Arith>
 std::string run_flash_emulated(const std::vector<float>& qkv, std::vector<float>& out, int n_seq, int T, int nh,
                                int nkv, int window) {
   namespace e = emu;
-  using L = cuda::detail::flash::Layout<D>;
+  constexpr int D = Arith::kD;
+  using E = typename Arith::E;
+  using L = cuda::detail::flash::Layout<D, E, typename Arith::P>;
   const int64_t ld = static_cast<int64_t>(nh + 2 * nkv) * D, ld_out = static_cast<int64_t>(nh) * D;
-  std::vector<e::bf16> x16(qkv.size());
-  for (std::size_t i = 0; i < qkv.size(); ++i) x16[i] = e::round_bf16(qkv[i]);
+  std::vector<E> x(qkv.size());
+  for (std::size_t i = 0; i < qkv.size(); ++i) {
+    if constexpr (std::is_same<E, float>::value)
+      x[i] = qkv[i];
+    else
+      x[i] = e::round_bf16(qkv[i]);
+  }
   out.assign(static_cast<std::size_t>(n_seq) * T * nh * D, std::nanf(""));
   // Shared memory with a guard band after it: a stray write past the end shows there.
-  constexpr std::size_t kGuard = 256;
+  constexpr std::size_t kGuard = 64 << 10;
   std::vector<e::U4> smem_store((L::kBytes + kGuard) / sizeof(e::U4) + 8);
   auto* smem = reinterpret_cast<unsigned char*>(smem_store.data());
   smem += (128 - reinterpret_cast<std::uintptr_t>(smem) % 128) % 128;
@@ -235,8 +289,8 @@ std::string run_flash_emulated(const std::vector<float>& qkv, std::vector<float>
   std::string error;
   for (unsigned z = 0; z < e::grid_dim.z && error.empty(); ++z)
     for (unsigned y = 0; y < e::grid_dim.y && error.empty(); ++y)
-      for (unsigned x = 0; x < e::grid_dim.x && error.empty(); ++x) {
-        e::block_idx = {x, y, z};
+      for (unsigned bx = 0; bx < e::grid_dim.x && error.empty(); ++bx) {
+        e::block_idx = {bx, y, z};
         std::memset(smem, 0xA5, L::kBytes + kGuard);  // uninitialised shared memory is garbage
         e::Block blk;
         blk.smem_lo = smem;
@@ -246,10 +300,10 @@ std::string run_flash_emulated(const std::vector<float>& qkv, std::vector<float>
         for (unsigned t = 0; t < 128; ++t)
           threads.emplace_back([&, t] {
             e::thread_idx = {t, 0, 0};
-            const e::bf16* q = x16.data();
-            cuda::detail::flash::attention_block<D>(smem, q, q + static_cast<int64_t>(nh) * D,
-                                                    q + static_cast<int64_t>(nh + nkv) * D, ld, out.data(), ld_out, T,
-                                                    nh / nkv, window, scale_log2);
+            const E* q = x.data();
+            cuda::detail::flash::attention_block<Arith>(smem, q, q + static_cast<int64_t>(nh) * D,
+                                                        q + static_cast<int64_t>(nh + nkv) * D, ld, out.data(), ld_out,
+                                                        T, nh / nkv, window, scale_log2);
           });
         for (auto& th : threads) th.join();
         for (std::size_t i = 0; i < kGuard; ++i)

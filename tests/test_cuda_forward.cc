@@ -322,44 +322,47 @@ TEST_F(CudaForwardSeam, Bf16ComputeIsWithinBf16RoundingOfTheCpu) {
   EXPECT_GT(max_rel(lg, lc), 1e-6);
 }
 
-// QSWEEP_CUDA_ATTENTION=flash under --compute-dtype bf16 (kernels/flash_attention.cu): blocks of
-// head dimension 64, without and with a sliding window of 100, within bf16's rounding of the GEMM
-// path's attention and not bit-equal to it (the fused kernel ran); 300-token sequences: five query
-// tiles, the last partial.
-TEST_F(CudaForwardSeam, Bf16FlashAttentionMatchesTheGemmPath) {
-  if (!cuda::flash_attention_supported(64)) GTEST_SKIP() << "the fused kernel needs compute capability 8.0";
+// QSWEEP_CUDA_ATTENTION=flash (kernels/flash_attention.cu) under --compute-dtype bf16 and tf32x3:
+// blocks of head dimension 64, without and with a sliding window of 100, within the arithmetic's
+// rounding of the GEMM path's attention (bf16 1e-2; tf32x3 1e-5, as fp32) and not bit-equal to it
+// (the fused kernel ran); 300-token sequences: five query tiles, the last partial.
+TEST_F(CudaForwardSeam, FlashAttentionMatchesTheGemmPath) {
+  if (!cuda::flash_attention_supported(64, cuda::FlashArith::Bf16)) GTEST_SKIP() << "needs compute capability 8.0";
   const std::string dir = test::scratch_dir("cuda_fwd_flash");
   SyntheticModelSpec spec = spec_for("llama_gqa");
-  spec.hidden = 256, spec.intermediate = 512, spec.dtype = DType::BF16;  // 4 heads of 64, 2 kv heads
+  spec.hidden = 256, spec.intermediate = 512;  // 4 heads of 64, 2 kv heads
   write_synthetic_model(dir, spec);
   LlamaWeights m(dir);
   const int n_seq = 2, T = 300;
   const std::vector<float> x0 = embedded_ids(m, n_seq, T);
-  ComputeDevice gpu;
-  gpu.kind = DeviceKind::Cuda, gpu.ordinal = 0, gpu.description = "cuda:0", gpu.dtype = ComputeDtype::Bf16;
-  DeviceScope scope(gpu);
   struct EnvGuard {
     ~EnvGuard() { unsetenv("QSWEEP_CUDA_ATTENTION"); }
   } guard;
-  for (int window : {0, 100}) {
-    ModelConfig cfg = m.config();
-    cfg.sliding_window = window;
-    std::vector<std::vector<float>> out[2];
-    for (int flash = 0; flash < 2; ++flash) {
-      setenv("QSWEEP_CUDA_ATTENTION", flash ? "flash" : "gemm", 1);
-      std::unique_ptr<LlamaForward> dev = make_cuda_forward(cfg, 0);
-      for (int l = 0; l < cfg.num_hidden_layers; ++l) {
-        std::unique_ptr<BlockWeights> w = m.load_block(l);
-        std::vector<float> x = x0;
-        dev->hold(*w);
-        dev->run_block(*w, x.data(), n_seq, T);
-        out[flash].push_back(x);
+  for (ComputeDtype dt : {ComputeDtype::Bf16, ComputeDtype::Tf32x3}) {
+    ComputeDevice gpu;
+    gpu.kind = DeviceKind::Cuda, gpu.ordinal = 0, gpu.description = "cuda:0", gpu.dtype = dt;
+    DeviceScope scope(gpu);
+    const double tol = dt == ComputeDtype::Bf16 ? 1e-2 : 1e-5;
+    for (int window : {0, 100}) {
+      ModelConfig cfg = m.config();
+      cfg.sliding_window = window;
+      std::vector<std::vector<float>> out[2];
+      for (int flash = 0; flash < 2; ++flash) {
+        setenv("QSWEEP_CUDA_ATTENTION", flash ? "flash" : "gemm", 1);
+        std::unique_ptr<LlamaForward> dev = make_cuda_forward(cfg, 0);
+        for (int l = 0; l < cfg.num_hidden_layers; ++l) {
+          std::unique_ptr<BlockWeights> w = m.load_block(l);
+          std::vector<float> x = x0;
+          dev->hold(*w);
+          dev->run_block(*w, x.data(), n_seq, T);
+          out[flash].push_back(x);
+        }
       }
-    }
-    for (int l = 0; l < cfg.num_hidden_layers; ++l) {
-      const double r = max_rel(out[1][l], out[0][l]);
-      EXPECT_LT(r, 1e-2) << "window " << window << " block " << l;
-      EXPECT_NE(out[1][l], out[0][l]) << "window " << window << " block " << l << ": the GEMM path ran twice";
+      for (int l = 0; l < cfg.num_hidden_layers; ++l) {
+        EXPECT_LT(max_rel(out[1][l], out[0][l]), tol) << compute_dtype_name(dt) << " window " << window << " block " << l;
+        EXPECT_NE(out[1][l], out[0][l]) << compute_dtype_name(dt) << " window " << window << " block " << l
+                                        << ": the GEMM path ran twice";
+      }
     }
   }
   setenv("QSWEEP_CUDA_ATTENTION", "fused", 1);

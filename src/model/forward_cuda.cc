@@ -282,8 +282,9 @@ cuda::BlockDims cuda_block_dims(const ModelConfig& cfg) {
   d.residual_scale = static_cast<float>(cfg.residual_scale());
   d.bf16_gemm = current_device().dtype == ComputeDtype::Bf16;
   d.tf32x3_gemm = current_device().dtype == ComputeDtype::Tf32x3;
-  // QSWEEP_CUDA_ATTENTION=flash opts in to bf16's fused attention kernel (kernels/flash_attention.cuh);
-  // the GEMM path stays the default until the kernel has been measured on a GPU (README).
+  // QSWEEP_CUDA_ATTENTION=flash opts in to the fused attention kernel of bf16 and tf32x3
+  // (kernels/flash_attention.cuh); the GEMM path stays the default until the kernel has run on a
+  // GPU (README).
   if (const char* a = std::getenv("QSWEEP_CUDA_ATTENTION"); a && *a) {
     if (std::strcmp(a, "flash") == 0)
       d.flash_attention = true;

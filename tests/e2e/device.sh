@@ -132,6 +132,13 @@ if [ "$gpu" = 1 ]; then
   pf=$(QSWEEP_CUDA_ATTENTION=flash "$QS" "${ev[@]}" --device cuda --compute-dtype bf16 -q --output-dir "$tmp/bf16f" | awk '/^perplexity/{print $2}')
   r=$(rel "$pf" "$pb")
   under "$r" 2e-3 && ok "eval bf16 with the fused attention: perplexity $pf vs $pb (rel $r, under 0.2%)" || bad "eval bf16 flash $pf vs $pb (rel $r)"
+  # tf32x3 (fp32 emulated on TF32 tensor cores), with and without the fused attention: both fp32-class.
+  pt=$("$QS" "${ev[@]}" --device cuda --compute-dtype tf32x3 -q --output-dir "$tmp/t3" | awk '/^perplexity/{print $2}')
+  r=$(rel "$pt" "$pg")
+  under "$r" 1e-4 && ok "eval tf32x3 on cuda: perplexity $pt vs fp32 $pg (rel $r, under 1e-4)" || bad "eval tf32x3 rel $r"
+  pf=$(QSWEEP_CUDA_ATTENTION=flash "$QS" "${ev[@]}" --device cuda --compute-dtype tf32x3 -q --output-dir "$tmp/t3f" | awk '/^perplexity/{print $2}')
+  r=$(rel "$pf" "$pt")
+  under "$r" 1e-5 && ok "eval tf32x3 with the fused attention: perplexity $pf vs $pt (rel $r, under 1e-5)" || bad "eval tf32x3 flash $pf vs $pt (rel $r)"
   # Block-AP and the fisher score: their blocks' forward and backward on the GPU.
   ba=(quantize --model "$M" --method blockap --bits 2 --group-size 64 --calib "$CAL" --n-calib 8 --seq-len 128 --val-windows 2 -q)
   "$QS" "${ba[@]}" --device cpu --output-dir "$tmp/bap-cpu" >/dev/null && "$QS" "${ba[@]}" --device cuda --output-dir "$tmp/bap-cuda" >/dev/null || bad "blockap"

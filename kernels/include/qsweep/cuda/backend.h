@@ -67,12 +67,14 @@ void sgemm_xwt(const float* x, const float* w, float* y, int m, int n, int k);
 enum class GemmArith { Fp32, Tf32x3, Tf32, Bf16 };
 void gemm_xwt(const float* x, const float* w, float* y, int m, int n, int k, GemmArith arith);
 
-// --compute-dtype bf16's fused causal GQA attention (kernels/flash_attention.cuh) on host arrays:
-// qkv [n_seq·T, (n_heads + 2·n_kv_heads)·head_dim] (q heads, then k, then v; rounded to bf16 on
-// the device), out [n_seq·T, n_heads·head_dim] fp32; window > 0: a sliding window. Supported:
-// head_dim 32, 64 and 128 on devices of compute capability 8.0 and later.
-bool flash_attention_supported(int head_dim);
-void flash_attention_bf16(const float* qkv, float* out, int n_seq, int T, int n_heads, int n_kv_heads, int head_dim,
-                          int window);
+// The fused causal GQA attention (kernels/flash_attention.cuh) in one of its arithmetics, on host
+// arrays: qkv [n_seq·T, (n_heads + 2·n_kv_heads)·head_dim] (q heads, then k, then v; Bf16: rounded
+// to bf16 on the device), out [n_seq·T, n_heads·head_dim] fp32; window > 0: a sliding window.
+// Supported on devices of compute capability 8.0 and later: Bf16 head_dim 32, 64, 128; Tf32x3
+// 32, 64.
+enum class FlashArith { Bf16, Tf32x3 };
+bool flash_attention_supported(int head_dim, FlashArith arith);
+void flash_attention(const float* qkv, float* out, int n_seq, int T, int n_heads, int n_kv_heads, int head_dim,
+                     int window, FlashArith arith);
 
 }  // namespace qsweep::cuda

@@ -25,10 +25,11 @@ struct BlockDims {
   float residual_scale = 1.0f;
   bool bf16_gemm = false;  // --compute-dtype bf16: GEMMs on bf16 tensor cores, fp32 accumulation
   // --compute-dtype tf32x3: the linears' and the head's GEMMs as fp32 emulated with three TF32
-  // products on the tensor cores (qsweep/cuda/tf32_split.h); attention's stay SGEMM.
+  // products on the tensor cores (qsweep/cuda/tf32_split.h); attention's stay SGEMM (unless flash_attention).
   bool tf32x3_gemm = false;
-  // With bf16_gemm: unpacked sequences' attention through the fused kernel (flash_attention.cuh)
-  // when no entropy is asked for and the head dimension and device allow; else the GEMM path.
+  // With bf16_gemm or tf32x3_gemm: unpacked sequences' attention through the fused kernel
+  // (flash_attention.cuh) when no entropy is asked for and the head dimension and device allow;
+  // else the GEMM path.
   bool flash_attention = false;
 };
 
