@@ -61,6 +61,38 @@ TEST(DeviceChoiceTest, ComputeDtypeParsesAndIsPartOfTheIdentity) {
   EXPECT_EQ(d.identity(), "cuda tf32x3");  // nor does a tf32x3 one
 }
 
+// QSWEEP_CUDA_ATTENTION: "flash" opts in to the fused attention of CUDA's bf16 and tf32x3, and then
+// is part of the identity (a sweep started with it never resumes without it); fp32 and the CPU
+// never take it; a misspelt value is refused naming the variable.
+TEST(DeviceChoiceTest, FusedAttentionIsOptInAndPartOfTheIdentity) {
+  EXPECT_FALSE(flash_attention_requested(nullptr));
+  EXPECT_FALSE(flash_attention_requested(""));
+  EXPECT_FALSE(flash_attention_requested("gemm"));
+  EXPECT_TRUE(flash_attention_requested("flash"));
+  try {
+    flash_attention_requested("Flash");
+    FAIL() << "a misspelt value was taken";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("QSWEEP_CUDA_ATTENTION='Flash'"), std::string::npos) << e.what();
+  }
+  const char* old = std::getenv("QSWEEP_CUDA_ATTENTION");
+  const std::string saved = old ? old : "";
+  setenv("QSWEEP_CUDA_ATTENTION", "flash", 1);
+  ComputeDevice d;
+  d.kind = DeviceKind::Cuda, d.dtype = ComputeDtype::Bf16;
+  EXPECT_EQ(d.identity(), "cuda bf16 flash-attention");
+  d.dtype = ComputeDtype::Tf32x3;
+  EXPECT_EQ(d.identity(), "cuda tf32x3 flash-attention");
+  d.dtype = ComputeDtype::Fp32;
+  EXPECT_EQ(d.identity(), "cuda fp32");
+  d.kind = DeviceKind::Cpu;
+  EXPECT_EQ(d.identity(), "cpu fp32");
+  if (old)
+    setenv("QSWEEP_CUDA_ATTENTION", saved.c_str(), 1);
+  else
+    unsetenv("QSWEEP_CUDA_ATTENTION");
+}
+
 // bf16 GEMMs exist on CUDA only: a run that resolves to the CPU refuses the option instead of
 // silently computing in fp32 under a "bf16" label, and leaves the device as it was.
 TEST(DeviceSelectTest, Bf16OnTheCpuIsRefused) {

@@ -1,6 +1,9 @@
 // device.cc — --device parsing, resolution, the rank→GPU binding and the process's device.
 #include "core/device.h"
 
+#include <cstdlib>
+#include <cstring>
+
 #include "core/backend.h"
 #include "core/error.h"
 #include "core/log.h"
@@ -44,7 +47,21 @@ const char* compute_dtype_name(ComputeDtype d) {
   return "fp32";
 }
 
-std::string ComputeDevice::identity() const { return std::string(kind_name()) + " " + compute_dtype_name(dtype); }
+std::string ComputeDevice::identity() const {
+  std::string id = std::string(kind_name()) + " " + compute_dtype_name(dtype);
+  if (kind == DeviceKind::Cuda && dtype != ComputeDtype::Fp32 && flash_attention_requested()) id += " flash-attention";
+  return id;
+}
+
+bool flash_attention_requested(const char* value) {
+  if (!value || !*value || std::strcmp(value, "gemm") == 0) return false;
+  if (std::strcmp(value, "flash") == 0) return true;
+  QS_THROW("environment variable QSWEEP_CUDA_ATTENTION='" << value
+                                                           << "': expected 'flash' (the fused attention kernels of "
+                                                              "--compute-dtype bf16 and tf32x3) or 'gemm' (the default)");
+}
+
+bool flash_attention_requested() { return flash_attention_requested(std::getenv("QSWEEP_CUDA_ATTENTION")); }
 
 int gpu_for_local_rank(int local_rank, int visible_devices) {
   QS_ASSERT(visible_devices > 0 && local_rank >= 0, "gpu_for_local_rank(" << local_rank << ", " << visible_devices << ")");

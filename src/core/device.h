@@ -37,10 +37,19 @@ struct ComputeDevice {
   std::string description;  // "cpu" or "cuda:0 (NVIDIA H200, 139.8 GiB)"
   ComputeDtype dtype = ComputeDtype::Fp32;
   // The identity of results computed here: "cpu fp32", "cuda fp32", "cuda bf16" or "cuda tf32x3" (device kind and
-  // compute dtype; not the GPU model, so a sweep may resume on another node of the same kind).
+  // compute dtype; not the GPU model, so a sweep may resume on another node of the same kind),
+  // with " flash-attention" after CUDA's bf16 and tf32x3 when the fused attention is on.
   std::string identity() const;
   const char* kind_name() const { return kind == DeviceKind::Cuda ? "cuda" : "cpu"; }
 };
+
+// QSWEEP_CUDA_ATTENTION (`value`: the variable's text, nullptr when unset): "flash" opts in to the
+// fused attention kernels of CUDA's bf16 and tf32x3 (kernels/flash_attention.cuh), "gemm" or unset
+// keeps the GEMM path (the default until the kernels have run on a GPU: README); anything else
+// throws naming the variable and its values.
+bool flash_attention_requested(const char* value);
+// The same for this process's environment.
+bool flash_attention_requested();
 
 // The GPU a rank binds to: its node-local rank (MPI_Comm_split_type SHARED) modulo the devices it
 // sees, so ranks on a node spread over its GPUs and share them round-robin beyond that.

@@ -11,8 +11,6 @@
 
 #ifdef QSWEEP_WITH_CUDA
 #include <algorithm>
-#include <cstdlib>
-#include <cstring>
 #include <exception>
 #include <functional>
 #include <cstddef>
@@ -282,15 +280,7 @@ cuda::BlockDims cuda_block_dims(const ModelConfig& cfg) {
   d.residual_scale = static_cast<float>(cfg.residual_scale());
   d.bf16_gemm = current_device().dtype == ComputeDtype::Bf16;
   d.tf32x3_gemm = current_device().dtype == ComputeDtype::Tf32x3;
-  // QSWEEP_CUDA_ATTENTION=flash opts in to the fused attention kernel of bf16 and tf32x3
-  // (kernels/flash_attention.cuh); the GEMM path stays the default until the kernel has run on a
-  // GPU (README).
-  if (const char* a = std::getenv("QSWEEP_CUDA_ATTENTION"); a && *a) {
-    if (std::strcmp(a, "flash") == 0)
-      d.flash_attention = true;
-    else if (std::strcmp(a, "gemm") != 0)
-      QS_THROW("environment variable QSWEEP_CUDA_ATTENTION='" << a << "': expected 'flash' or 'gemm'");
-  }
+  d.flash_attention = flash_attention_requested();  // QSWEEP_CUDA_ATTENTION=flash (core/device.h)
   return d;
 }
 
