@@ -2,11 +2,13 @@
 // partition of the chunks over ranks, bounded memory, agreement with direct sums.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <random>
 
 #include "dist/tree_sum.h"
+#include "stats/block_buffers.h"
 #include "stats/exact_gram.h"
 
 namespace qsweep {
@@ -148,6 +150,32 @@ TEST(ExactGram, OrderFreeAndAccurate) {
       const double d = static_cast<double>(s);
       EXPECT_NEAR(a[static_cast<size_t>(i) * C + j], d, 1e-14 * scale) << i << "," << j;
     }
+}
+
+// Block after block with the totals' arrays reused (stats/block_buffers.h): a reused array is
+// overwritten everywhere, so each block's total is the same bits as with a fresh array, whatever
+// the previous block left there (NaN poison here); and it is the same memory.
+TEST(ExactGram, ReusedBuffersGiveTheSameBits) {
+  const int C = 70, rows = 33;  // 70: a partial second 64-column tile
+  std::mt19937 rng(5);
+  std::normal_distribution<float> nd;
+  BlockBuffers buffers;
+  const double* first_total = nullptr;
+  for (int blk = 0; blk < 3; ++blk) {
+    std::vector<float> x(static_cast<size_t>(rows) * C);
+    for (auto& v : x) v = nd(rng) * (blk == 0 ? 1e4f : 1.0f);
+    ExactGram fresh(C), pooled(C, &buffers);
+    fresh.add(x.data(), rows);
+    pooled.add(x.data(), rows);
+    const std::vector<double> a = fresh.to_double(fresh.agree_status(Comm::local()));
+    std::vector<double> b = pooled.to_double(pooled.agree_status(Comm::local()));
+    EXPECT_EQ(0, std::memcmp(a.data(), b.data(), a.size() * sizeof(double))) << "block " << blk;
+    if (blk == 0) first_total = b.data();
+    if (blk == 1) EXPECT_EQ(b.data(), first_total) << "the total's array was not reused";
+    std::fill(b.begin(), b.end(), std::nan(""));  // what a finished block leaves behind
+    buffers.give(std::move(b));
+  }
+  EXPECT_EQ(buffers.held(), 1u);  // the last block's total, for the next
 }
 
 TEST(ExactGram, ReportsNonFiniteAndOutOfRange) {

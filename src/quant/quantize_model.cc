@@ -20,6 +20,7 @@
 #include "quant/activation_store.h"
 #include "quant/awq.h"
 #include "quant/kl_probe.h"
+#include "stats/block_buffers.h"
 #include "stats/exact_gram.h"
 #include "stats/spectrum.h"
 
@@ -343,12 +344,20 @@ QuantizeSummary quantize_model(const LlamaWeights& model, const CalibWindows& ca
   const bool cached = cache && cache->complete();  // no calibration forward pass at all
   Progress progress(stage, cfg.num_hidden_layers, "blocks", 0.0);
   std::unique_ptr<BlockWeights> w;  // the previous block's storage is reused (load_block)
+  BlockBuffers buffers;             // and its statistics' large arrays (stats/block_buffers.h)
   for (int blk = 0; blk < cfg.num_hidden_layers; ++blk) {
     if (opt.should_stop && opt.should_stop(comm)) throw Interrupted();
     Timer bt;
     w = model.load_block(blk, std::move(w));
     summary.load_seconds += bt.seconds();
     std::unique_ptr<BlockCalibStats> block_stats;  // this block's own statistics, unless cached
+    struct GiveBack {  // when the block is done, however it ends, its Σxxᵀ totals go to the next
+      std::unique_ptr<BlockCalibStats>& s;
+      BlockBuffers& b;
+      ~GiveBack() {
+        if (s) s->give_buffers(b);
+      }
+    } give_back{block_stats, buffers};
     const BlockCalibStats* sp = cached ? cache->get(blk) : nullptr;
     if (!sp) {
       PraqSpec praq;
@@ -364,7 +373,8 @@ QuantizeSummary quantize_model(const LlamaWeights& model, const CalibWindows& ca
       }
       Timer rt;
       auto own = std::make_unique<BlockCalibStats>(cfg, T, opt.sparsity_threshold, !opt.stats_only,
-                                                   ChunkRange{n_chunks, c0, c1}, praq.w_gate ? &praq : nullptr);
+                                                   ChunkRange{n_chunks, c0, c1}, praq.w_gate ? &praq : nullptr,
+                                                   &buffers);
       summary.reduce_seconds += rt.seconds();
       Timer ft;
       // With propagation the full-precision outputs are not needed: the quantized block's are.

@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "stats/block_buffers.h"
 #include "stats/exact_gram.h"
 
 #ifdef QSWEEP_WITH_CUDA
@@ -55,7 +56,7 @@ void gram_xtx(const float* x, int64_t rows, int cols, double* out) {
 }
 
 BlockCalibStats::BlockCalibStats(const ModelConfig& cfg, int seq_len, double threshold, bool with_gram,
-                                 ChunkRange chunks, const PraqSpec* praq)
+                                 ChunkRange chunks, const PraqSpec* praq, BlockBuffers* buffers)
     : seq_len_(seq_len), threshold_(threshold), with_gram_(with_gram), heads_(cfg.num_attention_heads) {
   channels_ = {cfg.hidden_size, cfg.q_dim(), cfg.hidden_size, cfg.intermediate_size};
   size_t off = 0;
@@ -63,7 +64,7 @@ BlockCalibStats::BlockCalibStats(const ModelConfig& cfg, int seq_len, double thr
     offset_[i] = off;
     off += 3 * static_cast<size_t>(channels_[i]) + 6;  // sum_sq, sum_abs, s1..s4, below, tokens, sum
     max_abs_[i].assign(static_cast<size_t>(channels_[i]), 0.0);
-    if (with_gram_) grams_.emplace_back(channels_[i]);
+    if (with_gram_) grams_.emplace_back(channels_[i], buffers);
   }
   offset_[kNumBlockInputs] = off;
   praq_off_ = off + static_cast<size_t>(heads_) + 1;
@@ -78,6 +79,10 @@ BlockCalibStats::BlockCalibStats(const ModelConfig& cfg, int seq_len, double thr
 }
 
 BlockCalibStats::~BlockCalibStats() = default;
+
+void BlockCalibStats::give_buffers(BlockBuffers& b) noexcept {
+  for (InputStats& t : totals_) b.give(std::move(t.gram));
+}
 
 void BlockCalibStats::close_chunk() {
   if (cur_.empty()) return;

@@ -46,6 +46,7 @@ struct InputStats {
   double sparsity() const { return n_below / elements(); }
 };
 
+class BlockBuffers;
 class ExactGram;
 
 // The calibration chunks of a run and this rank's contiguous share [first, last) of them.
@@ -56,8 +57,9 @@ struct ChunkRange {
 class BlockCalibStats : public LinearObserver {
  public:
   // praq: also accumulate Robust-PRAQ's importance of the gate/up input (stats/praq.h).
+  // buffers (optional): where the Σxxᵀ accumulators and totals come from (stats/block_buffers.h).
   BlockCalibStats(const ModelConfig& cfg, int seq_len, double sparsity_threshold, bool with_gram,
-                  ChunkRange chunks = {}, const PraqSpec* praq = nullptr);
+                  ChunkRange chunks = {}, const PraqSpec* praq = nullptr, BlockBuffers* buffers = nullptr);
   ~BlockCalibStats() override;
   // Starts the rank's next chunk (chunks must come in order: first, first + 1, ...).
   void begin_chunk();
@@ -70,6 +72,8 @@ class BlockCalibStats : public LinearObserver {
   void reduce(const Comm& comm);
 
   const InputStats& input(BlockInput i) const { return totals_[static_cast<int>(i)]; }
+  // Hands the Σxxᵀ totals to `b` for the next block (the inputs' grams become empty).
+  void give_buffers(BlockBuffers& b) noexcept;
   std::vector<double> entropy_sum;  // per head
   double entropy_queries = 0;       // query positions per head
   std::vector<double> praq_importance;  // with a PraqSpec: I_j per gate/up input channel (after reduce)

@@ -10,6 +10,7 @@
 #include "core/device.h"
 #include "core/error.h"
 #include "dist/device_comm.h"
+#include "stats/block_buffers.h"
 
 #ifdef QSWEEP_WITH_CUDA
 #include <exception>
@@ -67,8 +68,8 @@ struct ExactGram::Device {
 struct ExactGram::Device {};
 #endif
 
-ExactGram::ExactGram(int channels)
-    : c_(channels), acc_(tile_offset((channels + kTile - 1) / kTile, channels), 0) {}
+ExactGram::ExactGram(int channels, BlockBuffers* buffers)
+    : c_(channels), acc_(tile_offset((channels + kTile - 1) / kTile, channels), 0), buffers_(buffers) {}
 ExactGram::~ExactGram() = default;
 ExactGram::ExactGram(ExactGram&&) noexcept = default;
 ExactGram& ExactGram::operator=(ExactGram&&) noexcept = default;
@@ -175,7 +176,9 @@ int ExactGram::agree_status(const Comm& comm) {
 std::vector<double> ExactGram::to_double(int status) const {
   QS_ASSERT(!device_, "ExactGram::to_double before allreduce drained the device accumulator");
   const size_t C = static_cast<size_t>(c_);
-  std::vector<double> out(C * C);
+  // Every entry is written below (tile t: rows [0, its last column], both triangles), so a reused
+  // array's old contents never show.
+  std::vector<double> out = buffers_ ? buffers_->doubles(C * C) : std::vector<double>(C * C);
   const int tiles = (c_ + kTile - 1) / kTile;
   // Row by row within a tile: the packed rows are read in order and both mirrored writes stay on
   // the tile's 64 columns and 64 rows. Tiles own disjoint entries (upper: their columns, lower:

@@ -26,9 +26,12 @@
 
 namespace qsweep {
 
+class BlockBuffers;
+
 class ExactGram {
  public:
-  explicit ExactGram(int channels);
+  // buffers (optional): where to_double's total comes from (stats/block_buffers.h).
+  explicit ExactGram(int channels, BlockBuffers* buffers = nullptr);
   ~ExactGram();
   ExactGram(ExactGram&&) noexcept;
   ExactGram& operator=(ExactGram&&) noexcept;
@@ -56,6 +59,7 @@ class ExactGram {
   bool host_added_ = false;  // add() ran: acc_ holds host sums (the NCCL path needs them all on devices)
   bool acc_zero_ = true;     // acc_ is all zeros (nothing added or drained into it yet)
   std::vector<unsigned __int128> acc_;
+  BlockBuffers* buffers_ = nullptr;
   std::unique_ptr<Device> device_;
 };
 
