@@ -7,6 +7,7 @@
 
 #include "core/device.h"
 #include "core/error.h"
+#include "core/log.h"
 #include "model/forward.h"
 
 #ifdef QSWEEP_WITH_CUDA
@@ -19,6 +20,7 @@
 #include <utility>
 #include <vector>
 
+#include "qsweep/cuda/backend.h"
 #include "qsweep/cuda/block_forward.h"
 
 namespace qsweep {
@@ -281,6 +283,16 @@ cuda::BlockDims cuda_block_dims(const ModelConfig& cfg) {
   d.bf16_gemm = current_device().dtype == ComputeDtype::Bf16;
   d.tf32x3_gemm = current_device().dtype == ComputeDtype::Tf32x3;
   d.flash_attention = flash_attention_requested();  // QSWEEP_CUDA_ATTENTION=flash (core/device.h)
+  const bool tf32x3 = d.tf32x3_gemm;
+  if (d.flash_attention && (d.bf16_gemm || tf32x3) &&
+      !cuda::flash_attention_supported(d.head_dim, tf32x3 ? cuda::FlashArith::Tf32x3 : cuda::FlashArith::Bf16)) {
+    static bool said = false;  // once per process, not per engine
+    if (!said)
+      log_warn("QSWEEP_CUDA_ATTENTION=flash: the fused %s attention does not take head dimension %d on this device "
+               "(bf16: 32, 64, 128; tf32x3: 32, 64; compute capability 8.0+): attention runs on the GEMM path",
+               compute_dtype_name(current_device().dtype), d.head_dim);
+    said = true;
+  }
   return d;
 }
 
