@@ -351,13 +351,6 @@ QuantizeSummary quantize_model(const LlamaWeights& model, const CalibWindows& ca
     w = model.load_block(blk, std::move(w));
     summary.load_seconds += bt.seconds();
     std::unique_ptr<BlockCalibStats> block_stats;  // this block's own statistics, unless cached
-    struct GiveBack {  // when the block is done, however it ends, its Σxxᵀ totals go to the next
-      std::unique_ptr<BlockCalibStats>& s;
-      BlockBuffers& b;
-      ~GiveBack() {
-        if (s) s->give_buffers(b);
-      }
-    } give_back{block_stats, buffers};
     const BlockCalibStats* sp = cached ? cache->get(blk) : nullptr;
     if (!sp) {
       PraqSpec praq;
@@ -374,7 +367,7 @@ QuantizeSummary quantize_model(const LlamaWeights& model, const CalibWindows& ca
       Timer rt;
       auto own = std::make_unique<BlockCalibStats>(cfg, T, opt.sparsity_threshold, !opt.stats_only,
                                                    ChunkRange{n_chunks, c0, c1}, praq.w_gate ? &praq : nullptr,
-                                                   &buffers);
+                                                   cache ? nullptr : &buffers);  // cached stats outlive the pool
       summary.reduce_seconds += rt.seconds();
       Timer ft;
       // With propagation the full-precision outputs are not needed: the quantized block's are.

@@ -57,7 +57,8 @@ void gram_xtx(const float* x, int64_t rows, int cols, double* out) {
 
 BlockCalibStats::BlockCalibStats(const ModelConfig& cfg, int seq_len, double threshold, bool with_gram,
                                  ChunkRange chunks, const PraqSpec* praq, BlockBuffers* buffers)
-    : seq_len_(seq_len), threshold_(threshold), with_gram_(with_gram), heads_(cfg.num_attention_heads) {
+    : seq_len_(seq_len), threshold_(threshold), with_gram_(with_gram), heads_(cfg.num_attention_heads),
+      buffers_(buffers) {
   channels_ = {cfg.hidden_size, cfg.q_dim(), cfg.hidden_size, cfg.intermediate_size};
   size_t off = 0;
   for (int i = 0; i < kNumBlockInputs; ++i) {
@@ -78,10 +79,9 @@ BlockCalibStats::BlockCalibStats(const ModelConfig& cfg, int seq_len, double thr
   tree_ = std::make_unique<TreeSum>(chunks.n, chunks.first, chunks.last, total);
 }
 
-BlockCalibStats::~BlockCalibStats() = default;
-
-void BlockCalibStats::give_buffers(BlockBuffers& b) noexcept {
-  for (InputStats& t : totals_) b.give(std::move(t.gram));
+BlockCalibStats::~BlockCalibStats() {
+  if (buffers_)
+    for (InputStats& t : totals_) buffers_->give(std::move(t.gram));
 }
 
 void BlockCalibStats::close_chunk() {

@@ -57,7 +57,8 @@ struct ChunkRange {
 class BlockCalibStats : public LinearObserver {
  public:
   // praq: also accumulate Robust-PRAQ's importance of the gate/up input (stats/praq.h).
-  // buffers (optional): where the Σxxᵀ accumulators and totals come from (stats/block_buffers.h).
+  // buffers (optional, must outlive this): where the Σxxᵀ totals' arrays come from and, when this
+  // is destroyed, go back to for the next block (stats/block_buffers.h).
   BlockCalibStats(const ModelConfig& cfg, int seq_len, double sparsity_threshold, bool with_gram,
                   ChunkRange chunks = {}, const PraqSpec* praq = nullptr, BlockBuffers* buffers = nullptr);
   ~BlockCalibStats() override;
@@ -72,8 +73,6 @@ class BlockCalibStats : public LinearObserver {
   void reduce(const Comm& comm);
 
   const InputStats& input(BlockInput i) const { return totals_[static_cast<int>(i)]; }
-  // Hands the Σxxᵀ totals to `b` for the next block (the inputs' grams become empty).
-  void give_buffers(BlockBuffers& b) noexcept;
   std::vector<double> entropy_sum;  // per head
   double entropy_queries = 0;       // query positions per head
   std::vector<double> praq_importance;  // with a PraqSpec: I_j per gate/up input channel (after reduce)
@@ -97,6 +96,7 @@ class BlockCalibStats : public LinearObserver {
   std::unique_ptr<TreeSum> tree_;
   std::array<std::vector<double>, kNumBlockInputs> max_abs_;
   std::vector<ExactGram> grams_;
+  BlockBuffers* buffers_ = nullptr;
   std::array<InputStats, kNumBlockInputs> totals_;
 };
 
